@@ -1,0 +1,30 @@
+// Finds and loads the CUDA backend library at run time. The addon itself never links CUDA, so
+// `require()` works on every machine; when CUDA cannot be used, the result says why.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "../backend/backend_api.h"
+
+namespace crb {
+
+struct CudaLoadAttempt {
+  std::string what;    // e.g. "driver libcuda.so.1", "backend /x/prebuilds/linux-x64/libcrb_cuda.so"
+  std::string result;  // "ok" or the loader's / backend's error text
+};
+
+struct CudaLoadResult {
+  const crb_backend* backend = nullptr;  // null when CUDA is not usable
+  std::string reason;                    // one-line why, when backend is null
+  std::string hint;                      // what the user can do about it
+  std::string library_path;              // the backend library that was loaded (or tried last)
+  std::vector<CudaLoadAttempt> attempts; // every place tried, in order
+};
+
+// Loads once (thread-safe) and caches the result. `addon_dir` is the directory of the .node
+// file; the backend library `libcrb_cuda.so` is searched there first, then in
+// CRB_CUDA_BACKEND (a file path) when set.
+const CudaLoadResult& load_cuda_backend(const std::string& addon_dir);
+
+}  // namespace crb

@@ -1,0 +1,20 @@
+// Per-thread last error of the CPU backend, and the one helper every op reports failures through.
+#ifndef CRB_CPU_ERRORS_H
+#define CRB_CPU_ERRORS_H
+
+#include "../backend/backend_api.h"
+
+namespace crb_cpu {
+
+// Fills the calling thread's crb_error and returns `code`, so call sites read
+// `return fail(CRB_ERR_INVALID, "conv2d_forward", "groups %d does not divide c %d", g, c);`.
+crb_status fail(crb_status code, const char* op, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+const crb_error* last_error();
+
+const char* status_name(crb_status code);
+const char* dtype_name(crb_dtype dtype);
+
+}  // namespace crb_cpu
+
+#endif  // CRB_CPU_ERRORS_H

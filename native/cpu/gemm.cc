@@ -1,0 +1,2 @@
+// Filled in next.
+namespace crb_cpu {}

@@ -1,0 +1,259 @@
+// Checkpoints: a module's state dict as a safetensors file with PyTorch's names and dtypes, so
+// `safetensors.torch.load_file(path)` + `load_state_dict` reads ours and we read theirs.
+//
+// Saving is atomic: the bytes go to `<path>.tmp-<pid>-<rand>`, which is fsynced and renamed over
+// `path`, then the directory is fsynced, so a crash leaves the old file or the new one, never
+// half of one. Loading checks the whole file against the model before copying anything in, so
+// a load that throws leaves the model as it was.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { Tensor, tensor } from '../tensor';
+import type { DType } from '../native';
+import {
+  SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsFile, float32ToHalf, halfToFloat32,
+  readSafetensorsFile, serializeSafetensors,
+} from './safetensors';
+
+/** What save/load need from a module (nn.Module provides it). */
+export interface StateDictModule {
+  stateDict(): Record<string, Tensor>;
+  loadStateDict(stateDict: Record<string, Tensor>, options?: { strict?: boolean }): unknown;
+}
+
+export interface SaveOptions {
+  /** String key/values stored in the file's `__metadata__`. */
+  metadata?: Record<string, string>;
+}
+
+export interface LoadOptions {
+  /** Require the file's names to equal the model's exactly, like PyTorch. Default true. */
+  strict?: boolean;
+}
+
+export interface LoadResult {
+  /** Model entries the file lacks (only possible with strict: false). */
+  missingKeys: string[];
+  /** File entries the model lacks (only possible with strict: false). */
+  unexpectedKeys: string[];
+  metadata: Record<string, string>;
+}
+
+const TO_FILE: Record<DType, SafetensorsDtype> = {
+  float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', uint8: 'U8',
+};
+const FROM_FILE: Record<SafetensorsDtype, DType> = {
+  F32: 'float32', F64: 'float64', F16: 'float16', BF16: 'bfloat16', I64: 'int64', I32: 'int32', U8: 'uint8',
+};
+
+function checkStateDict(fn: string, stateDict: unknown): Record<string, Tensor> {
+  if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict)) {
+    throw new TypeError(`${fn}: expected a state dict (object of name -> Tensor) for stateDict but received ${stateDict === null ? 'null' : typeof stateDict}`);
+  }
+  for (const [name, t] of Object.entries(stateDict as Record<string, unknown>)) {
+    if (!(t instanceof Tensor)) throw new TypeError(`${fn}: expected a Tensor for stateDict[${JSON.stringify(name)}] but received ${t === null ? 'null' : typeof t}`);
+    if (t.isDisposed) throw new Error(`${fn}: stateDict[${JSON.stringify(name)}] is a disposed tensor`);
+  }
+  return stateDict as Record<string, Tensor>;
+}
+
+function checkModule(fn: string, model: unknown): StateDictModule {
+  const m = model as StateDictModule;
+  if (m === null || typeof m !== 'object' || typeof m.stateDict !== 'function' || typeof m.loadStateDict !== 'function') {
+    throw new TypeError(`${fn}: expected a Module (with stateDict and loadStateDict) for model but received ${model === null ? 'null' : typeof model}`);
+  }
+  return m;
+}
+
+function checkPath(fn: string, file: unknown): string {
+  if (typeof file !== 'string' || file === '') throw new TypeError(`${fn}: expected a non-empty file path for path but received ${typeof file}`);
+  return file;
+}
+
+function toEntry(t: Tensor, values: ArrayLike<unknown>): SafetensorsEntry {
+  const dtype = TO_FILE[t.dtype];
+  let data = values as SafetensorsData;
+  // Half types are read back widened to float32; narrow them again for the file.
+  if (dtype === 'F16' || dtype === 'BF16') data = float32ToHalf(values as Float32Array, dtype);
+  return { dtype, shape: t.shape.slice(), data };
+}
+
+function encode(fn: string, stateDict: Record<string, Tensor>, values: ArrayLike<unknown>[], options: SaveOptions): Uint8Array {
+  const entries = new Map<string, SafetensorsEntry>();
+  Object.entries(stateDict).forEach(([name, t], i) => entries.set(name, toEntry(t, values[i])));
+  try {
+    return serializeSafetensors(entries, options.metadata);
+  } catch (e) {
+    throw new Error(`${fn}: ${(e as Error).message}`);
+  }
+}
+
+function tempPathFor(file: string): string {
+  return `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+function saveError(file: string, e: unknown): Error {
+  const err = e as NodeJS.ErrnoException;
+  return new Error(`save: cannot write ${file}: ${err.code ? `${err.code} ` : ''}${err.message ?? String(e)}`);
+}
+
+/** fsync of a directory makes the rename durable; some filesystems refuse it, which is no error. */
+function fsyncDirSync(dir: string): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EIO') throw e;
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(dir, 'r');
+    await handle.sync();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EIO') throw e;
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Writes `bytes` to `file` atomically (temp file, fsync, rename, fsync of the directory). */
+export function writeFileAtomicSync(file: string, bytes: Uint8Array): void {
+  const tmp = tempPathFor(file);
+  let fd = -1;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o644);
+    for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = -1;
+    fs.renameSync(tmp, file);
+    fsyncDirSync(path.dirname(path.resolve(file)));
+  } catch (e) {
+    if (fd >= 0) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw saveError(file, e);
+  }
+}
+
+export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = tempPathFor(file);
+  let handle: fs.promises.FileHandle | undefined;
+  try {
+    handle = await fs.promises.open(tmp, 'wx', 0o644);
+    for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.promises.rename(tmp, file);
+    await fsyncDir(path.dirname(path.resolve(file)));
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    await fs.promises.rm(tmp, { force: true });
+    throw saveError(file, e);
+  }
+}
+
+/** Saves a state dict (name -> Tensor, any device) as safetensors, atomically. */
+export function saveStateDict(stateDict: Record<string, Tensor>, file: string, options: SaveOptions = {}): void {
+  checkStateDict('saveStateDict', stateDict);
+  checkPath('saveStateDict', file);
+  const values = Object.values(stateDict).map((t) => t.toArraySync());
+  writeFileAtomicSync(file, encode('saveStateDict', stateDict, values, options));
+}
+
+/** saveStateDict without blocking the event loop on device reads or disk. */
+export async function saveStateDictAsync(stateDict: Record<string, Tensor>, file: string, options: SaveOptions = {}): Promise<void> {
+  checkStateDict('saveStateDictAsync', stateDict);
+  checkPath('saveStateDictAsync', file);
+  const values = await Promise.all(Object.values(stateDict).map((t) => t.toArray()));
+  await writeFileAtomic(file, encode('saveStateDictAsync', stateDict, values, options));
+}
+
+/** Saves `model.stateDict()` with PyTorch's names and dtypes (num_batches_tracked as I64). */
+export function save(model: StateDictModule, file: string, options: SaveOptions = {}): void {
+  checkModule('save', model);
+  saveStateDict(model.stateDict(), checkPath('save', file), options);
+}
+
+export async function saveAsync(model: StateDictModule, file: string, options: SaveOptions = {}): Promise<void> {
+  checkModule('saveAsync', model);
+  await saveStateDictAsync(model.stateDict(), checkPath('saveAsync', file), options);
+}
+
+function hostValues(entry: SafetensorsEntry): Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array {
+  if (entry.dtype === 'F16' || entry.dtype === 'BF16') return halfToFloat32(entry.data as Uint16Array, entry.dtype);
+  return entry.data as Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
+}
+
+/** Reads a safetensors file into CPU tensors (or `device`), keeping its names and dtypes. */
+export function loadStateDictFile(file: string, options: { device?: 'cpu' | 'cuda' } = {}): Record<string, Tensor> {
+  const parsed = readSafetensorsFile(checkPath('loadStateDictFile', file));
+  const out: Record<string, Tensor> = {};
+  try {
+    for (const [name, entry] of parsed) {
+      out[name] = tensor(hostValues(entry), entry.shape, { dtype: FROM_FILE[entry.dtype], device: options.device ?? 'cpu' });
+    }
+  } catch (e) {
+    for (const t of Object.values(out)) t.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** Every way the file disagrees with the model, or [] if it fits. */
+function mismatches(parsed: SafetensorsFile, current: Record<string, Tensor>, strict: boolean) {
+  const missingKeys = Object.keys(current).filter((k) => !parsed.has(k));
+  const unexpectedKeys = [...parsed.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(current, k));
+  const problems: string[] = [];
+  if (strict && missingKeys.length) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+  if (strict && unexpectedKeys.length) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+  for (const [name, entry] of parsed) {
+    const target = current[name];
+    if (!Object.prototype.hasOwnProperty.call(current, name)) continue;
+    const same = entry.shape.length === target.shape.length && entry.shape.every((d, i) => d === target.shape[i]);
+    if (!same) problems.push(`${name}: shape [${entry.shape.join(', ')}] in the file, [${target.shape.join(', ')}] in the model`);
+    if (entry.dtype !== TO_FILE[target.dtype]) {
+      problems.push(`${name}: dtype ${entry.dtype} in the file, ${TO_FILE[target.dtype]} (${target.dtype}) in the model`);
+    }
+  }
+  return { missingKeys, unexpectedKeys, problems };
+}
+
+/**
+ * Loads a checkpoint written by `save` (or by `safetensors.torch.save_file(model.state_dict())`)
+ * into `model`. Names, shapes and dtypes are all checked first; on any mismatch it throws an
+ * Error listing every problem and the model is left unchanged.
+ */
+export function load(model: StateDictModule, file: string, options: LoadOptions = {}): LoadResult {
+  checkModule('load', model);
+  checkPath('load', file);
+  const strict = options.strict ?? true;
+  if (typeof strict !== 'boolean') throw new TypeError(`load: expected a boolean for options.strict but received ${typeof strict}`);
+
+  const parsed = readSafetensorsFile(file);
+  const current = model.stateDict();
+  const { missingKeys, unexpectedKeys, problems } = mismatches(parsed, current, strict);
+  if (problems.length) {
+    throw new Error(`load ${file}: the checkpoint does not fit the model (nothing was loaded):\n  ${problems.join('\n  ')}`);
+  }
+
+  const incoming: Record<string, Tensor> = {};
+  try {
+    for (const [name, entry] of parsed) {
+      const target = current[name];
+      if (target === undefined) continue;
+      incoming[name] = tensor(hostValues(entry), entry.shape, { dtype: target.dtype, device: target.device });
+    }
+    model.loadStateDict(incoming, { strict });
+  } finally {
+    for (const t of Object.values(incoming)) t.dispose();
+  }
+  return { missingKeys, unexpectedKeys, metadata: { ...parsed.metadata } };
+}

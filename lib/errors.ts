@@ -1,0 +1,31 @@
+// Typed errors for backend failures. Native code throws instances of these classes (they are
+// handed to the addon at load), so `instanceof` works and `op`/`status` say what failed.
+
+export interface BackendErrorFields {
+  /** the op that failed, e.g. "conv2d_forward" */
+  op?: string;
+  /** the backend's status string, e.g. "CUDNN_STATUS_BAD_PARAM" */
+  status?: string;
+  /** crb_status code */
+  code?: number;
+  device?: string;
+}
+
+export class BackendError extends Error {
+  op?: string;
+  status?: string;
+  code?: number;
+  device?: string;
+  constructor(message: string, fields: BackendErrorFields = {}) {
+    super(message);
+    this.name = new.target.name;
+    Object.assign(this, fields);
+  }
+}
+
+/** A CUDA runtime call failed. */
+export class CudaError extends BackendError {}
+/** A cuDNN call failed. */
+export class CudnnError extends BackendError {}
+/** Device memory ran out; the backend is still usable (free memory or use a smaller batch). */
+export class OutOfMemoryError extends BackendError {}

@@ -1,0 +1,51 @@
+// cudnn-resblock: ResNet-style networks in Node.js on native tensors (CPU always, CUDA/cuDNN
+// when usable), with PyTorch's names and numerics.
+export {
+  Tensor,
+  tensor,
+  empty,
+  zeros,
+  ones,
+  full,
+  zerosLike,
+  onesLike,
+  randn,
+  rand,
+  manualSeed,
+  availableDevices,
+  defaultDevice,
+  setDefaultDevice,
+  type Device,
+  type DType,
+  type DeviceType,
+  type MemoryFormat,
+  type CreateOptions,
+  type ToOptions,
+  type TypedArray,
+  type NestedArray,
+} from './tensor';
+export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
+export { backendInfo, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type MemoryStats } from './device';
+export { BackendError, CudaError, CudnnError, OutOfMemoryError } from './errors';
+export * as functional from './functional';
+export { crossEntropy, accuracyCount, normalizeImages } from './functional';
+export * as nn from './nn';
+export {
+  Module,
+  Conv2d,
+  BatchNorm2d,
+  ReLU,
+  MaxPool2d,
+  AdaptiveAvgPool2d,
+  Linear,
+  Flatten,
+  Sequential,
+  ResidualBlock,
+  resnet18,
+  type StateDict,
+  type ResidualBlockArgs,
+} from './nn';
+export * as optim from './optim';
+export { SGD, StepLR, LambdaLR, CosineAnnealingLR, type SGDOptions } from './optim';
+export * as io from './io';
+export { save, load } from './io';

@@ -1,0 +1,10 @@
+import { relu } from '../functional';
+import type { Tensor } from '../tensor';
+import { Module } from './module';
+
+/** nn.ReLU */
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return relu(x);
+  }
+}

@@ -1,0 +1,108 @@
+import { batchNorm } from '../functional';
+import { native } from '../native';
+import { tensor, Tensor, zeros, ones, type Device, type DType } from '../tensor';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
+import { checkImageBatch, Module } from './module';
+
+export interface BatchNorm2dArgs {
+  /** added to the variance (default 1e-5) */
+  eps?: number;
+  /** weight of the new batch statistic in the running averages (default 0.1); null: cumulative average */
+  momentum?: number | null;
+  /** learnable weight and bias (default true) */
+  affine?: boolean;
+  /** keep running_mean/running_var (default true) */
+  trackRunningStats?: boolean;
+  device?: Device;
+}
+
+/**
+ * nn.BatchNorm2d. Training normalizes with the batch mean and biased variance and updates
+ * running_mean/running_var (unbiased) with `momentum`; eval uses the running statistics.
+ */
+export class BatchNorm2d extends Module {
+  readonly numFeatures: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly affine: boolean;
+  readonly trackRunningStats: boolean;
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  /** Training-mode forwards seen (PyTorch's num_batches_tracked). */
+  numBatchesTracked = 0;
+
+  constructor(numFeatures: number, args: BatchNorm2dArgs = {}) {
+    super();
+    const a = checkOptions('args', args) as BatchNorm2dArgs;
+    this.numFeatures = checkInteger('numFeatures', numFeatures, 1);
+    this.eps = checkNumber('eps', a.eps ?? 1e-5, 0);
+    if (!(this.eps > 0)) throw invalidRange('eps', 'a positive number', this.eps);
+    this.momentum = a.momentum === null ? null : checkNumber('momentum', a.momentum ?? 0.1, 0, 1);
+    this.affine = checkBoolean('affine', a.affine ?? true);
+    this.trackRunningStats = checkBoolean('trackRunningStats', a.trackRunningStats ?? true);
+    const device = a.device;
+    // Without affine, weight/bias are fixed ones/zeros so one native op serves both cases.
+    const w = ones([numFeatures], { device });
+    const b = zeros([numFeatures], { device });
+    if (this.affine) {
+      this.weight = this.registerParameter('weight', w);
+      this.bias = this.registerParameter('bias', b);
+    } else {
+      this.weight = w;
+      this.bias = b;
+    }
+    this.runningMean = this.trackRunningStats ? this.registerBuffer('running_mean', zeros([numFeatures], { device })) : null;
+    this.runningVar = this.trackRunningStats ? this.registerBuffer('running_var', ones([numFeatures], { device })) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    checkImageBatch('BatchNorm2d', x, this.numFeatures);
+    let momentum = this.momentum ?? 0;
+    const useBatchStats = this.training || !this.trackRunningStats;
+    if (this.training && this.trackRunningStats) {
+      this.numBatchesTracked += 1;
+      if (this.momentum === null) momentum = 1 / this.numBatchesTracked;
+    }
+    const updateStats = this.training && this.trackRunningStats;
+    if (!this.affine) this.followInput(x);
+    return batchNorm(x, updateStats ? this.runningMean : null, updateStats ? this.runningVar : null,
+      this.weight, this.bias, { training: useBatchStats, momentum, eps: this.eps });
+  }
+
+  // The fixed ones/zeros of a non-affine BN are not registered, so they follow the input.
+  private followInput(x: Tensor): void {
+    const dtype = x.dtype === 'float64' ? 'float64' : 'float32';
+    for (const t of [this.weight, this.bias]) {
+      if (t.device === x.device && t.dtype === dtype) continue;
+      t._setHandle(native.to(t.handle, x.device, dtype, false));
+    }
+  }
+
+  protected override extraState(): [string, Tensor][] {
+    if (!this.trackRunningStats) return [];
+    return [['num_batches_tracked', tensor(BigInt64Array.of(BigInt(this.numBatchesTracked)), [], { dtype: 'int64', device: 'cpu' })]];
+  }
+
+  protected override extraStateSpec(): [string, number[], DType][] {
+    return this.trackRunningStats ? [['num_batches_tracked', [], 'int64']] : [];
+  }
+
+  protected override loadExtraState(_name: string, value: Tensor): void {
+    this.numBatchesTracked = Number(value.toArraySync()[0]);
+  }
+
+  override dispose(): void {
+    super.dispose();
+    if (!this.affine) {
+      this.weight.dispose();
+      this.bias.dispose();
+    }
+  }
+
+  protected override extraRepr(): string {
+    return `${this.numFeatures}, eps=${this.eps}, momentum=${this.momentum}, affine=${this.affine}, trackRunningStats=${this.trackRunningStats}`;
+  }
+}
+

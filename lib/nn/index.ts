@@ -1,0 +1,10 @@
+export { Module, type StateDict, type LoadStateDictOptions, type LoadStateDictResult } from './module';
+export { Conv2d, type Conv2dArgs } from './conv';
+export { BatchNorm2d, type BatchNorm2dArgs } from './batchnorm';
+export { ReLU } from './activation';
+export { MaxPool2d, AdaptiveAvgPool2d, type MaxPool2dArgs } from './pooling';
+export { Linear, Flatten, type LinearArgs } from './linear';
+export { Sequential } from './container';
+export { ResidualBlock, type ResidualBlockArgs } from './residual';
+export { resnet18, resnetBlock, type ResNet18Args } from './resnet';
+export * as init from './init';

@@ -1,0 +1,270 @@
+// Module: the base of every layer, with PyTorch's names and semantics (parameters, buffers,
+// children, train/eval, state dicts with dotted names, .to()). Layers register what they own
+// explicitly instead of relying on attribute magic.
+import { native } from '../native';
+import { noGrad } from '../autograd';
+import { DTYPES, normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
+
+export type StateDict = Record<string, Tensor>;
+
+export interface LoadStateDictOptions {
+  /** every key must match exactly (default true) */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+export abstract class Module {
+  /** Whether the module is in training mode (the default), as `nn.Module.training`. */
+  training = true;
+  readonly #parameters = new Map<string, Tensor | null>();
+  readonly #buffers = new Map<string, Tensor | null>();
+  readonly #children = new Map<string, Module>();
+
+  abstract forward(x: Tensor): Tensor;
+
+  /** Registers a parameter (made a leaf that requires grad) under `name`; returns it. */
+  protected registerParameter(name: string, value: Tensor | null): Tensor {
+    if (value) value.requiresGrad_(true);
+    this.#parameters.set(name, value);
+    return value as Tensor;
+  }
+
+  protected registerBuffer(name: string, value: Tensor | null): Tensor {
+    this.#buffers.set(name, value);
+    return value as Tensor;
+  }
+
+  protected registerModule<M extends Module>(name: string, module: M): M {
+    if (!(module instanceof Module)) throw invalidType(name, 'a Module', module);
+    this.#children.set(name, module);
+    return module;
+  }
+
+  /** Extra entries of the state dict that are not tensors kept here (BatchNorm's counter). */
+  protected extraState(): [string, Tensor][] {
+    return [];
+  }
+
+  /** @internal loads what extraState() produced; `value` has been validated */
+  protected loadExtraState(_name: string, _value: Tensor): void {}
+
+  /** @internal names handled by extraState, with their shapes and dtypes */
+  protected extraStateSpec(): [string, number[], DType][] {
+    return [];
+  }
+
+  *namedChildren(): IterableIterator<[string, Module]> {
+    yield* this.#children.entries();
+  }
+
+  *children(): IterableIterator<Module> {
+    yield* this.#children.values();
+  }
+
+  *namedModules(prefix = ''): IterableIterator<[string, Module]> {
+    yield [prefix, this];
+    for (const [name, child] of this.#children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
+  }
+
+  *modules(): IterableIterator<Module> {
+    for (const [, m] of this.namedModules()) yield m;
+  }
+
+  namedParameters(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules(prefix)) {
+      for (const [name, p] of m.#parameters) if (p) out.push([path ? `${path}.${name}` : name, p]);
+    }
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  namedBuffers(prefix = ''): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [path, m] of this.namedModules(prefix)) {
+      for (const [name, b] of m.#buffers) if (b) out.push([path ? `${path}.${name}` : name, b]);
+    }
+    return out;
+  }
+
+  buffers(): Tensor[] {
+    return this.namedBuffers().map(([, b]) => b);
+  }
+
+  /** Number of parameter elements. */
+  numParameters(): number {
+    return this.parameters().reduce((n, p) => n + p.numel, 0);
+  }
+
+  train(mode = true): this {
+    checkBoolean('mode', mode);
+    for (const m of this.modules()) m.training = mode;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  zeroGrad(): void {
+    for (const p of this.parameters()) p.zeroGrad();
+  }
+
+  /**
+   * The state in PyTorch's order and names (`conv1.weight`, `bn1.running_mean`, ...).
+   * Parameters and buffers are the live tensors (do not dispose them); extra entries such as
+   * `num_batches_tracked` are fresh int64 tensors.
+   */
+  stateDict(): StateDict {
+    const out: StateDict = {};
+    for (const [path, m] of this.namedModules()) {
+      const prefix = path ? `${path}.` : '';
+      for (const [name, p] of m.#parameters) if (p) out[prefix + name] = p;
+      for (const [name, b] of m.#buffers) if (b) out[prefix + name] = b;
+      for (const [name, t] of m.extraState()) out[prefix + name] = t;
+    }
+    return out;
+  }
+
+  /**
+   * Copies values from `stateDict` into this module's parameters and buffers. Everything is
+   * validated first (names, shapes, dtypes), so a failed load changes nothing.
+   */
+  loadStateDict(stateDict: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict) || stateDict instanceof Tensor) {
+      throw invalidType('stateDict', 'an object mapping names to Tensors', stateDict);
+    }
+    const strict = checkBoolean('options.strict', checkOptions('options', options).strict ?? true);
+    type Target = { key: string; shape: readonly number[]; dtype: DType; assign: (v: Tensor) => void };
+    const targets: Target[] = [];
+    for (const [path, m] of this.namedModules()) {
+      const prefix = path ? `${path}.` : '';
+      for (const map of [m.#parameters, m.#buffers]) {
+        for (const [name, t] of map) {
+          if (!t) continue;
+          targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => copyValues(t, v) });
+        }
+      }
+      for (const [name, shape, dtype] of m.extraStateSpec()) {
+        targets.push({ key: prefix + name, shape, dtype, assign: (v) => m.loadExtraState(name, v) });
+      }
+    }
+    const expected = new Set(targets.map((t) => t.key));
+    const missingKeys = targets.map((t) => t.key).filter((k) => !(k in stateDict));
+    const unexpectedKeys = Object.keys(stateDict).filter((k) => !expected.has(k));
+    if (strict && missingKeys.length) {
+      throw new RangeError(`Expected stateDict to have the key${missingKeys.length > 1 ? 's' : ''} ${missingKeys.map((k) => JSON.stringify(k)).join(', ')} but ${missingKeys.length > 1 ? 'they are' : 'it is'} missing`);
+    }
+    if (strict && unexpectedKeys.length) {
+      throw new RangeError(`Expected stateDict to have only this module's keys but received unexpected key${unexpectedKeys.length > 1 ? 's' : ''} ${unexpectedKeys.map((k) => JSON.stringify(k)).join(', ')}`);
+    }
+    const present = targets.filter((t) => t.key in stateDict);
+    for (const t of present) {
+      const v = stateDict[t.key];
+      if (!(v instanceof Tensor)) throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, 'a Tensor', v);
+      if (v.isDisposed) throw new Error(`Expected a live Tensor for stateDict[${JSON.stringify(t.key)}] but received a disposed Tensor`);
+      const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
+      if (!same) {
+        throw invalidRange(`stateDict[${JSON.stringify(t.key)}]`, `shape ${shapeString(t.shape)}`, `shape ${shapeString(v.shape)}`);
+      }
+      const floatTarget = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
+      const floatValue = v.dtype.startsWith('float') || v.dtype === 'bfloat16';
+      if (floatTarget !== floatValue) {
+        throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, `a ${t.dtype} tensor`, `a ${v.dtype} tensor`);
+      }
+    }
+    noGrad(() => {
+      for (const t of present) t.assign(stateDict[t.key]);
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Moves/casts parameters and buffers in place (same Tensor objects, so optimizers keep
+   * working), like `nn.Module.to`. `dtype` applies to floating-point tensors only.
+   */
+  to(target: Device | ToOptions): this {
+    const options: ToOptions = typeof target === 'string' ? { device: target } : (checkOptions('to', target) as ToOptions);
+    const device = options.device === undefined ? undefined : normalizeDevice('device', options.device);
+    const dtype = options.dtype === undefined ? undefined : checkOneOf('dtype', options.dtype, DTYPES);
+    const memoryFormat: MemoryFormat | undefined = options.memoryFormat === undefined
+      ? undefined : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
+    noGrad(() => {
+      for (const t of [...this.parameters(), ...this.buffers()]) {
+        const isFloat = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
+        const moved = t.to({
+          device: device ?? t.device,
+          dtype: isFloat && dtype ? dtype : t.dtype,
+          memoryFormat: memoryFormat ?? t.memoryFormat,
+        });
+        if (moved !== t) {
+          t._setHandle(native.view(moved.handle, moved.shape.slice()));
+          moved.dispose();
+          t.zeroGrad();
+        }
+      }
+    });
+    return this;
+  }
+
+  /** Frees every parameter, buffer and gradient; the module is unusable afterwards. */
+  dispose(): void {
+    for (const t of [...this.parameters(), ...this.buffers()]) {
+      t.zeroGrad();
+      t.dispose();
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** One-line description of this module's own settings (as `extra_repr`). */
+  protected extraRepr(): string {
+    return '';
+  }
+
+  toString(): string {
+    const name = this.constructor.name;
+    const kids = [...this.#children];
+    if (!kids.length) return `${name}(${this.extraRepr()})`;
+    const lines = kids.map(([n, m]) => `  (${n}): ${m.toString().split('\n').join('\n  ')}`);
+    return `${name}(\n${lines.join('\n')}\n)`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+function copyValues(target: Tensor, value: Tensor): void {
+  if (value.device === target.device && value.dtype === target.dtype) {
+    native.copyInto(target.handle, value.handle);
+    return;
+  }
+  const converted = native.to(value.handle, target.device, target.dtype, target.memoryFormat === 'channelsLast');
+  try {
+    native.copyInto(target.handle, converted);
+  } finally {
+    converted.dispose();
+  }
+}
+
+/** Checks that `x` is a live 4-D tensor with `channels` channels, for a layer named `layer`. */
+export function checkImageBatch(layer: string, x: unknown, channels: number): Tensor {
+  if (!(x instanceof Tensor)) throw invalidType(`${layer}: x`, 'a Tensor', x);
+  if (x.isDisposed) throw new Error(`Expected a live Tensor for ${layer}: x but received a disposed Tensor`);
+  if (x.ndim !== 4 || x.shape[1] !== channels) {
+    throw invalidRange(`${layer}: x`, `a 4-D tensor (N, ${channels}, H, W)`, `shape ${shapeString(x.shape)}`);
+  }
+  return x;
+}
+

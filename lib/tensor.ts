@@ -1,0 +1,715 @@
+// Tensor: a typed handle on native storage (CPU memory or a CUDA device buffer), with the
+// autograd fields PyTorch users expect. Storage is freed by dispose(); garbage collection is
+// only a safety net.
+import { native, type DType, type DeviceType, type HostArray, type NativeHandle } from './native';
+import { BackendError, CudaError, CudnnError, OutOfMemoryError } from './errors';
+import { edgeTo, isGradEnabled, needsGrad, Node, runBackward } from './autograd';
+import {
+  checkBoolean,
+  checkInteger,
+  checkNumber,
+  checkOneOf,
+  checkOptions,
+  checkShape,
+  describe,
+  invalidRange,
+  invalidType,
+  shapeString,
+} from './validate';
+
+native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError });
+
+export type { DType, DeviceType } from './native';
+export type Device = DeviceType | 'cuda:0';
+export type MemoryFormat = 'contiguous' | 'channelsLast';
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+export type NestedArray = number | NestedArray[];
+
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16', 'int32', 'int64', 'uint8'];
+const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat16'];
+
+export function isFloatDtype(dtype: DType): boolean {
+  return FLOAT_DTYPES.includes(dtype);
+}
+
+// --- devices
+
+let defaultDeviceOverride: DeviceType | null = null;
+let cudaUsable: boolean | null = null;
+
+/** Whether the CUDA backend loaded and sees a device. */
+export function cudaIsAvailable(): boolean {
+  if (cudaUsable === null) cudaUsable = native.backendInfo().cuda.available;
+  return cudaUsable;
+}
+
+/** Devices usable in this process, CPU first. */
+export function availableDevices(): DeviceType[] {
+  return cudaIsAvailable() ? ['cpu', 'cuda'] : ['cpu'];
+}
+
+export function normalizeDevice(name: string, value: unknown): DeviceType {
+  const device = checkOneOf(name, value, ['cpu', 'cuda', 'cuda:0'] as const);
+  if (device === 'cpu') return 'cpu';
+  if (!cudaIsAvailable()) {
+    const info = native.backendInfo().cuda;
+    throw new Error(`${name}: CUDA is not available: ${info.reason ?? 'unknown reason'}${info.hint ? ` (${info.hint})` : ''}`);
+  }
+  return 'cuda';
+}
+
+/**
+ * The device new tensors go to: CUDA when usable, else CPU. The environment variable
+ * CUDNN_RESBLOCK_DEVICE (cpu|cuda) and setDefaultDevice() override it.
+ */
+export function defaultDevice(): DeviceType {
+  if (defaultDeviceOverride) return defaultDeviceOverride;
+  const env = process.env.CUDNN_RESBLOCK_DEVICE;
+  if (env) return normalizeDevice('CUDNN_RESBLOCK_DEVICE', env);
+  return cudaIsAvailable() ? 'cuda' : 'cpu';
+}
+
+export function setDefaultDevice(device: Device | null): void {
+  defaultDeviceOverride = device === null ? null : normalizeDevice('device', device);
+}
+
+// --- leaves' gradient accumulation, used by the autograd engine
+
+function accumulateGrad(leaf: Tensor, grad: Tensor): void {
+  if (leaf.isDisposed) {
+    grad.dispose();
+    throw new Error('backward: a leaf tensor that requires grad was disposed before backward reached it');
+  }
+  if (leaf.grad === null || leaf.grad.isDisposed) {
+    leaf.grad = grad;
+  } else {
+    native.axpby(leaf.grad.handle, grad.handle, 1, 1);
+    grad.dispose();
+  }
+}
+
+function addTensors(a: Tensor, b: Tensor): Tensor {
+  return Tensor._fromHandle(native.add(a.handle, b.handle));
+}
+
+export interface ToOptions {
+  device?: Device;
+  dtype?: DType;
+  memoryFormat?: MemoryFormat;
+}
+
+export class Tensor {
+  #handle: NativeHandle | null;
+  #shape: readonly number[];
+  #dtype: DType;
+  #device: DeviceType;
+  /** Whether gradients are computed for this tensor (set on leaves; inherited by results). */
+  requiresGrad = false;
+  /** Accumulated d(loss)/d(this), for leaves, after backward(). */
+  grad: Tensor | null = null;
+  /** The node that made this tensor, or null for a leaf. */
+  gradFn: Node | null = null;
+
+  /** @internal use the creation functions (tensor, zeros, randn, ...) */
+  constructor(handle: NativeHandle) {
+    this.#handle = handle;
+    this.#shape = Object.freeze(handle.shape.slice());
+    this.#dtype = handle.dtype;
+    this.#device = handle.device;
+  }
+
+  get shape(): readonly number[] {
+    return this.#shape;
+  }
+
+  get dtype(): DType {
+    return this.#dtype;
+  }
+
+  get device(): DeviceType {
+    return this.#device;
+  }
+
+  /** @internal Points this tensor at new storage (Module.to, loadStateDict); frees the old. */
+  _setHandle(handle: NativeHandle): void {
+    this.#handle?.dispose();
+    this.#handle = handle;
+    this.#shape = Object.freeze(handle.shape.slice());
+    this.#dtype = handle.dtype;
+    this.#device = handle.device;
+  }
+
+  /** @internal */
+  static _fromHandle(handle: NativeHandle, gradFn: Node | null = null): Tensor {
+    const t = new Tensor(handle);
+    if (gradFn) {
+      gradFn.ref();
+      t.gradFn = gradFn;
+      t.requiresGrad = true;
+    }
+    return t;
+  }
+
+  /** @internal the native handle; throws if disposed */
+  get handle(): NativeHandle {
+    if (this.#handle === null) throw new Error(`Tensor ${shapeString(this.shape)} ${this.dtype} is disposed`);
+    return this.#handle;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  get numel(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  get isLeaf(): boolean {
+    return this.gradFn === null;
+  }
+
+  get isDisposed(): boolean {
+    return this.#handle === null;
+  }
+
+  get memoryFormat(): MemoryFormat {
+    return this.#handle?.channelsLast ? 'channelsLast' : 'contiguous';
+  }
+
+  /** Frees the storage (unless views share it) and the autograd graph behind it; idempotent. */
+  dispose(): void {
+    if (this.#handle === null) return;
+    this.#handle.dispose();
+    this.#handle = null;
+    const fn = this.gradFn;
+    this.gradFn = null;
+    fn?.unref();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  /** Sets requiresGrad on a leaf, like `torch.Tensor.requires_grad_()`. */
+  requiresGrad_(requiresGrad = true): this {
+    checkBoolean('requiresGrad', requiresGrad);
+    if (!this.isLeaf && !requiresGrad) {
+      throw new Error('requiresGrad_: only leaf tensors can stop requiring grad; use detach()');
+    }
+    if (requiresGrad && !isFloatDtype(this.dtype)) {
+      throw invalidType('requiresGrad_', 'a floating-point tensor (only they can require grad)', this.dtype);
+    }
+    this.requiresGrad = requiresGrad;
+    return this;
+  }
+
+  /** Resets .grad (frees it). */
+  zeroGrad(): void {
+    this.grad?.dispose();
+    this.grad = null;
+  }
+
+  /**
+   * Computes gradients of this tensor w.r.t. the leaves of its graph. A scalar needs no
+   * `gradient`; a non-scalar needs d(loss)/d(this) of the same shape, as in PyTorch.
+   */
+  backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
+    checkTensor('this', this);
+    if (!this.requiresGrad) {
+      throw new Error('backward: this tensor does not require grad and has no grad_fn');
+    }
+    let seed: Tensor;
+    if (gradient === undefined) {
+      if (this.numel !== 1) {
+        throw invalidType('gradient', `a tensor of shape ${shapeString(this.shape)} (backward of a non-scalar needs one)`, gradient);
+      }
+      seed = Tensor._fromHandle(native.full(this.shape.slice(), this.dtype, this.device, 1));
+    } else {
+      checkTensor('gradient', gradient);
+      if (!sameShape(gradient.shape, this.shape) || gradient.dtype !== this.dtype || gradient.device !== this.device) {
+        throw invalidRange(
+          'gradient',
+          `a ${this.dtype} tensor of shape ${shapeString(this.shape)} on ${this.device}`,
+          `${gradient.dtype} ${shapeString(gradient.shape)} on ${gradient.device}`,
+        );
+      }
+      seed = Tensor._fromHandle(native.to(gradient.handle, this.device, this.dtype, false));
+    }
+    if (this.gradFn === null) {
+      accumulateGrad(this, seed);
+      return;
+    }
+    runBackward(this.gradFn, seed, accumulateGrad, addTensors, options.retainGraph ?? false);
+  }
+
+  /** Reads the values; never blocks the event loop. */
+  toArray(): Promise<HostArray> {
+    return native.read(this.handle);
+  }
+
+  /** Reads the values synchronously (waits for the device). */
+  toArraySync(): HostArray {
+    return native.readSync(this.handle);
+  }
+
+  /** Nested JS arrays, like `tensor.tolist()`. */
+  async tolist(): Promise<NestedArray> {
+    return nest(await this.toArray(), this.shape);
+  }
+
+  tolistSync(): NestedArray {
+    return nest(this.toArraySync(), this.shape);
+  }
+
+  /** The value of a one-element tensor. */
+  async item(): Promise<number> {
+    this.checkOneElement();
+    return Number((await this.toArray())[0]);
+  }
+
+  itemSync(): number {
+    this.checkOneElement();
+    return Number(this.toArraySync()[0]);
+  }
+
+  private checkOneElement(): void {
+    if (this.numel !== 1) throw invalidRange('item', 'a tensor with one element', `shape ${shapeString(this.shape)}`);
+  }
+
+  /** Copies to another device, dtype or memory format (differentiable). Returns `this` when nothing changes. */
+  to(target: Device | DType | ToOptions): Tensor {
+    let options: ToOptions;
+    if (typeof target === 'string') {
+      options = (DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device };
+    } else {
+      options = checkOptions('to', target) as ToOptions;
+    }
+    const device = options.device === undefined ? this.device : normalizeDevice('device', options.device);
+    const dtype = options.dtype === undefined ? this.dtype : checkOneOf('dtype', options.dtype, DTYPES);
+    const memoryFormat = options.memoryFormat === undefined
+      ? this.memoryFormat
+      : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
+    const channelsLast = memoryFormat === 'channelsLast' && this.ndim === 4 && device !== 'cpu';
+    if (device === this.device && dtype === this.dtype && channelsLast === (this.memoryFormat === 'channelsLast')) {
+      return this;
+    }
+    const out = native.to(this.handle, device, dtype, channelsLast);
+    if (needsGrad(this) && isFloatDtype(dtype)) {
+      return Tensor._fromHandle(out, new ToBackward(this));
+    }
+    return Tensor._fromHandle(out);
+  }
+
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+
+  cuda(): Tensor {
+    return this.to('cuda');
+  }
+
+  /** A copy with its own storage (differentiable). */
+  clone(): Tensor {
+    const out = Tensor._fromHandle(native.empty(this.shape.slice(), this.dtype, this.device));
+    native.copyInto(out.handle, this.handle);
+    if (needsGrad(this)) {
+      const fn = new ViewBackward(this, this.shape);
+      fn.ref();
+      out.gradFn = fn;
+      out.requiresGrad = true;
+    }
+    return out;
+  }
+
+  /** Shares storage, cut from the graph, like `torch.Tensor.detach()`. */
+  detach(): Tensor {
+    return Tensor._fromHandle(native.view(this.handle, this.shape.slice()));
+  }
+
+  /** Same storage, new shape (one dimension may be -1). Differentiable. */
+  reshape(shape: readonly number[]): Tensor {
+    const resolved = resolveShape('shape', shape, this.numel);
+    const out = native.view(this.handle, resolved);
+    return Tensor._fromHandle(out, needsGrad(this) ? new ViewBackward(this, this.shape) : null);
+  }
+
+  view(shape: readonly number[]): Tensor {
+    return this.reshape(shape);
+  }
+
+  /** Flattens dimensions startDim..endDim into one, like `torch.flatten`. */
+  flatten(startDim = 0, endDim = -1): Tensor {
+    const n = this.ndim;
+    if (n === 0) return this.reshape([1]);
+    const start = normalizeDim('startDim', startDim, n);
+    const end = normalizeDim('endDim', endDim, n);
+    if (start > end) throw invalidRange('startDim', `a dimension <= endDim (${end})`, startDim);
+    const merged = this.shape.slice(start, end + 1).reduce((a, b) => a * b, 1);
+    return this.reshape([...this.shape.slice(0, start), merged, ...this.shape.slice(end + 1)]);
+  }
+
+  add(other: Tensor): Tensor {
+    return binaryAdd(this, other);
+  }
+
+  relu(): Tensor {
+    return reluOp(this);
+  }
+
+  sum(): Tensor {
+    return sumOp(this);
+  }
+
+  mean(): Tensor {
+    return meanOp(this);
+  }
+
+  toString(): string {
+    const state = this.isDisposed ? ', disposed' : '';
+    return `Tensor(${shapeString(this.shape)}, ${this.dtype}, ${this.device}${this.requiresGrad ? ', requiresGrad' : ''}${state})`;
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
+
+// --- nodes for the ops defined here
+
+class ToBackward extends Node {
+  readonly name = 'ToBackward';
+  private readonly device: DeviceType;
+  private readonly dtype: DType;
+  constructor(input: Tensor) {
+    super();
+    this.device = input.device;
+    this.dtype = input.dtype;
+    this.edges = [edgeTo(input)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    return [Tensor._fromHandle(native.to(g.handle, this.device, this.dtype, false))];
+  }
+}
+
+class ViewBackward extends Node {
+  readonly name = 'ViewBackward';
+  private readonly inputShape: number[];
+  constructor(input: Tensor, inputShape: readonly number[]) {
+    super();
+    this.inputShape = inputShape.slice();
+    this.edges = [edgeTo(input)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    // The engine disposes g after apply, so give the input its own handle on the storage.
+    return [Tensor._fromHandle(native.view(g.handle, this.inputShape))];
+  }
+}
+
+class AddBackward extends Node {
+  readonly name = 'AddBackward';
+  constructor(a: Tensor, b: Tensor) {
+    super();
+    this.edges = [edgeTo(a), edgeTo(b)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    return this.edges.map((e) => (e ? Tensor._fromHandle(native.view(g.handle, g.shape.slice())) : null));
+  }
+}
+
+class ReluBackward extends Node {
+  readonly name = 'ReluBackward';
+  constructor(input: Tensor, output: NativeHandle, shape: readonly number[]) {
+    super();
+    this.edges = [edgeTo(input)];
+    this.saved = [Tensor._fromHandle(native.view(output, shape.slice()))];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    return [Tensor._fromHandle(native.reluBackward(g.handle, this.saved[0].handle))];
+  }
+}
+
+class SumBackward extends Node {
+  readonly name = 'SumBackward';
+  constructor(input: Tensor, private readonly inputShape: readonly number[], private readonly scale: number) {
+    super();
+    this.edges = [edgeTo(input)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    // d(sum)/dx = 1 everywhere, times the incoming scalar (and 1/n for mean).
+    const value = g.itemSync() * this.scale;
+    return [Tensor._fromHandle(native.full(this.inputShape.slice(), g.dtype, g.device, value))];
+  }
+}
+
+// --- elementwise ops with autograd (the rest live in functional.ts)
+
+export function binaryAdd(a: Tensor, b: Tensor): Tensor {
+  checkTensor('a', a);
+  checkTensor('b', b);
+  checkSameDeviceDtype('b', a, b);
+  if (!sameShape(a.shape, b.shape)) {
+    throw invalidRange('b', `a tensor of shape ${shapeString(a.shape)} (same as a; broadcasting is not supported)`, `shape ${shapeString(b.shape)}`);
+  }
+  const out = native.add(a.handle, b.handle);
+  return Tensor._fromHandle(out, needsGrad(a, b) ? new AddBackward(a, b) : null);
+}
+
+export function reluOp(x: Tensor): Tensor {
+  checkTensor('x', x);
+  checkFloat('x', x);
+  const out = native.reluForward(x.handle);
+  return Tensor._fromHandle(out, needsGrad(x) ? new ReluBackward(x, out, x.shape) : null);
+}
+
+export function sumOp(x: Tensor): Tensor {
+  checkTensor('x', x);
+  checkFloat('x', x);
+  const out = native.sum(x.handle);
+  return Tensor._fromHandle(out, needsGrad(x) ? new SumBackward(x, x.shape, 1) : null);
+}
+
+export function meanOp(x: Tensor): Tensor {
+  checkTensor('x', x);
+  checkFloat('x', x);
+  if (x.numel === 0) throw invalidRange('x', 'a non-empty tensor', 'an empty tensor');
+  const total = native.sum(x.handle);
+  const out = native.full([], x.dtype, x.device, 0);
+  native.axpby(out, total, 1 / x.numel, 0);
+  total.dispose();
+  return Tensor._fromHandle(out, needsGrad(x) ? new SumBackward(x, x.shape, 1 / x.numel) : null);
+}
+
+// --- checks shared by ops
+
+export function checkTensor(name: string, value: unknown): Tensor {
+  if (!(value instanceof Tensor)) throw invalidType(name, 'a Tensor', value);
+  if (value.isDisposed) throw new Error(`Expected a live Tensor for ${name} but received a disposed Tensor ${shapeString(value.shape)}`);
+  return value;
+}
+
+export function checkFloat(name: string, t: Tensor): void {
+  if (!isFloatDtype(t.dtype)) throw invalidType(name, 'a floating-point tensor', `a ${t.dtype} tensor`);
+}
+
+export function checkSameDeviceDtype(name: string, reference: Tensor, t: Tensor): void {
+  if (t.device !== reference.device) {
+    throw invalidRange(name, `a tensor on ${reference.device} (same device as the input)`, `a tensor on ${t.device}`);
+  }
+  if (t.dtype !== reference.dtype) {
+    throw invalidType(name, `a ${reference.dtype} tensor (same dtype as the input)`, `a ${t.dtype} tensor`);
+  }
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function normalizeDim(name: string, dim: number, ndim: number): number {
+  checkInteger(name, dim, -ndim, ndim - 1);
+  return dim < 0 ? dim + ndim : dim;
+}
+
+function resolveShape(name: string, shape: readonly number[], numel: number): number[] {
+  if (!Array.isArray(shape)) throw invalidType(name, 'an array of integers', shape);
+  let inferred = -1;
+  let known = 1;
+  shape.forEach((d, i) => {
+    if (d === -1 && inferred < 0) {
+      inferred = i;
+      return;
+    }
+    checkInteger(`${name}[${i}]`, d, 0);
+    known *= d;
+  });
+  const out = shape.slice();
+  if (inferred >= 0) {
+    if (known === 0 || numel % known !== 0) {
+      throw invalidRange(name, `a shape compatible with ${numel} elements`, shape as number[]);
+    }
+    out[inferred] = numel / known;
+  } else if (known !== numel) {
+    throw invalidRange(name, `a shape with ${numel} elements`, `${shapeString(shape)} (${known} elements)`);
+  }
+  return out;
+}
+
+function nest(flat: HostArray, shape: readonly number[]): NestedArray {
+  const values = Array.from(flat as ArrayLike<number | bigint>, Number);
+  if (shape.length === 0) return values[0];
+  const build = (dim: number, offset: number): NestedArray[] => {
+    const stride = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+    const out: NestedArray[] = [];
+    for (let i = 0; i < shape[dim]; i++) {
+      out.push(dim === shape.length - 1 ? values[offset + i] : build(dim + 1, offset + i * stride));
+    }
+    return out;
+  };
+  return build(0, 0);
+}
+
+// --- creation
+
+export interface CreateOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+interface ResolvedCreate {
+  dtype: DType;
+  device: DeviceType;
+  requiresGrad: boolean;
+}
+
+function resolveCreate(options: unknown, fallbackDtype: DType = 'float32'): ResolvedCreate {
+  const o = checkOptions('options', options) as CreateOptions;
+  const dtype = o.dtype === undefined ? fallbackDtype : checkOneOf('options.dtype', o.dtype, DTYPES);
+  const device = o.device === undefined ? defaultDevice() : normalizeDevice('options.device', o.device);
+  const requiresGrad = o.requiresGrad === undefined ? false : checkBoolean('options.requiresGrad', o.requiresGrad);
+  if (requiresGrad && !isFloatDtype(dtype)) {
+    throw invalidType('options.requiresGrad', 'false for a non-floating-point dtype', `true with dtype ${dtype}`);
+  }
+  return { dtype, device, requiresGrad };
+}
+
+function finish(handle: NativeHandle, o: ResolvedCreate): Tensor {
+  const t = Tensor._fromHandle(handle);
+  t.requiresGrad = o.requiresGrad;
+  return t;
+}
+
+function inferDtype(data: unknown): DType {
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Uint8Array) return 'uint8';
+  return 'float32';
+}
+
+function flattenNested(name: string, data: unknown): { values: number[]; shape: number[] } {
+  const shape: number[] = [];
+  let level: unknown = data;
+  while (Array.isArray(level)) {
+    shape.push(level.length);
+    if (level.length === 0) break;
+    level = level[0];
+  }
+  const values: number[] = [];
+  const walk = (node: unknown, dim: number, where: string): void => {
+    if (dim === shape.length) {
+      if (typeof node !== 'number' && typeof node !== 'boolean') throw invalidType(`${name}${where}`, 'a number', node);
+      values.push(Number(node));
+      return;
+    }
+    if (!Array.isArray(node) || node.length !== shape[dim]) {
+      throw invalidRange(`${name}${where}`, `an array of length ${shape[dim]} (nested arrays must be rectangular)`, node);
+    }
+    node.forEach((child, i) => walk(child, dim + 1, `${where}[${i}]`));
+  };
+  walk(data, 0, '');
+  return { values, shape };
+}
+
+/**
+ * Creates a tensor from a typed array (with `shape`), nested arrays or a number, like
+ * `torch.tensor` / `tf.tensor`. The dtype follows the typed array (Float64Array -> float64, ...)
+ * unless given; plain numbers give float32.
+ */
+export function tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | CreateOptions, options?: CreateOptions): Tensor {
+  if (shape !== undefined && !Array.isArray(shape)) {
+    options = shape as CreateOptions;
+    shape = undefined;
+  }
+  const o = resolveCreate(options, inferDtype(data));
+  let flat: TypedArray;
+  let dims: number[];
+  if (ArrayBuffer.isView(data)) {
+    if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array ||
+          data instanceof BigInt64Array || data instanceof Uint8Array)) {
+      throw invalidType('data', 'a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array', data);
+    }
+    dims = shape === undefined ? [data.length] : checkShape('shape', shape);
+    const numel = dims.reduce((a, b) => a * b, 1);
+    if (numel !== data.length) {
+      throw invalidRange('data', `a typed array of length ${numel} (shape ${shapeString(dims)})`, `length ${data.length}`);
+    }
+    flat = data;
+  } else if (typeof data === 'number' || Array.isArray(data)) {
+    const nested = flattenNested('data', data);
+    dims = shape === undefined ? nested.shape : checkShape('shape', shape);
+    const numel = dims.reduce((a, b) => a * b, 1);
+    if (numel !== nested.values.length) {
+      throw invalidRange('shape', `a shape with ${nested.values.length} elements (the data's)`, shapeString(dims));
+    }
+    flat = hostArrayFor(o.dtype, nested.values);
+  } else {
+    throw invalidType('data', 'a typed array, a (nested) array of numbers or a number', data);
+  }
+  return finish(native.fromArray(flat, dims, o.dtype, o.device), o);
+}
+
+function hostArrayFor(dtype: DType, values: number[]): TypedArray {
+  switch (dtype) {
+    case 'float64': return Float64Array.from(values);
+    case 'int32': return Int32Array.from(values);
+    case 'int64': return BigInt64Array.from(values, (v) => BigInt(Math.trunc(v)));
+    case 'uint8': return Uint8Array.from(values);
+    default: return Float32Array.from(values);
+  }
+}
+
+export function empty(shape: readonly number[], options?: CreateOptions): Tensor {
+  const o = resolveCreate(options);
+  return finish(native.empty(checkShape('shape', shape).slice(), o.dtype, o.device), o);
+}
+
+export function full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {
+  const o = resolveCreate(options);
+  checkNumber('value', value, -Infinity, Infinity, 'a number');
+  return finish(native.full(checkShape('shape', shape).slice(), o.dtype, o.device, value), o);
+}
+
+export function zeros(shape: readonly number[], options?: CreateOptions): Tensor {
+  return full(shape, 0, options);
+}
+
+export function ones(shape: readonly number[], options?: CreateOptions): Tensor {
+  return full(shape, 1, options);
+}
+
+export function zerosLike(t: Tensor, options: CreateOptions = {}): Tensor {
+  checkTensor('t', t);
+  return zeros(t.shape, { dtype: t.dtype, device: t.device, ...options });
+}
+
+export function onesLike(t: Tensor, options: CreateOptions = {}): Tensor {
+  checkTensor('t', t);
+  return ones(t.shape, { dtype: t.dtype, device: t.device, ...options });
+}
+
+/** Standard normal samples (times std, plus mean) from the seedable generator. */
+export function randn(shape: readonly number[], options?: CreateOptions & { mean?: number; std?: number }): Tensor {
+  const o = resolveCreate(options);
+  if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
+  const mean = checkNumber('options.mean', options?.mean ?? 0);
+  const std = checkNumber('options.std', options?.std ?? 1, 0);
+  return finish(native.randn(checkShape('shape', shape).slice(), o.dtype, o.device, mean, std), o);
+}
+
+/** Uniform samples in [low, high) (default [0, 1)) from the seedable generator. */
+export function rand(shape: readonly number[], options?: CreateOptions & { low?: number; high?: number }): Tensor {
+  const o = resolveCreate(options);
+  if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
+  const low = checkNumber('options.low', options?.low ?? 0);
+  const high = checkNumber('options.high', options?.high ?? 1);
+  if (!(high >= low)) throw invalidRange('options.high', `a number >= low (${low})`, high);
+  return finish(native.rand(checkShape('shape', shape).slice(), o.dtype, o.device, low, high), o);
+}
+
+/** Seeds the generator behind randn/rand and the default initializers. */
+export function manualSeed(seed: number): void {
+  checkInteger('seed', seed, 0, 2 ** 53 - 1);
+  native.manualSeed(seed);
+}
+
+export { describe as describeValue, isGradEnabled };

@@ -1,0 +1,23 @@
+// Per-environment state (main thread and each worker thread get their own): the handle class,
+// the JS error classes and the random generator. Backends are process-wide (backends.h).
+#pragma once
+
+#include <napi.h>
+
+#include "random.h"
+
+namespace crb {
+
+struct AddonData {
+  Napi::FunctionReference tensor_constructor;
+  Napi::FunctionReference backend_error;
+  Napi::FunctionReference cuda_error;
+  Napi::FunctionReference cudnn_error;
+  Napi::FunctionReference oom_error;
+  HostGenerator generator;
+};
+
+// Creates the environment's AddonData on first use; Node deletes it with the environment.
+AddonData& GetAddonData(Napi::Env env);
+
+}  // namespace crb

@@ -1,0 +1,162 @@
+// empty, full, fromArray, randn, rand: new handles on the named device.
+#include <cmath>
+#include <vector>
+
+#include "../core/host_convert.h"
+#include "addon_data.h"
+#include "exports.h"
+#include "op_call.h"
+
+namespace crb {
+
+namespace {
+
+// Copies host data of `dtype` into the storage (the storage's dtype), through the backend.
+void Upload(OpCall& call, const std::shared_ptr<Storage>& storage, const void* host, size_t nbytes) {
+  if (nbytes == 0) return;
+  call.Check(call.backend()->copy_from_host(storage->data(), host, nbytes), "copy_from_host");
+}
+
+// Values from the host generator (float64) converted to dtype and uploaded.
+Napi::Value UploadGenerated(OpCall& call, const Shape& shape, crb_dtype dtype, const std::vector<double>& values) {
+  auto storage = call.Alloc(shape, dtype);
+  if (dtype == CRB_F64) {
+    Upload(call, storage, values.data(), storage->nbytes());
+  } else {
+    std::vector<uint8_t> converted(storage->nbytes());
+    ConvertHost(converted.data(), dtype, values.data(), CRB_F64, int64_t(values.size()));
+    Upload(call, storage, converted.data(), converted.size());
+  }
+  return call.Wrap(storage, shape, dtype);
+}
+
+}  // namespace
+
+// empty(shape, dtype, device)
+Napi::Value Empty(const Napi::CallbackInfo& info) {
+  OpCall call(info, "empty");
+  Shape shape = call.ShapeArg(0, "shape");
+  crb_dtype dtype = call.DTypeArg(1, "dtype");
+  call.DeviceArg(2, "device");
+  return call.Wrap(call.Alloc(shape, dtype), shape, dtype);
+}
+
+// full(shape, dtype, device, value)
+Napi::Value Full(const Napi::CallbackInfo& info) {
+  OpCall call(info, "full");
+  Shape shape = call.ShapeArg(0, "shape");
+  crb_dtype dtype = call.DTypeArg(1, "dtype");
+  call.DeviceArg(2, "device");
+  Napi::Value raw = call.Arg(3);
+  if (!raw.IsNumber()) call.TypeErr("value", "a number", DescribeValue(raw));
+  double value = raw.As<Napi::Number>().DoubleValue();
+  if (!IsFloatDType(dtype)) {
+    double lo = dtype == CRB_U8 ? 0 : dtype == CRB_I32 ? -2147483648.0 : -9223372036854775808.0;
+    double hi = dtype == CRB_U8 ? 255 : dtype == CRB_I32 ? 2147483647.0 : 9223372036854775807.0;
+    if (!(value >= lo && value <= hi) || value != std::floor(value))
+      call.RangeErr("value", std::string("an integer that fits ") + DTypeName(dtype), DescribeValue(raw));
+  }
+  auto storage = call.Alloc(shape, dtype);
+  int64_t numel = ShapeNumel(shape);
+  if (numel) call.Check(call.backend()->fill(storage->data(), numel, dtype, value), "fill");
+  return call.Wrap(storage, shape, dtype);
+}
+
+// fromArray(data, shape, dtype, device): data is the dtype's own typed array (Uint16Array holds
+// raw float16/bfloat16 bits), or Float32Array/Float64Array for any float dtype.
+Napi::Value FromArray(const Napi::CallbackInfo& info) {
+  OpCall call(info, "fromArray");
+  Napi::Value data = call.Arg(0);
+  Shape shape = call.ShapeArg(1, "shape");
+  crb_dtype dtype = call.DTypeArg(2, "dtype");
+  call.DeviceArg(3, "device");
+
+  const char* natural = nullptr;
+  switch (dtype) {
+    case CRB_F32: natural = "Float32Array"; break;
+    case CRB_F64: natural = "Float64Array"; break;
+    case CRB_F16:
+    case CRB_BF16: natural = "Float32Array, Float64Array or Uint16Array (raw bits)"; break;
+    case CRB_I32: natural = "Int32Array"; break;
+    case CRB_I64: natural = "BigInt64Array"; break;
+    case CRB_U8: natural = "Uint8Array"; break;
+  }
+  std::string expected = std::string("a ") + natural + " for dtype " + DTypeName(dtype);
+  if (IsFloatDType(dtype) && dtype != CRB_F16 && dtype != CRB_BF16) expected += " (or another float typed array)";
+  if (!data.IsTypedArray()) call.TypeErr("data", expected, DescribeValue(data));
+
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  crb_dtype src_dtype;
+  switch (array.TypedArrayType()) {
+    case napi_float32_array: src_dtype = CRB_F32; break;
+    case napi_float64_array: src_dtype = CRB_F64; break;
+    case napi_int32_array: src_dtype = CRB_I32; break;
+    case napi_bigint64_array: src_dtype = CRB_I64; break;
+    case napi_uint8_array: src_dtype = CRB_U8; break;
+    case napi_uint16_array: src_dtype = (dtype == CRB_BF16) ? CRB_BF16 : CRB_F16; break;
+    default: call.TypeErr("data", expected, DescribeValue(data));
+  }
+  bool accepted = src_dtype == dtype || (IsFloatDType(dtype) && (src_dtype == CRB_F32 || src_dtype == CRB_F64));
+  if (!accepted) call.TypeErr("data", expected, DescribeValue(data));
+
+  int64_t numel = ShapeNumel(shape);
+  if (int64_t(array.ElementLength()) != numel)
+    call.RangeErr("data", std::to_string(numel) + " elements (the product of shape " + ShapeToString(shape) + ")",
+                  DescribeValue(data));
+
+  Napi::ArrayBuffer buffer = array.ArrayBuffer();
+  const uint8_t* host = static_cast<const uint8_t*>(buffer.Data()) + array.ByteOffset();
+  auto storage = call.Alloc(shape, dtype);
+  if (src_dtype == dtype) {
+    Upload(call, storage, host, storage->nbytes());
+  } else {
+    std::vector<uint8_t> converted(storage->nbytes());
+    ConvertHost(converted.data(), dtype, host, src_dtype, numel);
+    Upload(call, storage, converted.data(), converted.size());
+  }
+  return call.Wrap(storage, shape, dtype);
+}
+
+// randn(shape, dtype, device, mean, std)
+Napi::Value Randn(const Napi::CallbackInfo& info) {
+  OpCall call(info, "randn");
+  Shape shape = call.ShapeArg(0, "shape");
+  crb_dtype dtype = call.DTypeArg(1, "dtype");
+  call.DeviceArg(2, "device");
+  double mean = call.Number(3, "mean");
+  double stddev = call.Number(4, "std");
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype (normal samples are not integers)", DTypeName(dtype));
+  if (stddev < 0) call.RangeErr("std", "a number >= 0", DescribeValue(call.Arg(4)));
+  call.backend();  // fail on an unavailable device before drawing
+  HostGenerator& generator = GetAddonData(call.env()).generator;
+  std::vector<double> values(size_t(ShapeNumel(shape)));
+  for (double& v : values) v = mean + stddev * generator.Normal();
+  return UploadGenerated(call, shape, dtype, values);
+}
+
+// rand(shape, dtype, device, low, high): uniform in [low, high)
+Napi::Value Rand(const Napi::CallbackInfo& info) {
+  OpCall call(info, "rand");
+  Shape shape = call.ShapeArg(0, "shape");
+  crb_dtype dtype = call.DTypeArg(1, "dtype");
+  call.DeviceArg(2, "device");
+  double low = call.Number(3, "low");
+  double high = call.Number(4, "high");
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", DTypeName(dtype));
+  if (high < low) call.RangeErr("high", "a number >= low (" + std::to_string(low) + ")", DescribeValue(call.Arg(4)));
+  call.backend();
+  HostGenerator& generator = GetAddonData(call.env()).generator;
+  std::vector<double> values(size_t(ShapeNumel(shape)));
+  for (double& v : values) v = low + (high - low) * generator.Uniform();
+  return UploadGenerated(call, shape, dtype, values);
+}
+
+void RegisterCreation(Napi::Env env, Napi::Object exports) {
+  exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
+  exports.Set("full", Napi::Function::New(env, Full, "full"));
+  exports.Set("fromArray", Napi::Function::New(env, FromArray, "fromArray"));
+  exports.Set("randn", Napi::Function::New(env, Randn, "randn"));
+  exports.Set("rand", Napi::Function::New(env, Rand, "rand"));
+}
+
+}  // namespace crb

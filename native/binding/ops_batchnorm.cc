@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterBatchNorm(Napi::Env, Napi::Object) {}
+}

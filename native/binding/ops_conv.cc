@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterConv(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterElementwise(Napi::Env, Napi::Object) {}
+}

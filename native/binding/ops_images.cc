@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterImages(Napi::Env, Napi::Object) {}
+}

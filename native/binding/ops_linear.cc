@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterLinear(Napi::Env, Napi::Object) {}
+}

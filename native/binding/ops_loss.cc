@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterLoss(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterPooling(Napi::Env, Napi::Object) {}
+}

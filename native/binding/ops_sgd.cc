@@ -1,0 +1,4 @@
+#include "exports.h"
+namespace crb {
+void RegisterOptim(Napi::Env, Napi::Object) {}
+}

@@ -1,0 +1,56 @@
+// The JS object behind a tensor: shape, dtype and memory format over a shared Storage. Objects
+// are type-tagged so an argument can be proven to be one of ours before it is unwrapped.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "../core/dtype.h"
+#include "storage.h"
+
+namespace crb {
+
+class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+ public:
+  static void Register(Napi::Env env);
+  // Wraps `storage` in a new handle object.
+  static Napi::Object New(Napi::Env env, std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype,
+                          bool channels_last);
+  // The handle behind `value`, or null when `value` is not a tensor handle of this addon.
+  static TensorHandle* FromValue(const Napi::Value& value);
+
+  explicit TensorHandle(const Napi::CallbackInfo& info);
+
+  bool disposed() const { return !storage_; }
+  const Shape& shape() const { return shape_; }
+  crb_dtype dtype() const { return dtype_; }
+  Device device() const { return device_; }
+  bool channels_last() const { return channels_last_; }
+  crb_layout layout() const { return channels_last_ ? CRB_NHWC : CRB_NCHW; }
+  int64_t numel() const { return numel_; }
+  size_t nbytes() const { return size_t(numel_) * DTypeSize(dtype_); }
+  void* data() const { return storage_->data(); }
+  const std::shared_ptr<Storage>& storage() const { return storage_; }
+  int64_t dim(size_t i) const { return shape_[i]; }
+  size_t rank() const { return shape_.size(); }
+
+ private:
+  Napi::Value GetShape(const Napi::CallbackInfo& info);
+  Napi::Value GetDType(const Napi::CallbackInfo& info);
+  Napi::Value GetDevice(const Napi::CallbackInfo& info);
+  Napi::Value GetChannelsLast(const Napi::CallbackInfo& info);
+  Napi::Value GetNumel(const Napi::CallbackInfo& info);
+  Napi::Value GetNBytes(const Napi::CallbackInfo& info);
+  Napi::Value GetDisposed(const Napi::CallbackInfo& info);
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<Storage> storage_;
+  Shape shape_;
+  crb_dtype dtype_ = CRB_F32;
+  Device device_ = Device::kCpu;
+  bool channels_last_ = false;
+  int64_t numel_ = 0;
+};
+
+}  // namespace crb

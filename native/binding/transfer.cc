@@ -1,0 +1,145 @@
+// to, view, copyInto, axpby, fill: moving, converting and overwriting tensors.
+#include <vector>
+
+#include "../core/host_convert.h"
+#include "backends.h"
+#include "exports.h"
+#include "op_call.h"
+#include "read.h"
+
+namespace crb {
+
+namespace {
+
+// Note [channelsLast]
+// The CPU backend only computes in NCHW, so on the CPU `to(..., channelsLast=true)` keeps NCHW
+// storage and reports channelsLast=false. Converting between NCHW and NHWC on CUDA needs a
+// transpose, which the backend ABI does not have; until it does, asking for a layout change on
+// CUDA throws "channelsLast not supported on this backend yet". Copies that keep the layout work.
+
+// to(h, device, dtype, channelsLast)
+Napi::Value To(const Napi::CallbackInfo& info) {
+  OpCall call(info, "to");
+  TensorHandle* h = call.Tensor(0, "h");
+  Device src_device = h->device();
+  Napi::Value device_value = call.Arg(1);
+  if (!device_value.IsString()) call.TypeErr("device", "\"cpu\" or \"cuda\"", DescribeValue(device_value));
+  Device dst_device;
+  if (!ParseDevice(device_value.As<Napi::String>().Utf8Value(), &dst_device))
+    call.RangeErr("device", "\"cpu\" or \"cuda\"", DescribeValue(device_value));
+  crb_dtype dst_dtype = call.DTypeArg(2, "dtype");
+  bool want_channels_last = call.Bool(3, "channelsLast");
+  if (want_channels_last && h->rank() != 4)
+    call.RangeErr("channelsLast", "false for a tensor that is not 4-D", "true for shape " + ShapeToString(h->shape()));
+
+  bool dst_channels_last = dst_device == Device::kCpu ? false : want_channels_last;
+  if (dst_channels_last != h->channels_last())
+    ThrowError(call.env(), std::string("to: channelsLast not supported on this backend yet (") +
+                               DeviceName(h->device()) + " -> " + DeviceName(dst_device) + ", channelsLast " +
+                               (h->channels_last() ? "true" : "false") + " -> " + (want_channels_last ? "true" : "false") +
+                               ")");
+
+  const crb_backend* src_backend = call.backend();
+  int64_t numel = h->numel();
+  const Shape& shape = h->shape();
+
+  if (dst_device == src_device) {
+    auto out = call.Alloc(shape, dst_dtype);
+    if (numel) {
+      if (dst_dtype == h->dtype()) {
+        call.Check(src_backend->copy_device(out->data(), h->data(), h->nbytes()), "copy_device");
+      } else {
+        crb_status status = src_backend->cast(out->data(), dst_dtype, h->data(), h->dtype(), numel);
+        if (status == CRB_ERR_UNSUPPORTED && src_device == Device::kCpu) {
+          // CPU memory is host memory: convert here when the backend has no kernel for the pair.
+          ConvertHost(out->data(), dst_dtype, h->data(), h->dtype(), numel);
+        } else {
+          call.Check(status, "cast");
+        }
+      }
+    }
+    return call.Wrap(out, shape, dst_dtype, dst_channels_last);
+  }
+
+  // Across devices, through host memory; conversion happens on the host.
+  std::vector<uint8_t> host(h->nbytes());
+  const char* abi_op = "read_begin";
+  call.Check(ReadToHost(src_backend, h->data(), h->nbytes(), host.data(), &abi_op), abi_op);
+  if (dst_dtype != h->dtype()) {
+    std::vector<uint8_t> converted(size_t(numel) * DTypeSize(dst_dtype));
+    ConvertHost(converted.data(), dst_dtype, host.data(), h->dtype(), numel);
+    host.swap(converted);
+  }
+  // The output lives on the other device: allocate and upload with that device's backend.
+  OpCall dst_call(info, "to");
+  dst_call.DeviceArg(1, "device");
+  auto out = dst_call.Alloc(shape, dst_dtype);
+  if (!host.empty())
+    dst_call.Check(dst_call.backend()->copy_from_host(out->data(), host.data(), host.size()), "copy_from_host");
+  return dst_call.Wrap(out, shape, dst_dtype, dst_channels_last);
+}
+
+// view(h, shape): same storage, new shape of the same numel.
+Napi::Value View(const Napi::CallbackInfo& info) {
+  OpCall call(info, "view");
+  TensorHandle* h = call.Tensor(0, "h");
+  Shape shape = call.ShapeArg(1, "shape");
+  if (ShapeNumel(shape) != h->numel())
+    call.RangeErr("shape", "a shape of " + std::to_string(h->numel()) + " elements (h has shape " +
+                               ShapeToString(h->shape()) + ")",
+                  ShapeToString(shape));
+  if (h->channels_last())
+    call.RangeErr("h", "a contiguous tensor (a channelsLast tensor cannot be viewed)", "a channelsLast tensor");
+  return call.Wrap(h->storage(), shape, h->dtype(), false);
+}
+
+// copyInto(dst, src): dst = src
+Napi::Value CopyInto(const Napi::CallbackInfo& info) {
+  OpCall call(info, "copyInto");
+  TensorHandle* dst = call.Tensor(0, "dst");
+  TensorHandle* src = call.Tensor(1, "src");
+  call.RequireShape(src, "src", dst->shape(), "the shape of dst");
+  call.RequireDType(src, "src", dst->dtype(), "the dtype of dst");
+  call.RequireSameLayout(src, "src", dst, "dst");
+  if (dst->numel() && dst->data() != src->data())
+    call.Check(call.backend()->copy_device(dst->data(), src->data(), dst->nbytes()), "copy_device");
+  return call.env().Undefined();
+}
+
+// axpby(y, x, alpha, beta): y = alpha * x + beta * y
+Napi::Value Axpby(const Napi::CallbackInfo& info) {
+  OpCall call(info, "axpby");
+  TensorHandle* y = call.Tensor(0, "y");
+  TensorHandle* x = call.Tensor(1, "x");
+  double alpha = call.Number(2, "alpha");
+  double beta = call.Number(3, "beta");
+  call.RequireShape(x, "x", y->shape(), "the shape of y");
+  call.RequireDType(x, "x", y->dtype(), "the dtype of y");
+  call.RequireSameLayout(x, "x", y, "y");
+  if (y->numel())
+    call.Check(call.backend()->axpby(y->data(), x->data(), alpha, beta, y->numel(), y->dtype()), "axpby");
+  return call.env().Undefined();
+}
+
+// fill(h, value)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  OpCall call(info, "fill");
+  TensorHandle* h = call.Tensor(0, "h");
+  Napi::Value raw = call.Arg(1);
+  if (!raw.IsNumber()) call.TypeErr("value", "a number", DescribeValue(raw));
+  double value = raw.As<Napi::Number>().DoubleValue();
+  if (h->numel()) call.Check(call.backend()->fill(h->data(), h->numel(), h->dtype(), value), "fill");
+  return call.env().Undefined();
+}
+
+}  // namespace
+
+void RegisterTransfer(Napi::Env env, Napi::Object exports) {
+  exports.Set("to", Napi::Function::New(env, To, "to"));
+  exports.Set("view", Napi::Function::New(env, View, "view"));
+  exports.Set("copyInto", Napi::Function::New(env, CopyInto, "copyInto"));
+  exports.Set("axpby", Napi::Function::New(env, Axpby, "axpby"));
+  exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
+}
+
+}  // namespace crb

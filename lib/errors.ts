@@ -6,15 +6,15 @@ export interface BackendErrorFields {
   op?: string;
   /** the backend's status string, e.g. "CUDNN_STATUS_BAD_PARAM" */
   status?: string;
-  /** crb_status code */
-  code?: number;
+  /** the backend's status name, e.g. "CRB_ERR_OOM" */
+  code?: string;
   device?: string;
 }
 
 export class BackendError extends Error {
   op?: string;
   status?: string;
-  code?: number;
+  code?: string;
   device?: string;
   constructor(message: string, fields: BackendErrorFields = {}) {
     super(message);

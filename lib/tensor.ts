@@ -110,6 +110,29 @@ export class Tensor {
   /** The node that made this tensor, or null for a leaf. */
   gradFn: Node | null = null;
 
+  // Creation, as static methods too (`Tensor.randn(shape, { device: 'cuda' })`).
+  static tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | CreateOptions, options?: CreateOptions): Tensor {
+    return tensor(data, shape, options);
+  }
+  static zeros(shape: readonly number[], options?: CreateOptions): Tensor {
+    return zeros(shape, options);
+  }
+  static ones(shape: readonly number[], options?: CreateOptions): Tensor {
+    return ones(shape, options);
+  }
+  static full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {
+    return full(shape, value, options);
+  }
+  static empty(shape: readonly number[], options?: CreateOptions): Tensor {
+    return empty(shape, options);
+  }
+  static randn(shape: readonly number[], options?: CreateOptions & { mean?: number; std?: number }): Tensor {
+    return randn(shape, options);
+  }
+  static rand(shape: readonly number[], options?: CreateOptions & { low?: number; high?: number }): Tensor {
+    return rand(shape, options);
+  }
+
   /** @internal use the creation functions (tensor, zeros, randn, ...) */
   constructor(handle: NativeHandle) {
     this.#handle = handle;

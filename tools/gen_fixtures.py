@@ -270,6 +270,28 @@ def make_resnet18_keys():
     print('%-45s %8d bytes  %d tensors, %d parameters' % (os.path.relpath(path), os.path.getsize(path), len(keys), doc['num_parameters']))
 
 
+def make_dtypes_fixture():
+    """One tensor per dtype we read, written by the safetensors library itself, so the TS
+    reader is checked against the reference writer (not only against our own)."""
+    from safetensors.torch import save_file
+    torch.manual_seed(5)
+    t = {
+        'f32': torch.randn(2, 3),
+        'f64': torch.randn(3, dtype=torch.float64),
+        'f16': torch.tensor([0.0, -1.5, 65504.0, 6.1035e-05, 5.96e-08, float('inf')], dtype=torch.float16),
+        'bf16': torch.tensor([1.0, -2.5, 3.0e38, 1.0e-3], dtype=torch.bfloat16),
+        'i64': torch.tensor([-(2 ** 62), -1, 0, 2 ** 40 + 3], dtype=torch.int64),
+        'i32': torch.tensor([[-7, 8], [2 ** 31 - 1, -(2 ** 31)]], dtype=torch.int32),
+        'u8': torch.tensor([0, 1, 255], dtype=torch.uint8),
+        'scalar': torch.tensor(5, dtype=torch.int64),
+        'empty': torch.zeros(0, 4),
+        'name with spaces/and.dots': torch.arange(4, dtype=torch.float32),
+    }
+    path = os.path.join(OUT_DIR, 'dtypes.safetensors')
+    save_file(t, path, metadata={'writer': 'safetensors.torch.save_file'})  # one key: stable order
+    print('%-45s %8d bytes' % (os.path.relpath(path), os.path.getsize(path)))
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.use_deterministic_algorithms(True)
@@ -277,6 +299,7 @@ def main():
     for case in CASES:
         make_case(case)
     make_resnet18_keys()
+    make_dtypes_fixture()
     return 0
 
 

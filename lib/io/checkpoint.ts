@@ -20,6 +20,18 @@ import {
 export interface StateDictModule {
   stateDict(): Record<string, Tensor>;
   loadStateDict(stateDict: Record<string, Tensor>, options?: { strict?: boolean }): unknown;
+  parameters?(): Tensor[];
+  buffers?(): Tensor[];
+}
+
+/**
+ * stateDict() returns live parameters/buffers plus fresh tensors for extra state
+ * (num_batches_tracked); the fresh ones are ours to free once read.
+ */
+function disposeExtraState(model: StateDictModule, stateDict: Record<string, Tensor>): void {
+  if (typeof model.parameters !== 'function' || typeof model.buffers !== 'function') return;
+  const live = new Set<Tensor>([...model.parameters(), ...model.buffers()]);
+  for (const t of Object.values(stateDict)) if (!live.has(t)) t.dispose();
 }
 
 export interface SaveOptions {
@@ -179,12 +191,24 @@ export async function saveStateDictAsync(stateDict: Record<string, Tensor>, file
 /** Saves `model.stateDict()` with PyTorch's names and dtypes (num_batches_tracked as I64). */
 export function save(model: StateDictModule, file: string, options: SaveOptions = {}): void {
   checkModule('save', model);
-  saveStateDict(model.stateDict(), checkPath('save', file), options);
+  checkPath('save', file);
+  const stateDict = model.stateDict();
+  try {
+    saveStateDict(stateDict, file, options);
+  } finally {
+    disposeExtraState(model, stateDict);
+  }
 }
 
 export async function saveAsync(model: StateDictModule, file: string, options: SaveOptions = {}): Promise<void> {
   checkModule('saveAsync', model);
-  await saveStateDictAsync(model.stateDict(), checkPath('saveAsync', file), options);
+  checkPath('saveAsync', file);
+  const stateDict = model.stateDict();
+  try {
+    await saveStateDictAsync(stateDict, file, options);
+  } finally {
+    disposeExtraState(model, stateDict);
+  }
 }
 
 function hostValues(entry: SafetensorsEntry): Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array {
@@ -239,21 +263,21 @@ export function load(model: StateDictModule, file: string, options: LoadOptions 
 
   const parsed = readSafetensorsFile(file);
   const current = model.stateDict();
-  const { missingKeys, unexpectedKeys, problems } = mismatches(parsed, current, strict);
-  if (problems.length) {
-    throw new Error(`load ${file}: the checkpoint does not fit the model (nothing was loaded):\n  ${problems.join('\n  ')}`);
-  }
-
   const incoming: Record<string, Tensor> = {};
   try {
+    const { missingKeys, unexpectedKeys, problems } = mismatches(parsed, current, strict);
+    if (problems.length) {
+      throw new Error(`load ${file}: the checkpoint does not fit the model (nothing was loaded):\n  ${problems.join('\n  ')}`);
+    }
     for (const [name, entry] of parsed) {
       const target = current[name];
       if (target === undefined) continue;
       incoming[name] = tensor(hostValues(entry), entry.shape, { dtype: target.dtype, device: target.device });
     }
     model.loadStateDict(incoming, { strict });
+    return { missingKeys, unexpectedKeys, metadata: { ...parsed.metadata } };
   } finally {
     for (const t of Object.values(incoming)) t.dispose();
+    disposeExtraState(model, current);
   }
-  return { missingKeys, unexpectedKeys, metadata: { ...parsed.metadata } };
 }

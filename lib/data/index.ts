@@ -1,0 +1,2 @@
+export * from './fashion-mnist';
+export * from './dataloader';

@@ -1,4 +1,91 @@
+// linearForward / linearBackward: y = x W^T + b with x (m, k), W (n, k), b (n), y (m, n).
 #include "exports.h"
+#include "op_call.h"
+
 namespace crb {
-void RegisterLinear(Napi::Env, Napi::Object) {}
+
+namespace {
+
+crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHandle* w) {
+  call.RequireFloat(x, "x");
+  call.RequireRank(x, "x", 2, "[m, k]");
+  call.RequireRank(w, "w", 2, "[n, k]");
+  call.RequireDType(w, "w", x->dtype(), "the dtype of x");
+  if (w->dim(1) != x->dim(1))
+    call.RangeErr("w", "shape [n, " + std::to_string(x->dim(1)) + "] (x has " + std::to_string(x->dim(1)) +
+                           " features)",
+                  ShapeToString(w->shape()));
+  if (x->dim(1) == 0) call.RangeErr("x", "at least one feature (k > 0)", ShapeToString(x->shape()));
+  crb_linear_desc d{};
+  d.m = AsInt(x->dim(0));
+  d.k = AsInt(x->dim(1));
+  d.n = AsInt(w->dim(0));
+  d.dtype = x->dtype();
+  return d;
 }
+
+// linearForward(x, w, b)
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  OpCall call(info, "linearForward");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* w = call.Tensor(1, "w");
+  TensorHandle* b = call.OptionalTensor(2, "b");
+  crb_linear_desc d = LinearDesc(call, x, w);
+  if (b) {
+    call.RequireDType(b, "b", d.dtype, "the dtype of x");
+    if (b->numel() != d.n)
+      call.RangeErr("b", "shape [" + std::to_string(d.n) + "] (w has " + std::to_string(d.n) + " outputs)",
+                    ShapeToString(b->shape()));
+  }
+  Shape y_shape{d.m, d.n};
+  auto y = call.Alloc(y_shape, d.dtype);
+  if (d.m && d.n)
+    call.Check(call.backend()->linear_forward(&d, x->data(), w->data(), b ? b->data() : nullptr, y->data()),
+               "linear_forward");
+  return call.Wrap(y, y_shape, d.dtype);
+}
+
+// linearBackward(x, w, dy, needDx, needDw, needDb)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  OpCall call(info, "linearBackward");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* w = call.Tensor(1, "w");
+  TensorHandle* dy = call.Tensor(2, "dy");
+  bool need_dx = call.Bool(3, "needDx");
+  bool need_dw = call.Bool(4, "needDw");
+  bool need_db = call.Bool(5, "needDb");
+  crb_linear_desc d = LinearDesc(call, x, w);
+  call.RequireDType(dy, "dy", d.dtype, "the dtype of x");
+  call.RequireShape(dy, "dy", {d.m, d.n}, "[m, n] of x and w");
+
+  std::shared_ptr<Storage> dx, dw, db;
+  if (need_dx) dx = call.Alloc(x->shape(), d.dtype);
+  if (need_dw) dw = call.Alloc(w->shape(), d.dtype);
+  if (need_db) db = call.Alloc({d.n}, d.dtype);
+  const crb_backend* backend = call.backend();
+  if (d.m && d.n) {
+    call.Check(backend->linear_backward(&d, x->data(), w->data(), dy->data(), dx ? dx->data() : nullptr,
+                                        dw ? dw->data() : nullptr, db ? db->data() : nullptr),
+               "linear_backward");
+  } else {
+    // An empty batch or no outputs: every gradient is a sum over nothing.
+    for (const auto& g : {dx, dw, db})
+      if (g && g->nbytes()) call.Check(backend->fill(g->data(), int64_t(g->nbytes() / DTypeSize(d.dtype)), d.dtype, 0.0), "fill");
+  }
+
+  Napi::Env env = call.env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("dx", dx ? Napi::Value(call.Wrap(dx, x->shape(), d.dtype)) : env.Null());
+  result.Set("dw", dw ? Napi::Value(call.Wrap(dw, w->shape(), d.dtype)) : env.Null());
+  result.Set("db", db ? Napi::Value(call.Wrap(db, {d.n}, d.dtype)) : env.Null());
+  return result;
+}
+
+}  // namespace
+
+void RegisterLinear(Napi::Env env, Napi::Object exports) {
+  exports.Set("linearForward", Napi::Function::New(env, Forward, "linearForward"));
+  exports.Set("linearBackward", Napi::Function::New(env, Backward, "linearBackward"));
+}
+
+}  // namespace crb

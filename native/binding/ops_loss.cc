@@ -1,4 +1,86 @@
+// Softmax cross-entropy (mean over the batch) and the accuracy count, over (n, classes) logits
+// with int32 labels.
 #include "exports.h"
+#include "op_call.h"
+
 namespace crb {
-void RegisterLoss(Napi::Env, Napi::Object) {}
+
+namespace {
+
+void CheckLogitsAndLabels(OpCall& call, const TensorHandle* logits, const char* logits_name,
+                          const TensorHandle* labels) {
+  call.RequireFloat(logits, logits_name);
+  call.RequireRank(logits, logits_name, 2, "[n, classes]");
+  if (logits->dim(1) == 0) call.RangeErr(logits_name, "at least one class", ShapeToString(logits->shape()));
+  call.RequireDType(labels, "labels", CRB_I32, "class indices");
+  call.RequireShape(labels, "labels", {logits->dim(0)}, std::string("one label per row of ") + logits_name);
 }
+
+// crossEntropyForward(logits, labels) -> {loss: [], probs: (n, classes)}
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  OpCall call(info, "crossEntropyForward");
+  TensorHandle* logits = call.Tensor(0, "logits");
+  TensorHandle* labels = call.Tensor(1, "labels");
+  CheckLogitsAndLabels(call, logits, "logits", labels);
+  if (logits->dim(0) == 0) call.RangeErr("logits", "at least one row (the mean of nothing is undefined)", "[0, classes]");
+  int n = AsInt(logits->dim(0)), classes = AsInt(logits->dim(1));
+  crb_dtype dtype = logits->dtype();
+  auto loss = call.Alloc({}, dtype);
+  auto probs = call.Alloc(logits->shape(), dtype);
+  call.Check(call.backend()->cross_entropy_forward(n, classes, dtype, logits->data(),
+                                                   static_cast<const int32_t*>(labels->data()), loss->data(),
+                                                   probs->data()),
+             "cross_entropy_forward");
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("loss", call.Wrap(loss, {}, dtype));
+  result.Set("probs", call.Wrap(probs, logits->shape(), dtype));
+  return result;
+}
+
+// crossEntropyBackward(probs, labels, dloss) -> dlogits
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  OpCall call(info, "crossEntropyBackward");
+  TensorHandle* probs = call.Tensor(0, "probs");
+  TensorHandle* labels = call.Tensor(1, "labels");
+  TensorHandle* dloss = call.Tensor(2, "dloss");
+  CheckLogitsAndLabels(call, probs, "probs", labels);
+  call.RequireDType(dloss, "dloss", probs->dtype(), "the dtype of probs");
+  if (dloss->numel() != 1) call.RangeErr("dloss", "a single element (shape [])", ShapeToString(dloss->shape()));
+  int n = AsInt(probs->dim(0)), classes = AsInt(probs->dim(1));
+  auto dlogits = call.Alloc(probs->shape(), probs->dtype());
+  if (n)
+    call.Check(call.backend()->cross_entropy_backward(n, classes, probs->dtype(), probs->data(),
+                                                      static_cast<const int32_t*>(labels->data()), dloss->data(),
+                                                      dlogits->data()),
+               "cross_entropy_backward");
+  return call.Wrap(dlogits, probs->shape(), probs->dtype());
+}
+
+// accuracyCount(logits, labels) -> int32 []
+Napi::Value Accuracy(const Napi::CallbackInfo& info) {
+  OpCall call(info, "accuracyCount");
+  TensorHandle* logits = call.Tensor(0, "logits");
+  TensorHandle* labels = call.Tensor(1, "labels");
+  CheckLogitsAndLabels(call, logits, "logits", labels);
+  int n = AsInt(logits->dim(0)), classes = AsInt(logits->dim(1));
+  auto correct = call.Alloc({}, CRB_I32);
+  if (n) {
+    call.Check(call.backend()->accuracy_count(n, classes, logits->dtype(), logits->data(),
+                                              static_cast<const int32_t*>(labels->data()),
+                                              static_cast<int32_t*>(correct->data())),
+               "accuracy_count");
+  } else {
+    call.Check(call.backend()->fill(correct->data(), 1, CRB_I32, 0.0), "fill");
+  }
+  return call.Wrap(correct, {}, CRB_I32);
+}
+
+}  // namespace
+
+void RegisterLoss(Napi::Env env, Napi::Object exports) {
+  exports.Set("crossEntropyForward", Napi::Function::New(env, Forward, "crossEntropyForward"));
+  exports.Set("crossEntropyBackward", Napi::Function::New(env, Backward, "crossEntropyBackward"));
+  exports.Set("accuracyCount", Napi::Function::New(env, Accuracy, "accuracyCount"));
+}
+
+}  // namespace crb

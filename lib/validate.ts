@@ -5,7 +5,8 @@ export function describe(value: unknown): string {
   if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return `array [${value.slice(0, 8).map(describe).join(', ')}${value.length > 8 ? ', …' : ''}]`;
   if (typeof value === 'number') return `${value}`;
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  // Strings are descriptions written by the caller ("shape [2, 3]"); user strings are quoted first.
+  if (typeof value === 'string') return value;
   if (typeof value === 'bigint') return `${value}n`;
   if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
   if (typeof value === 'object') {
@@ -67,7 +68,7 @@ export function checkShape(name: string, shape: unknown): number[] {
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !allowed.includes(value as T)) {
     const expected = `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`;
-    throw typeof value === 'string' ? invalidRange(name, expected, value) : invalidType(name, expected, value);
+    throw typeof value === 'string' ? invalidRange(name, expected, quote(value)) : invalidType(name, expected, value);
   }
   return value as T;
 }
@@ -80,4 +81,9 @@ export function checkOptions(name: string, value: unknown): Record<string, unkno
 
 export function shapeString(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
+}
+
+/** A user-supplied string, quoted and shortened for an error message. */
+export function quote(value: string): string {
+  return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
 }

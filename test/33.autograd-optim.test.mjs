@@ -1,0 +1,70 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { forEachDevice, maxRelErr } from './support/devices.mjs';
+
+const require = createRequire(import.meta.url);
+const lib = require('../dist/index.js');
+const { tensor, noGrad, SGD, StepLR, functional: F } = lib;
+const sgdFixture = JSON.parse(readFileSync(new URL('./fixtures/sgd.json', import.meta.url), 'utf8'));
+
+const camel = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.replace(/_(\w)/g, (_, c) => c.toUpperCase()), v]));
+
+forEachDevice('autograd and SGD', (device) => {
+  it('accumulates gradients across backward calls until zeroGrad, as PyTorch', () => {
+    const w = tensor([1, 2, 3], { device, requiresGrad: true });
+    const x = tensor([4, 5, 6], { device });
+    F.add(w, x).relu().sum().backward();
+    expect(Array.from(w.grad.toArraySync())).to.deep.equal([1, 1, 1]);
+    F.add(w, w).sum().backward();
+    expect(Array.from(w.grad.toArraySync())).to.deep.equal([3, 3, 3]);
+    w.zeroGrad();
+    expect(w.grad).to.equal(null);
+  });
+
+  it('needs a gradient for a non-scalar backward and frees the graph after backward', () => {
+    const w = tensor([1, -2], { device, requiresGrad: true });
+    const y = w.relu();
+    expect(() => y.backward()).to.throw(TypeError, /gradient/);
+    y.backward(tensor([5, 7], { device }));
+    expect(Array.from(w.grad.toArraySync())).to.deep.equal([5, 0]);
+    expect(() => y.backward(tensor([1, 1], { device }))).to.throw(/already freed/);
+  });
+
+  it('records nothing under noGrad', () => {
+    const w = tensor([1, 2], { device, requiresGrad: true });
+    const y = noGrad(() => w.relu());
+    expect(y.requiresGrad).to.equal(false);
+    expect(y.gradFn).to.equal(null);
+    expect(lib.isGradEnabled()).to.equal(true);
+  });
+
+  for (const { options, trajectory } of sgdFixture.cases) {
+    it(`SGD ${JSON.stringify(options)} follows torch.optim.SGD for 4 steps`, () => {
+      for (const dtype of ['float64', 'float32']) {
+        const p = tensor(Float64Array.from(sgdFixture.p0), [5], { device, dtype, requiresGrad: true });
+        const opt = new SGD([p], camel(options));
+        sgdFixture.grads.forEach((g, step) => {
+          p.grad = tensor(Float64Array.from(g), [5], { device, dtype });
+          opt.step();
+          expect(maxRelErr(p.toArraySync(), trajectory[step]), `${dtype} step ${step}`).to.be.below(dtype === 'float64' ? 1e-12 : 1e-6);
+        });
+        opt.dispose();
+      }
+    });
+  }
+
+  it('validates SGD options and drives the learning rate from a scheduler', () => {
+    const p = tensor([1], { device, requiresGrad: true });
+    expect(() => new SGD([p], {})).to.throw(TypeError, /options\.lr/);
+    expect(() => new SGD([p], { lr: -1 })).to.throw(RangeError, /options\.lr/);
+    expect(() => new SGD([p], { lr: 0.1, nesterov: true })).to.throw(RangeError, /nesterov/);
+    expect(() => new SGD([tensor([1], { device })], { lr: 0.1 })).to.throw(RangeError, /requires grad/);
+    const opt = new SGD([p], { lr: 1 });
+    const sched = new StepLR(opt, 2, 0.5);
+    sched.step();
+    expect(opt.lr).to.equal(1);
+    sched.step();
+    expect(opt.lr).to.equal(0.5);
+  });
+});

@@ -1,0 +1,58 @@
+"""PyTorch's side of bench/block-cpu.mjs: d2l's ResidualBlock forward on the CPU.
+
+Usage: python bench/torch_block.py THREADS WARMUP ITERS CASES_JSON  -> prints JSON results.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, input_channels, num_channels, use_1x1conv=False, strides=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(input_channels, num_channels, kernel_size=3, padding=1, stride=strides)
+        self.bn1 = nn.BatchNorm2d(num_channels)
+        self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
+        self.bn2 = nn.BatchNorm2d(num_channels)
+        self.conv3 = nn.Conv2d(input_channels, num_channels, kernel_size=1, stride=strides) if use_1x1conv else None
+
+    def forward(self, X):
+        Y = F.relu(self.bn1(self.conv1(X)))
+        Y = self.bn2(self.conv2(Y))
+        if self.conv3:
+            X = self.conv3(X)
+        Y += X
+        return F.relu(Y)
+
+
+def main():
+    threads, warmup, iters = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    cases = json.loads(sys.argv[4])
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    out = []
+    for case in cases:
+        for fmt in ("nchw", "channels_last"):
+            blk = ResidualBlock(case["in"], case["out"], case["use1x1conv"], case["strides"])
+            x = torch.randn(case["n"], case["in"], case["h"], case["w"])
+            if fmt == "channels_last":
+                blk = blk.to(memory_format=torch.channels_last)
+                x = x.to(memory_format=torch.channels_last)
+            times = []
+            with torch.no_grad():
+                for i in range(warmup + iters):
+                    t0 = time.perf_counter()
+                    blk(x)
+                    if i >= warmup:
+                        times.append((time.perf_counter() - t0) * 1000)
+            out.append({"name": case["name"], "format": fmt, "median_ms": statistics.median(times), "min_ms": min(times)})
+    print(json.dumps({"torch": torch.__version__, "threads": threads, "results": out}))
+
+
+if __name__ == "__main__":
+    main()

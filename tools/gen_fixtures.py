@@ -26,6 +26,10 @@ metadata `zero_grads` names the tensor to measure their error against (that BN's
 The seed notebook's [1, 3, 224, 224] input is too big for a fixture; those shapes are checked
 for shape only. Numerics use [2, 3, 32, 32] (seed blocks) and [3, 5, 17, 13] (odd sizes).
 
+`test/fixtures/dtypes.safetensors` (one tensor per dtype) and
+`test/fixtures/torch_ckpt_block_5_7_1x1_s2.safetensors` (a block's state_dict) are written by
+the safetensors library itself, to check our reader and load() against the reference writer.
+
 `test/fixtures/resnet18_keys.json` lists the state-dict names, shapes and dtypes of d2l's
 ResNet-18 (its weights are ~45 MB, too big to store); tools/torch_roundtrip.py covers values.
 """
@@ -292,6 +296,22 @@ def make_dtypes_fixture():
     print('%-45s %8d bytes' % (os.path.relpath(path), os.path.getsize(path)))
 
 
+def make_torch_checkpoint():
+    """A checkpoint exactly as a PyTorch user writes one (save_file(block.state_dict())), for
+    load(): the perturbed (5, 7, use_1x1conv, strides 2) block after one train forward."""
+    from safetensors.torch import save_file
+    case = CASES[3]
+    torch.manual_seed(case['seed'])
+    block = ResidualBlock(5, 7, use_1x1conv=True, strides=2)
+    perturb_batchnorm(block)
+    block.train()
+    with torch.no_grad():
+        block(torch.randn(*case['input_shape']))
+    path = os.path.join(OUT_DIR, 'torch_ckpt_block_5_7_1x1_s2.safetensors')
+    save_file(block.state_dict(), path)  # no metadata: the layout is then fully deterministic
+    print('%-45s %8d bytes' % (os.path.relpath(path), os.path.getsize(path)))
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
     torch.use_deterministic_algorithms(True)
@@ -300,6 +320,7 @@ def main():
         make_case(case)
     make_resnet18_keys()
     make_dtypes_fixture()
+    make_torch_checkpoint()
     return 0
 
 

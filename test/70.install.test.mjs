@@ -1,0 +1,56 @@
+// The package as users get it: pack, install the tarball into a fresh project offline with no
+// compiler on PATH, and use it through require, import and the CLI.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkContents, cleanup, installAndRun, pack, prebuiltAddon, root } from '../tools/install-check.mjs';
+
+describe('install from the packed tarball', function () {
+  this.timeout(600000);
+  let packed;
+  let result;
+  let dest;
+
+  before(function () {
+    if (!prebuiltAddon()) {
+      // CI runs `npm run prebuild` before the tests; build it here otherwise.
+      const r = spawnSync(process.execPath, [path.join(root, 'tools/prebuild.mjs')], { cwd: root, stdio: 'inherit', env: { ...process.env, CRB_BUILD_CUDA: process.env.CRB_BUILD_CUDA ?? '0' } });
+      if (r.status !== 0) throw new Error('npm run prebuild failed');
+    }
+    dest = mkdtempSync(path.join(os.tmpdir(), 'crb-pack-'));
+    packed = pack(dest);
+    console.log(`      tarball: ${(packed.size / 1048576).toFixed(2)} MB, ${packed.files.length} files`);
+    result = installAndRun(packed.tarball);
+  });
+
+  after(function () {
+    if (result) cleanup(result);
+    if (dest) rmSync(dest, { recursive: true, force: true });
+  });
+
+  it('packs dist, prebuilds, types, README, LICENSE and CHANGELOG under 40 MB, without tests', function () {
+    expect(checkContents(packed)).to.deep.equal([]);
+  });
+
+  it('installs offline with no compiler on PATH, using the prebuilt binary (nothing compiled)', function () {
+    expect(result.install.status, result.install.stdout + result.install.stderr).to.equal(0);
+    expect(result.install.stdout + result.install.stderr).to.match(/using prebuilds\/linux-x64\//);
+    expect(result.compiled).to.equal(false);
+    expect(result.bin).to.equal(true);
+  });
+
+  it("runs the seed through require and through import", function () {
+    const shapes = [[1, 3, 224, 224], [1, 6, 112, 112]];
+    expect(JSON.parse(result.require.stdout).slice(0, 2), result.require.stderr).to.deep.equal(shapes);
+    expect(JSON.parse(result.import.stdout).slice(0, 2), result.import.stderr).to.deep.equal(shapes);
+  });
+
+  it("runs the CLI's --help and doctor", function () {
+    expect(result.help.status, result.help.stderr).to.equal(0);
+    expect(result.help.stdout).to.match(/train/);
+    expect(result.doctor.status, result.doctor.stderr).to.equal(0);
+    expect(result.doctor.stdout).to.match(/cpu/i);
+  });
+});

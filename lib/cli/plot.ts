@@ -40,7 +40,7 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
 export function plotSvg(series: Series[], options: PlotOptions = {}): string {
   const width = options.width ?? 640;
   const height = options.height ?? 420;
-  const m = { left: 56, right: 20, top: options.title ? 36 : 16, bottom: 48 };
+  const m = { left: 56, right: 20, top: options.title ? 36 : 16, bottom: 62 };
   const all = series.flatMap((s) => s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
@@ -67,7 +67,7 @@ export function plotSvg(series: Series[], options: PlotOptions = {}): string {
     out.push(`<text x="${m.left - 6}" y="${fmt(Y(t) + 4)}" text-anchor="end">${fmt(t)}</text>`);
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  if (options.xlabel) out.push(`<text x="${m.left + pw / 2}" y="${height - 10}" text-anchor="middle">${esc(options.xlabel)}</text>`);
+  if (options.xlabel) out.push(`<text x="${m.left + pw / 2}" y="${m.top + ph + 32}" text-anchor="middle">${esc(options.xlabel)}</text>`);
   if (options.ylabel) {
     out.push(`<text x="14" y="${m.top + ph / 2}" text-anchor="middle" transform="rotate(-90 14 ${m.top + ph / 2})">${esc(options.ylabel)}</text>`);
   }
@@ -81,14 +81,14 @@ export function plotSvg(series: Series[], options: PlotOptions = {}): string {
       for (const [x, y] of pts) out.push(`<circle cx="${fmt(X(x))}" cy="${fmt(Y(y))}" r="3" fill="${s.color}"/>`);
     }
   }
-  // legend (top right, inside the plot)
-  const lx = m.left + pw - 130;
-  let ly = m.top + 10;
-  out.push(`<rect x="${lx - 8}" y="${ly - 6}" width="134" height="${series.length * 18 + 4}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`);
+  // legend in one row under the axis, where it never hides a curve
+  const itemWidth = (s: Series): number => 34 + 7 * s.name.length + 16;
+  let lx = m.left + (pw - series.reduce((w, s) => w + itemWidth(s), 0)) / 2;
+  const ly = height - 18;
   for (const s of series) {
-    out.push(`<line x1="${lx}" y1="${ly + 5}" x2="${lx + 24}" y2="${ly + 5}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    out.push(`<text x="${lx + 30}" y="${ly + 9}">${esc(s.name)}</text>`);
-    ly += 18;
+    out.push(`<line x1="${fmt(lx)}" y1="${ly}" x2="${fmt(lx + 24)}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    out.push(`<text x="${fmt(lx + 30)}" y="${ly + 4}">${esc(s.name)}</text>`);
+    lx += itemWidth(s);
   }
   out.push('</svg>');
   return out.join('\n') + '\n';

@@ -1,0 +1,248 @@
+// Batch normalization over (n, h, w) per channel, through cuDNN (training forward/backward and
+// inference forward) plus one op of our own (inference-mode backward, which cuDNN lacks).
+//   x, y, dy, dx: (n, c, h, w) in d->layout, dtype d->dtype
+//   gamma, beta, running_mean, running_var, save_mean, save_invstd, dgamma, dbeta: (c), float32
+//   (float64 when d->dtype is float64): cuDNN's "derived" BN parameter type.
+//
+// Note [cuDNN BN semantics = PyTorch's]
+// cuDNN's exponentialAverageFactor is PyTorch's momentum (running = (1 - f) * running + f * stat),
+// and it updates running_var with the unbiased batch variance, as PyTorch does. Its
+// resultSaveMean / resultSaveInvVariance are the batch mean and 1/sqrt(biased var + eps): the
+// ABI's save_mean / save_invstd, which backward then reads. cuDNN takes both running pointers
+// or neither, so a lone one gets a scratch partner.
+//
+// Note [BN Ex calls and reserve space]
+// The *Ex calls may want a "reserve space" written by forward and read by backward; the ABI
+// has no tensor to carry it. When cuDNN reports a reserve size of zero (plain BN, no fused
+// activation) the Ex calls are used; otherwise the classic calls, which need none.
+#include <cmath>
+
+#include "allocator.h"
+#include "cudnn_utils.h"
+#include "kernels.cuh"
+#include "ops.h"
+
+namespace crb_cuda {
+namespace {
+
+template <typename T> struct ParamOf { using type = float; };
+template <> struct ParamOf<double> { using type = double; };
+
+// Inference-mode backward, with invstd = 1/sqrt(running_var + eps):
+//   dbeta[c] = sum dy,  dgamma[c] = invstd[c] * sum dy * (x - running_mean[c])   (one block per c)
+template <typename T, typename P>
+__global__ void bn_eval_param_grad_kernel(P* dgamma, P* dbeta, const T* x, const T* dy, const P* running_mean,
+                                          const P* running_var, double eps, int64_t n, int64_t c, int64_t hw,
+                                          bool nhwc) {
+  using A = acc_t<T>;
+  const int64_t ch = blockIdx.x;
+  const A mean = static_cast<A>(running_mean[ch]);
+  A sum_dy = 0, sum_dy_xc = 0;
+  for (int64_t j = threadIdx.x; j < n * hw; j += blockDim.x) {
+    const int64_t idx = nchw_index(nhwc, j / hw, ch, j % hw, c, hw);
+    const A g = load(dy, idx);
+    sum_dy += g;
+    sum_dy_xc += g * (load(x, idx) - mean);
+  }
+  sum_dy = block_sum(sum_dy);
+  sum_dy_xc = block_sum(sum_dy_xc);
+  if (threadIdx.x == 0) {
+    const A invstd = A(1) / sqrt(static_cast<A>(running_var[ch]) + static_cast<A>(eps));
+    if (dbeta) dbeta[ch] = static_cast<P>(sum_dy);
+    if (dgamma) dgamma[ch] = static_cast<P>(sum_dy_xc * invstd);
+  }
+}
+
+//   dx = dy * gamma[c] / sqrt(running_var[c] + eps)
+template <typename T, typename P>
+__global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, const P* running_var, double eps,
+                                          int64_t numel, int64_t c, int64_t hw, bool nhwc) {
+  using A = acc_t<T>;
+  CRB_GRID_STRIDE(i, numel) {
+    const int64_t ch = nhwc ? i % c : (i / hw) % c;
+    const A scale = static_cast<A>(gamma[ch]) / sqrt(static_cast<A>(running_var[ch]) + static_cast<A>(eps));
+    store(dx, i, load(dy, i) * scale);
+  }
+}
+
+#define BN_SCOPE(name)                                                                                         \
+  OpScope scope(name, "x (%d, %d, %d, %d) %s %s, eps %g, momentum %g", d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, \
+                d ? d->w : 0, d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "", d ? d->eps : 0.0,  \
+                d ? d->momentum : 0.0)
+
+crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope) {
+  if (!d) return invalid(scope, "desc must not be null");
+  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0) return invalid(scope, "sizes must be positive");
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", dtype_name(d->dtype));
+  if (!(d->eps >= CUDNN_BN_MIN_EPSILON) || !std::isfinite(d->eps))
+    return invalid(scope, "eps must be finite and >= %g (CUDNN_BN_MIN_EPSILON), got %g", (double)CUDNN_BN_MIN_EPSILON,
+                   d->eps);
+  return CRB_OK;
+}
+
+cudnnBatchNormMode_t bn_mode(const crb_bn_desc& d, bool training) {
+  // Persistent kernels are cuDNN's fast path for channels-last half precision training.
+  if (training && d.layout == CRB_NHWC && (d.dtype == CRB_F16 || d.dtype == CRB_BF16))
+    return CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+  return CUDNN_BATCHNORM_SPATIAL;
+}
+
+struct BnSetup {
+  TensorDescriptor x;
+  TensorDescriptor param;  // (1, c, 1, 1) of the derived parameter type
+};
+
+crb_status make_bn_setup(const crb_bn_desc& d, cudnnBatchNormMode_t mode, BnSetup& s, const OpScope& scope) {
+  CRB_TRY(set_tensor_4d(s.x, d.dtype, d.layout, d.n, d.c, d.h, d.w, scope));
+  CRB_TRY(s.param.create(scope));
+  CRB_CUDNN_CHECK(scope, cudnnDeriveBNTensorDescriptor(s.param.get(), s.x.get(), mode));
+  return CRB_OK;
+}
+
+size_t param_bytes(const crb_bn_desc& d) { return static_cast<size_t>(d.c) * (d.dtype == CRB_F64 ? 8 : 4); }
+
+}  // namespace
+
+crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y,
+                                   void* running_mean, void* running_var, void* save_mean, void* save_invstd) {
+  BN_SCOPE("batchnorm_forward_train");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
+    return invalid(scope, "x, gamma, beta, y, save_mean and save_invstd must not be null");
+  if (static_cast<int64_t>(d->n) * d->h * d->w < 2)
+    return invalid(scope, "training needs more than one value per channel, got n*h*w = %lld",
+                   (long long)d->n * d->h * d->w);
+  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
+
+  // See Note [cuDNN BN semantics = PyTorch's].
+  DeviceBuffer scratch;
+  if ((running_mean == nullptr) != (running_var == nullptr)) {
+    CRB_TRY(scratch.allocate(param_bytes(*d), scope));
+    CRB_CUDA_CHECK(scope, cudaMemsetAsync(scratch.get(), 0, scratch.size(), stream()));
+    if (!running_mean) running_mean = scratch.get();
+    if (!running_var) running_var = scratch.get();
+  }
+
+  const cudnnBatchNormMode_t mode = bn_mode(*d, true);
+  CudnnLease lease(scope);
+  BnSetup s;
+  CRB_TRY(make_bn_setup(*d, mode, s, scope));
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+
+  size_t reserve = 1;
+  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
+                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
+    reserve = 1;  // unknown: take the classic call
+  if (reserve == 0) {  // Note [BN Ex calls and reserve space]
+    size_t ws_bytes = 0;
+    CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+                               lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), nullptr, s.x.get(),
+                               s.param.get(), nullptr, &ws_bytes));
+    void* ws = nullptr;
+    CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
+    CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationForwardTrainingEx(
+                               lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, one, zero, s.x.get(), x, nullptr,
+                               nullptr, s.x.get(), y, s.param.get(), gamma, beta, d->momentum, running_mean,
+                               running_var, d->eps, save_mean, save_invstd, nullptr, ws, ws_bytes, nullptr, 0));
+  } else {
+    CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationForwardTraining(
+                               lease.handle(), mode, one, zero, s.x.get(), x, s.x.get(), y, s.param.get(), gamma,
+                               beta, d->momentum, running_mean, running_var, d->eps, save_mean, save_invstd));
+  }
+  return CRB_OK;
+}
+
+crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta,
+                                  const void* running_mean, const void* running_var, void* y) {
+  BN_SCOPE("batchnorm_forward_eval");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!x || !gamma || !beta || !running_mean || !running_var || !y)
+    return invalid(scope, "x, gamma, beta, running_mean, running_var and y must not be null");
+  const cudnnBatchNormMode_t mode = bn_mode(*d, false);
+  CudnnLease lease(scope);
+  BnSetup s;
+  CRB_TRY(make_bn_setup(*d, mode, s, scope));
+  CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationForwardInference(
+                             lease.handle(), mode, kOne.for_dtype(d->dtype), kZero.for_dtype(d->dtype), s.x.get(), x,
+                             s.x.get(), y, s.param.get(), gamma, beta, running_mean, running_var, d->eps));
+  return CRB_OK;
+}
+
+crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
+                                    const void* save_mean, const void* save_invstd, void* dx, void* dgamma,
+                                    void* dbeta) {
+  BN_SCOPE("batchnorm_backward_train");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!x || !dy || !gamma || !save_mean || !save_invstd || !dx)
+    return invalid(scope, "x, dy, gamma, save_mean, save_invstd and dx must not be null");
+  // cuDNN always writes both parameter gradients; give it scratch for the ones not wanted.
+  DeviceBuffer scratch;
+  if (!dgamma || !dbeta) {
+    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
+    if (!dgamma) dgamma = scratch.get();
+    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
+  }
+  const cudnnBatchNormMode_t mode = bn_mode(*d, true);
+  CudnnLease lease(scope);
+  BnSetup s;
+  CRB_TRY(make_bn_setup(*d, mode, s, scope));
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+
+  size_t reserve = 1;
+  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
+                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
+    reserve = 1;
+  if (reserve == 0) {  // Note [BN Ex calls and reserve space]: same choice as forward
+    size_t ws_bytes = 0;
+    CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+                               lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), s.x.get(), s.x.get(), nullptr,
+                               s.x.get(), s.param.get(), nullptr, &ws_bytes));
+    void* ws = nullptr;
+    CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
+    CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationBackwardEx(
+                               lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, one, zero, one, zero, s.x.get(), x,
+                               nullptr, nullptr, s.x.get(), dy, nullptr, nullptr, s.x.get(), dx, s.param.get(), gamma,
+                               nullptr, dgamma, dbeta, d->eps, save_mean, save_invstd, nullptr, ws, ws_bytes,
+                               nullptr, 0));
+  } else {
+    CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationBackward(lease.handle(), mode, one, zero, one, zero, s.x.get(), x,
+                                                           s.x.get(), dy, s.x.get(), dx, s.param.get(), gamma, dgamma,
+                                                           dbeta, d->eps, save_mean, save_invstd));
+  }
+  return CRB_OK;
+}
+
+crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
+                                   const void* running_mean, const void* running_var, void* dx, void* dgamma,
+                                   void* dbeta) {
+  BN_SCOPE("batchnorm_backward_eval");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!x || !dy || !gamma || !running_mean || !running_var || !dx)
+    return invalid(scope, "x, dy, gamma, running_mean, running_var and dx must not be null");
+  const int64_t hw = static_cast<int64_t>(d->h) * d->w;
+  const int64_t numel = static_cast<int64_t>(d->n) * d->c * hw;
+  const bool nhwc = d->layout == CRB_NHWC;
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    using P = typename ParamOf<T>::type;
+    if (dgamma || dbeta) {
+      bn_eval_param_grad_kernel<T, P><<<static_cast<unsigned int>(d->c), 512, 0, stream()>>>(
+          static_cast<P*>(dgamma), static_cast<P*>(dbeta), static_cast<const T*>(x), static_cast<const T*>(dy),
+          static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, d->n, d->c, hw, nhwc);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+    }
+    bn_eval_input_grad_kernel<T, P><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
+        static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const P*>(gamma),
+        static_cast<const P*>(running_var), d->eps, numel, d->c, hw, nhwc);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
+}  // namespace crb_cuda

@@ -1,0 +1,127 @@
+// Device-side helpers shared by the kernel files: element types, loads and stores that widen to
+// the accumulation type (float for float32/float16/bfloat16, double for float64), launch sizes,
+// block reductions, and the host-side dtype dispatch.
+#ifndef CRB_CUDA_KERNELS_CUH
+#define CRB_CUDA_KERNELS_CUH
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "common.h"
+#include "context.h"
+
+namespace crb_cuda {
+
+constexpr int kThreads = 256;
+
+template <typename T> struct AccOf { using type = float; };
+template <> struct AccOf<double> { using type = double; };
+template <typename T> using acc_t = typename AccOf<T>::type;
+
+// --- conversions; every path rounds once (to the destination type)
+__device__ __forceinline__ double to_double(float v) { return v; }
+__device__ __forceinline__ double to_double(double v) { return v; }
+__device__ __forceinline__ double to_double(__half v) { return __half2float(v); }
+__device__ __forceinline__ double to_double(__nv_bfloat16 v) { return __bfloat162float(v); }
+__device__ __forceinline__ double to_double(int32_t v) { return v; }
+__device__ __forceinline__ double to_double(int64_t v) { return static_cast<double>(v); }
+__device__ __forceinline__ double to_double(uint8_t v) { return v; }
+
+__device__ __forceinline__ float to_float(float v) { return v; }
+__device__ __forceinline__ float to_float(double v) { return static_cast<float>(v); }
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T> __device__ __forceinline__ acc_t<T> load(const T* p, int64_t i);
+template <> __device__ __forceinline__ float load<float>(const float* p, int64_t i) { return p[i]; }
+template <> __device__ __forceinline__ double load<double>(const double* p, int64_t i) { return p[i]; }
+template <> __device__ __forceinline__ float load<__half>(const __half* p, int64_t i) { return __half2float(p[i]); }
+template <> __device__ __forceinline__ float load<__nv_bfloat16>(const __nv_bfloat16* p, int64_t i) {
+  return __bfloat162float(p[i]);
+}
+
+template <typename T> __device__ __forceinline__ T from_float(float v);
+template <> __device__ __forceinline__ float from_float<float>(float v) { return v; }
+template <> __device__ __forceinline__ double from_float<double>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_float<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T> __device__ __forceinline__ T from_double(double v);
+template <> __device__ __forceinline__ float from_double<float>(double v) { return static_cast<float>(v); }
+template <> __device__ __forceinline__ double from_double<double>(double v) { return v; }
+template <> __device__ __forceinline__ __half from_double<__half>(double v) { return __double2half(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_double<__nv_bfloat16>(double v) { return __double2bfloat16(v); }
+template <> __device__ __forceinline__ int32_t from_double<int32_t>(double v) { return static_cast<int32_t>(static_cast<int64_t>(v)); }
+template <> __device__ __forceinline__ int64_t from_double<int64_t>(double v) { return static_cast<int64_t>(v); }
+// Out-of-range values wrap modulo 256 through int64, as PyTorch's float -> uint8 cast does.
+template <> __device__ __forceinline__ uint8_t from_double<uint8_t>(double v) { return static_cast<uint8_t>(static_cast<int64_t>(v)); }
+
+template <typename T> __device__ __forceinline__ void store(T* p, int64_t i, acc_t<T> v);
+template <> __device__ __forceinline__ void store<float>(float* p, int64_t i, float v) { p[i] = v; }
+template <> __device__ __forceinline__ void store<double>(double* p, int64_t i, double v) { p[i] = v; }
+template <> __device__ __forceinline__ void store<__half>(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
+template <> __device__ __forceinline__ void store<__nv_bfloat16>(__nv_bfloat16* p, int64_t i, float v) {
+  p[i] = __float2bfloat16_rn(v);
+}
+
+#define CRB_GRID_STRIDE(i, n)                                                         \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+// Sum of `v` over the block (blockDim.x a multiple of 32, at most 1024); the result is valid
+// in thread 0. Fixed order, so results are deterministic run to run.
+template <typename A>
+__device__ __forceinline__ A block_sum(A v) {
+  __shared__ A warp_sums[32];
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  __syncthreads();  // warp_sums may still be read by a previous call
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  const int warps = (blockDim.x + 31) >> 5;
+  v = threadIdx.x < warps ? warp_sums[threadIdx.x] : A(0);
+  if (warp == 0)
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
+  return v;
+}
+
+// Host-side dispatch on a floating dtype: `fn(T{})` with T the element type. Returns the
+// function's crb_status, or CRB_ERR_UNSUPPORTED naming the dtype.
+template <typename Fn>
+crb_status dispatch_float(crb_dtype dtype, const OpScope& scope, Fn&& fn) {
+  switch (dtype) {
+    case CRB_F32: return fn(float{});
+    case CRB_F64: return fn(double{});
+    case CRB_F16: return fn(__half{});
+    case CRB_BF16: return fn(__nv_bfloat16{});
+    default: return unsupported(scope, "dtype must be a floating type, got %s", dtype_name(dtype));
+  }
+}
+
+// Same over every dtype of the ABI.
+template <typename Fn>
+crb_status dispatch_all(crb_dtype dtype, const OpScope& scope, Fn&& fn) {
+  switch (dtype) {
+    case CRB_F32: return fn(float{});
+    case CRB_F64: return fn(double{});
+    case CRB_F16: return fn(__half{});
+    case CRB_BF16: return fn(__nv_bfloat16{});
+    case CRB_I32: return fn(int32_t{});
+    case CRB_I64: return fn(int64_t{});
+    case CRB_U8: return fn(uint8_t{});
+  }
+  return invalid(scope, "unknown dtype %d", static_cast<int>(dtype));
+}
+
+// Index of element (n, c, hw) of an (N, C, HW) tensor stored in `layout`.
+__device__ __forceinline__ int64_t nchw_index(bool nhwc, int64_t n, int64_t c, int64_t hw, int64_t C, int64_t HW) {
+  return nhwc ? (n * HW + hw) * C + c : (n * C + c) * HW + hw;
+}
+
+}  // namespace crb_cuda
+
+#endif  // CRB_CUDA_KERNELS_CUH

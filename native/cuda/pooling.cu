@@ -1,0 +1,270 @@
+// Max pooling (forward through cuDNN, backward ours) and adaptive average pooling (ours).
+//   x, dx: (n, c, h, w)   y, dy, indices: (n, c, out_h, out_w), all in d->layout
+//   indices (int32, optional): flat h * w offset of each window's max within its plane
+//
+// Note [max pool ties]
+// After a ReLU many windows hold several equal maxima (all zeros). PyTorch sends the gradient
+// to the first maximum in row-major window order (a NaN, being "larger", wins); cuDNN does not
+// document which one it picks. So the backward is a gather kernel of ours with PyTorch's rule:
+// each input element sums dy over the windows whose argmax it is, recomputed from x (or read
+// from indices when given), in a fixed order, so it is deterministic and needs no atomics.
+#include "cudnn_utils.h"
+#include "kernels.cuh"
+#include "ops.h"
+
+namespace crb_cuda {
+namespace {
+
+struct PoolGeom {
+  int64_t n, c, h, w, out_h, out_w;
+  int kh, kw, sh, sw, ph, pw;
+  bool nhwc;
+};
+
+// Argmax (flat ih * w + iw) of window (oh, ow) of plane (img, ch), PyTorch's rule.
+template <typename T>
+__device__ __forceinline__ int32_t window_argmax(const T* x, const PoolGeom& g, int64_t img, int64_t ch, int64_t oh,
+                                                 int64_t ow) {
+  const int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+  const int64_t h1 = min(h0 + g.kh, g.h), w1 = min(w0 + g.kw, g.w);
+  const int64_t hs = max(h0, int64_t(0)), ws = max(w0, int64_t(0));
+  acc_t<T> best = -INFINITY;
+  int64_t best_idx = hs * g.w + ws;
+  for (int64_t ih = hs; ih < h1; ++ih)
+    for (int64_t iw = ws; iw < w1; ++iw) {
+      const acc_t<T> v = load(x, nchw_index(g.nhwc, img, ch, ih * g.w + iw, g.c, g.h * g.w));
+      if (v > best || v != v) {
+        best = v;
+        best_idx = ih * g.w + iw;
+      }
+    }
+  return static_cast<int32_t>(best_idx);
+}
+
+// indices: (n, c, out_h, out_w) in layout
+template <typename T>
+__global__ void maxpool_indices_kernel(int32_t* indices, const T* x, PoolGeom g) {
+  const int64_t ohw = g.out_h * g.out_w, total = g.n * g.c * ohw;
+  CRB_GRID_STRIDE(i, total) {
+    int64_t img, ch, pos;
+    if (g.nhwc) {
+      ch = i % g.c;
+      pos = (i / g.c) % ohw;
+      img = i / (g.c * ohw);
+    } else {
+      pos = i % ohw;
+      ch = (i / ohw) % g.c;
+      img = i / (g.c * ohw);
+    }
+    indices[i] = window_argmax(x, g, img, ch, pos / g.out_w, pos % g.out_w);
+  }
+}
+
+// dx: (n, c, h, w); see Note [max pool ties].
+template <typename T>
+__global__ void maxpool_backward_kernel(T* dx, const T* x, const T* dy, const int32_t* indices, PoolGeom g) {
+  const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * hw;
+  CRB_GRID_STRIDE(i, total) {
+    int64_t img, ch, pos;
+    if (g.nhwc) {
+      ch = i % g.c;
+      pos = (i / g.c) % hw;
+      img = i / (g.c * hw);
+    } else {
+      pos = i % hw;
+      ch = (i / hw) % g.c;
+      img = i / (g.c * hw);
+    }
+    const int64_t ih = pos / g.w, iw = pos % g.w;
+    // Windows containing ih: oh * sh - ph <= ih <= oh * sh - ph + kh - 1.
+    const int64_t oh0 = max(int64_t(0), (ih + g.ph - g.kh + g.sh) / g.sh);
+    const int64_t oh1 = min(g.out_h - 1, (ih + g.ph) / g.sh);
+    const int64_t ow0 = max(int64_t(0), (iw + g.pw - g.kw + g.sw) / g.sw);
+    const int64_t ow1 = min(g.out_w - 1, (iw + g.pw) / g.sw);
+    acc_t<T> acc = 0;
+    for (int64_t oh = oh0; oh <= oh1; ++oh)
+      for (int64_t ow = ow0; ow <= ow1; ++ow) {
+        const int64_t out_idx = nchw_index(g.nhwc, img, ch, oh * g.out_w + ow, g.c, ohw);
+        const int32_t arg = indices ? indices[out_idx] : window_argmax(x, g, img, ch, oh, ow);
+        if (arg == pos) acc += load(dy, out_idx);
+      }
+    store(dx, i, acc);
+  }
+}
+
+// PyTorch's adaptive windows: [floor(o * in / out), ceil((o + 1) * in / out)).
+__device__ __forceinline__ int64_t adaptive_start(int64_t o, int64_t in, int64_t out) { return (o * in) / out; }
+__device__ __forceinline__ int64_t adaptive_end(int64_t o, int64_t in, int64_t out) {
+  return ((o + 1) * in + out - 1) / out;
+}
+
+// y: (n, c, out_h, out_w) = mean of each adaptive window of x: (n, c, h, w)
+template <typename T>
+__global__ void adaptive_avgpool_forward_kernel(T* y, const T* x, PoolGeom g) {
+  const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * ohw;
+  CRB_GRID_STRIDE(i, total) {
+    int64_t img, ch, pos;
+    if (g.nhwc) {
+      ch = i % g.c;
+      pos = (i / g.c) % ohw;
+      img = i / (g.c * ohw);
+    } else {
+      pos = i % ohw;
+      ch = (i / ohw) % g.c;
+      img = i / (g.c * ohw);
+    }
+    const int64_t oh = pos / g.out_w, ow = pos % g.out_w;
+    const int64_t h0 = adaptive_start(oh, g.h, g.out_h), h1 = adaptive_end(oh, g.h, g.out_h);
+    const int64_t w0 = adaptive_start(ow, g.w, g.out_w), w1 = adaptive_end(ow, g.w, g.out_w);
+    acc_t<T> acc = 0;
+    for (int64_t ih = h0; ih < h1; ++ih)
+      for (int64_t iw = w0; iw < w1; ++iw) acc += load(x, nchw_index(g.nhwc, img, ch, ih * g.w + iw, g.c, hw));
+    store(y, i, acc / static_cast<acc_t<T>>((h1 - h0) * (w1 - w0)));
+  }
+}
+
+// dx: (n, c, h, w): each element gathers dy / window area from every window containing it.
+template <typename T>
+__global__ void adaptive_avgpool_backward_kernel(T* dx, const T* dy, PoolGeom g) {
+  const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * hw;
+  CRB_GRID_STRIDE(i, total) {
+    int64_t img, ch, pos;
+    if (g.nhwc) {
+      ch = i % g.c;
+      pos = (i / g.c) % hw;
+      img = i / (g.c * hw);
+    } else {
+      pos = i % hw;
+      ch = (i / hw) % g.c;
+      img = i / (g.c * hw);
+    }
+    const int64_t ih = pos / g.w, iw = pos % g.w;
+    // Candidates: oh in [floor(ih * out / in), ceil((ih + 1) * out / in)); membership rechecked.
+    const int64_t oh0 = (ih * g.out_h) / g.h, oh1 = min(g.out_h, ((ih + 1) * g.out_h + g.h - 1) / g.h);
+    const int64_t ow0 = (iw * g.out_w) / g.w, ow1 = min(g.out_w, ((iw + 1) * g.out_w + g.w - 1) / g.w);
+    acc_t<T> acc = 0;
+    for (int64_t oh = oh0; oh < oh1; ++oh) {
+      const int64_t h0 = adaptive_start(oh, g.h, g.out_h), h1 = adaptive_end(oh, g.h, g.out_h);
+      if (ih < h0 || ih >= h1) continue;
+      for (int64_t ow = ow0; ow < ow1; ++ow) {
+        const int64_t w0 = adaptive_start(ow, g.w, g.out_w), w1 = adaptive_end(ow, g.w, g.out_w);
+        if (iw < w0 || iw >= w1) continue;
+        acc += load(dy, nchw_index(g.nhwc, img, ch, oh * g.out_w + ow, g.c, ohw)) /
+               static_cast<acc_t<T>>((h1 - h0) * (w1 - w0));
+      }
+    }
+    store(dx, i, acc);
+  }
+}
+
+PoolGeom geometry(const crb_pool_desc& d) {
+  return PoolGeom{d.n, d.c, d.h, d.w, d.out_h, d.out_w, d.kernel_h, d.kernel_w, d.stride_h, d.stride_w,
+                  d.pad_h, d.pad_w, d.layout == CRB_NHWC};
+}
+
+#define POOL_SCOPE(name)                                                                                            \
+  OpScope scope(name, "x (%d, %d, %d, %d), y (%d, %d, %d, %d), kernel (%d, %d), stride (%d, %d), pad (%d, %d), %s %s", \
+                d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->n : 0, d ? d->c : 0,               \
+                d ? d->out_h : 0, d ? d->out_w : 0, d ? d->kernel_h : 0, d ? d->kernel_w : 0, d ? d->stride_h : 0,  \
+                d ? d->stride_w : 0, d ? d->pad_h : 0, d ? d->pad_w : 0, d ? dtype_name(d->dtype) : "",            \
+                d ? layout_name(d->layout) : "")
+
+crb_status validate_pool(const crb_pool_desc* d, bool max_pool, const OpScope& scope) {
+  if (!d) return invalid(scope, "desc must not be null");
+  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
+    return invalid(scope, "sizes must be positive");
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "pooling takes float tensors, got %s", dtype_name(d->dtype));
+  if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
+  if (!max_pool) return CRB_OK;
+  if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
+    return invalid(scope, "kernel and stride must be >= 1 and padding >= 0");
+  if (2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
+    return invalid(scope, "padding must be at most half the kernel size");
+  const int oh = (d->h + 2 * d->pad_h - d->kernel_h) / d->stride_h + 1;
+  const int ow = (d->w + 2 * d->pad_w - d->kernel_w) / d->stride_w + 1;
+  if (oh != d->out_h || ow != d->out_w)
+    return invalid(scope, "out size must be (%d, %d) for these sizes, got (%d, %d)", oh, ow, d->out_h, d->out_w);
+  return CRB_OK;
+}
+
+}  // namespace
+
+crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int32_t* indices) {
+  POOL_SCOPE("maxpool2d_forward");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_pool(d, true, scope));
+  if (!x || !y) return invalid(scope, "x and y must not be null");
+  {
+    CudnnLease lease(scope);
+    TensorDescriptor xd, yd;
+    CRB_TRY(set_tensor_4d(xd, d->dtype, d->layout, d->n, d->c, d->h, d->w, scope));
+    CRB_TRY(set_tensor_4d(yd, d->dtype, d->layout, d->n, d->c, d->out_h, d->out_w, scope));
+    PoolingDescriptor pd;
+    CRB_TRY(pd.create(scope));
+    CRB_CUDNN_CHECK(scope, cudnnSetPooling2dDescriptor(pd.get(), CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_PROPAGATE_NAN,
+                                                       d->kernel_h, d->kernel_w, d->pad_h, d->pad_w, d->stride_h,
+                                                       d->stride_w));
+    CRB_CUDNN_CHECK(scope, cudnnPoolingForward(lease.handle(), pd.get(), kOne.for_dtype(d->dtype), xd.get(), x,
+                                               kZero.for_dtype(d->dtype), yd.get(), y));
+  }
+  if (!indices) return CRB_OK;
+  const PoolGeom g = geometry(*d);
+  const int64_t total = g.n * g.c * g.out_h * g.out_w;
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    maxpool_indices_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(indices, static_cast<const T*>(x), g);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
+crb_status maxpool2d_backward(const crb_pool_desc* d, const void* x, const void* y, const void* dy,
+                              const int32_t* indices, void* dx) {
+  POOL_SCOPE("maxpool2d_backward");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_pool(d, true, scope));
+  if (!dy || !dx || (!x && !indices)) return invalid(scope, "dy, dx and x (or indices) must not be null");
+  const PoolGeom g = geometry(*d);
+  const int64_t total = g.n * g.c * g.h * g.w;
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    maxpool_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+        static_cast<T*>(dx), static_cast<const T*>(x), static_cast<const T*>(dy), indices, g);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
+crb_status adaptive_avgpool2d_forward(const crb_pool_desc* d, const void* x, void* y) {
+  POOL_SCOPE("adaptive_avgpool2d_forward");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_pool(d, false, scope));
+  if (!x || !y) return invalid(scope, "x and y must not be null");
+  const PoolGeom g = geometry(*d);
+  const int64_t total = g.n * g.c * g.out_h * g.out_w;
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    adaptive_avgpool_forward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+        static_cast<T*>(y), static_cast<const T*>(x), g);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
+crb_status adaptive_avgpool2d_backward(const crb_pool_desc* d, const void* dy, void* dx) {
+  POOL_SCOPE("adaptive_avgpool2d_backward");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_pool(d, false, scope));
+  if (!dy || !dx) return invalid(scope, "dy and dx must not be null");
+  const PoolGeom g = geometry(*d);
+  const int64_t total = g.n * g.c * g.h * g.w;
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    adaptive_avgpool_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+        static_cast<T*>(dx), static_cast<const T*>(dy), g);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
+}  // namespace crb_cuda

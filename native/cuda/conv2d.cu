@@ -51,9 +51,13 @@ cudnnMathType_t default_math(crb_dtype dtype, bool tf32) {
   return CUDNN_DEFAULT_MATH;
 }
 
-// Float32 with TF32 off must never run on tensor cores (PyTorch checks the same).
-bool math_allowed(crb_dtype dtype, bool tf32, cudnnMathType_t math) {
-  if (dtype == CRB_F32 && !tf32) return math == CUDNN_FMA_MATH || math == CUDNN_DEFAULT_MATH;
+// Float32 with TF32 off must never run on tensor cores (PyTorch asserts the same): only FMA
+// math. CUDNN_DEFAULT_MATH permits TF32 on Ampere and newer, so a candidate reported with it is
+// pinned to FMA; one that needs tensor cores is skipped.
+bool math_allowed(crb_dtype dtype, bool tf32, cudnnMathType_t* math) {
+  if (dtype != CRB_F32 || tf32) return true;
+  if (*math == CUDNN_TENSOR_OP_MATH || *math == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return false;
+  *math = CUDNN_FMA_MATH;
   return true;
 }
 
@@ -247,8 +251,9 @@ crb_status choose_algorithm(const crb_conv2d_desc& d, Direction dir, CudnnLease&
     const auto& p = perf[static_cast<size_t>(i)];
     if (p.status != CUDNN_STATUS_SUCCESS) continue;
     if (key.deterministic && p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (!math_allowed(d.dtype, tf32, p.mathType)) continue;
-    if (cudnnSetConvolutionMathType(s.conv.get(), p.mathType) != CUDNN_STATUS_SUCCESS) continue;
+    cudnnMathType_t math = p.mathType;
+    if (!math_allowed(d.dtype, tf32, &math)) continue;
+    if (cudnnSetConvolutionMathType(s.conv.get(), math) != CUDNN_STATUS_SUCCESS) continue;
     size_t bytes = 0;
     if (Ops::workspace(h, s, p.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
     crb_status st = lease.workspace(bytes, &ws, scope);
@@ -258,7 +263,7 @@ crb_status choose_algorithm(const crb_conv2d_desc& d, Direction dir, CudnnLease&
       continue;
     }
     CRB_TRY(st);
-    *out = AlgoChoice{static_cast<int>(p.algo), p.mathType, bytes};
+    *out = AlgoChoice{static_cast<int>(p.algo), math, bytes};
     std::lock_guard<std::mutex> lock(cache.mu);
     cache.map[key] = *out;
     return CRB_OK;

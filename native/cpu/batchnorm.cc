@@ -1,12 +1,219 @@
-// TODO: implemented next; every entry reports CRB_ERR_UNSUPPORTED for now.
-#include "errors.h"
+// Batch norm over (n, h, w) per channel, NCHW, PyTorch semantics.
+//   x, y, dy, dx: (n, c, h, w)   gamma, beta, running_*, save_*: (c), same float type as x
+// Training normalizes with the batch mean and the BIASED variance, saves mean and
+// invstd = 1/sqrt(var + eps), and moves running_var towards the UNBIASED variance (PyTorch).
+// Per-channel sums are accumulated in double. gamma (beta) null means 1 (0): affine=False.
+#include <cmath>
+
+#include "dtype.h"
 #include "ops.h"
+#include "threadpool.h"
 
 namespace crb_cpu {
 
-crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y, void* running_mean, void* running_var, void* save_mean, void* save_invstd) { return fail(CRB_ERR_UNSUPPORTED, "batchnorm_forward_train", "not implemented yet"); }
-crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, const void* running_mean, const void* running_var, void* y) { return fail(CRB_ERR_UNSUPPORTED, "batchnorm_forward_eval", "not implemented yet"); }
-crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma, const void* save_mean, const void* save_invstd, void* dx, void* dgamma, void* dbeta) { return fail(CRB_ERR_UNSUPPORTED, "batchnorm_backward_train", "not implemented yet"); }
-crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma, const void* running_mean, const void* running_var, void* dx, void* dgamma, void* dbeta) { return fail(CRB_ERR_UNSUPPORTED, "batchnorm_backward_eval", "not implemented yet"); }
+namespace {
+
+crb_status check_desc(const crb_bn_desc* d, const char* op) {
+  if (!d) return fail(CRB_ERR_INVALID, op, "desc must not be null");
+  if (d->layout != CRB_NCHW)
+    return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)",
+                (int)d->layout);
+  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0)
+    return fail(CRB_ERR_INVALID, op, "sizes must be positive, got x (%d, %d, %d, %d)", d->n, d->c, d->h, d->w);
+  if (!(d->eps >= 0)) return fail(CRB_ERR_INVALID, op, "eps must be >= 0, got %g", d->eps);
+  return CRB_OK;
+}
+
+// Runs fn(channel) for every channel on the pool.
+template <class Fn>
+void for_each_channel(int64_t c, Fn&& fn) {
+  parallel_for(c, 1, [&](int64_t c0, int64_t c1, int) {
+    for (int64_t ch = c0; ch < c1; ++ch) fn(ch);
+  });
+}
+
+template <class T>
+crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
+                         T* running_var, T* save_mean, T* save_invstd) {
+  const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
+  if (count == 1)
+    return fail(CRB_ERR_INVALID, "batchnorm_forward_train",
+                "Expected more than 1 value per channel when training, got input size (%d, %d, %d, %d)", d->n, d->c,
+                d->h, d->w);
+  for_each_channel(c, [&](int64_t ch) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* p = x + (i * c + ch) * hw;
+      double part = 0;
+      for (int64_t j = 0; j < hw; ++j) part += p[j];
+      sum += part;
+    }
+    const double mean = sum / count;
+    double sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const T* p = x + (i * c + ch) * hw;
+      double part = 0;
+      for (int64_t j = 0; j < hw; ++j) {
+        const double dv = p[j] - mean;
+        part += dv * dv;
+      }
+      sq += part;
+    }
+    const double var = sq / count;
+    const double invstd = 1.0 / std::sqrt(var + d->eps);
+    const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
+    // y = x * scale + shift, the same affine map PyTorch's CPU kernel applies
+    const T scale = T(invstd * g), shift = T(b - mean * invstd * g);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* p = x + (i * c + ch) * hw;
+      T* q = y + (i * c + ch) * hw;
+      for (int64_t j = 0; j < hw; ++j) q[j] = p[j] * scale + shift;
+    }
+    if (save_mean) save_mean[ch] = T(mean);
+    if (save_invstd) save_invstd[ch] = T(invstd);
+    const double m = d->momentum;
+    if (running_mean) running_mean[ch] = T((1 - m) * double(running_mean[ch]) + m * mean);
+    if (running_var) running_var[ch] = T((1 - m) * double(running_var[ch]) + m * (sq / (count - 1)));
+  });
+  return CRB_OK;
+}
+
+template <class T>
+crb_status forward_eval(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                        const T* running_var, T* y) {
+  if (!running_mean || !running_var)
+    return fail(CRB_ERR_INVALID, "batchnorm_forward_eval", "running_mean and running_var are required in eval mode");
+  const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w;
+  for_each_channel(c, [&](int64_t ch) {
+    const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);
+    const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
+    const T scale = T(invstd * g), shift = T(b - double(running_mean[ch]) * invstd * g);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* p = x + (i * c + ch) * hw;
+      T* q = y + (i * c + ch) * hw;
+      for (int64_t j = 0; j < hw; ++j) q[j] = p[j] * scale + shift;
+    }
+  });
+  return CRB_OK;
+}
+
+// Shared by train and eval backward: the per-channel sums of dy and dy * (x - mean).
+template <class T>
+void channel_sums(const T* x, const T* dy, int64_t n, int64_t c, int64_t hw, int64_t ch, double mean, double* sum_dy,
+                  double* sum_dy_xmu) {
+  double s1 = 0, s2 = 0;
+  const T m = T(mean);
+  for (int64_t i = 0; i < n; ++i) {
+    const T* p = x + (i * c + ch) * hw;
+    const T* g = dy + (i * c + ch) * hw;
+    double a = 0, b = 0;
+    for (int64_t j = 0; j < hw; ++j) {
+      a += g[j];
+      b += double(g[j]) * double(p[j] - m);
+    }
+    s1 += a;
+    s2 += b;
+  }
+  *sum_dy = s1;
+  *sum_dy_xmu = s2;
+}
+
+template <class T>
+crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T* gamma, const T* save_mean,
+                          const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+  if (!save_mean || !save_invstd)
+    return fail(CRB_ERR_INVALID, "batchnorm_backward_train", "save_mean and save_invstd are required");
+  const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
+  for_each_channel(c, [&](int64_t ch) {
+    const double mean = save_mean[ch], invstd = save_invstd[ch];
+    double sum_dy, sum_dy_xmu;
+    channel_sums(x, dy, n, c, hw, ch, mean, &sum_dy, &sum_dy_xmu);
+    const double sum_dy_xhat = sum_dy_xmu * invstd;
+    if (dgamma) dgamma[ch] = T(sum_dy_xhat);
+    if (dbeta) dbeta[ch] = T(sum_dy);
+    if (!dx) return;
+    // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)), as dy*a - x*b + cst
+    const double g = gamma ? double(gamma[ch]) : 1.0;
+    const double k = invstd * g;
+    const double proj = sum_dy_xhat * invstd / count;  // coefficient of (x - mean)
+    const T a = T(k), b = T(k * proj), cst = T(-k * (sum_dy / count) + k * proj * mean);
+    for (int64_t i = 0; i < n; ++i) {
+      const T* p = x + (i * c + ch) * hw;
+      const T* gy = dy + (i * c + ch) * hw;
+      T* q = dx + (i * c + ch) * hw;
+      for (int64_t j = 0; j < hw; ++j) q[j] = gy[j] * a - p[j] * b + cst;
+    }
+  });
+  return CRB_OK;
+}
+
+template <class T>
+crb_status backward_eval(const crb_bn_desc* d, const T* x, const T* dy, const T* gamma, const T* running_mean,
+                         const T* running_var, T* dx, T* dgamma, T* dbeta) {
+  if (!running_mean || !running_var)
+    return fail(CRB_ERR_INVALID, "batchnorm_backward_eval", "running_mean and running_var are required in eval mode");
+  const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w;
+  for_each_channel(c, [&](int64_t ch) {
+    const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);
+    if (dgamma || dbeta) {
+      double sum_dy, sum_dy_xmu;
+      channel_sums(x, dy, n, c, hw, ch, double(running_mean[ch]), &sum_dy, &sum_dy_xmu);
+      if (dgamma) dgamma[ch] = T(sum_dy_xmu * invstd);
+      if (dbeta) dbeta[ch] = T(sum_dy);
+    }
+    if (!dx) return;
+    const T a = T(invstd * (gamma ? double(gamma[ch]) : 1.0));
+    for (int64_t i = 0; i < n; ++i) {
+      const T* gy = dy + (i * c + ch) * hw;
+      T* q = dx + (i * c + ch) * hw;
+      for (int64_t j = 0; j < hw; ++j) q[j] = gy[j] * a;
+    }
+  });
+  return CRB_OK;
+}
+
+}  // namespace
+
+crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y,
+                                   void* running_mean, void* running_var, void* save_mean, void* save_invstd) {
+  if (crb_status st = check_desc(d, "batchnorm_forward_train")) return st;
+  return dispatch_float(d->dtype, "batchnorm_forward_train", [&](auto zero) {
+    using T = decltype(zero);
+    return forward_train<T>(d, (const T*)x, (const T*)gamma, (const T*)beta, (T*)y, (T*)running_mean,
+                            (T*)running_var, (T*)save_mean, (T*)save_invstd);
+  });
+}
+
+crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta,
+                                  const void* running_mean, const void* running_var, void* y) {
+  if (crb_status st = check_desc(d, "batchnorm_forward_eval")) return st;
+  return dispatch_float(d->dtype, "batchnorm_forward_eval", [&](auto zero) {
+    using T = decltype(zero);
+    return forward_eval<T>(d, (const T*)x, (const T*)gamma, (const T*)beta, (const T*)running_mean,
+                           (const T*)running_var, (T*)y);
+  });
+}
+
+crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
+                                    const void* save_mean, const void* save_invstd, void* dx, void* dgamma,
+                                    void* dbeta) {
+  if (crb_status st = check_desc(d, "batchnorm_backward_train")) return st;
+  return dispatch_float(d->dtype, "batchnorm_backward_train", [&](auto zero) {
+    using T = decltype(zero);
+    return backward_train<T>(d, (const T*)x, (const T*)dy, (const T*)gamma, (const T*)save_mean,
+                             (const T*)save_invstd, (T*)dx, (T*)dgamma, (T*)dbeta);
+  });
+}
+
+crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
+                                   const void* running_mean, const void* running_var, void* dx, void* dgamma,
+                                   void* dbeta) {
+  if (crb_status st = check_desc(d, "batchnorm_backward_eval")) return st;
+  return dispatch_float(d->dtype, "batchnorm_backward_eval", [&](auto zero) {
+    using T = decltype(zero);
+    return backward_eval<T>(d, (const T*)x, (const T*)dy, (const T*)gamma, (const T*)running_mean,
+                            (const T*)running_var, (T*)dx, (T*)dgamma, (T*)dbeta);
+  });
+}
 
 }  // namespace crb_cpu

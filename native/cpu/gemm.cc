@@ -1,2 +1,223 @@
-// Filled in next.
-namespace crb_cpu {}
+// GEMM driver: blocking, packing and threading around the per-ISA micro-kernels.
+#define GEMM_NS isa_sse2
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm_kernel.h"
+#include "threadpool.h"
+
+namespace crb_cpu {
+
+namespace {
+
+enum class Isa { kSse2, kAvx2, kAvx512 };
+
+Isa detect_isa() {
+  __builtin_cpu_init();
+  Isa best = Isa::kSse2;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = Isa::kAvx2;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+    best = Isa::kAvx512;
+  if (const char* force = std::getenv("CRB_GEMM_ISA")) {
+    if (!std::strcmp(force, "sse2")) best = Isa::kSse2;
+    if (!std::strcmp(force, "avx2") && best == Isa::kAvx512) best = Isa::kAvx2;
+  }
+  return best;
+}
+
+Isa isa() {
+  static const Isa chosen = detect_isa();
+  return chosen;
+}
+
+template <class T>
+GemmKernel<T> baseline_kernel();
+template <>
+GemmKernel<float> baseline_kernel<float>() {
+  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>};
+}
+template <>
+GemmKernel<double> baseline_kernel<double>() {
+  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>};
+}
+
+template <class T>
+GemmKernel<T> pick_kernel();
+template <>
+GemmKernel<float> pick_kernel<float>() {
+  switch (isa()) {
+    case Isa::kAvx512: return gemm_kernel_avx512_f32();
+    case Isa::kAvx2: return gemm_kernel_avx2_f32();
+    default: return baseline_kernel<float>();
+  }
+}
+template <>
+GemmKernel<double> pick_kernel<double>() {
+  switch (isa()) {
+    case Isa::kAvx512: return gemm_kernel_avx512_f64();
+    case Isa::kAvx2: return gemm_kernel_avx2_f64();
+    default: return baseline_kernel<double>();
+  }
+}
+
+template <class T>
+const GemmKernel<T>& kernel() {
+  static const GemmKernel<T> k = pick_kernel<T>();
+  return k;
+}
+
+// A block (mc x kc) starting at (i0, p0) -> panels of mr rows: ap[panel][p * mr + i].
+template <class T>
+void pack_a(MatRef<T> a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr, T* __restrict ap) {
+  for (int64_t ir = 0; ir < mc; ir += mr) {
+    const int rows = (int)std::min<int64_t>(mr, mc - ir);
+    T* dst = ap + ir * kc;
+    if (a.rs == 1 && rows == mr) {
+      // columns of A are contiguous: one run of mr values per k
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = a.p + (i0 + ir) + (p0 + p) * a.cs;
+        for (int i = 0; i < mr; ++i) dst[p * mr + i] = src[i];
+      }
+      continue;
+    }
+    for (int i = 0; i < rows; ++i) {
+      const T* src = a.p + (i0 + ir + i) * a.rs + p0 * a.cs;
+      if (a.cs == 1) {
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p * a.cs];
+      }
+    }
+    for (int i = rows; i < mr; ++i)
+      for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = T(0);
+  }
+}
+
+// B block (kc x nc) starting at (p0, j0) -> panels of nr columns: bp[panel][p * nr + j].
+template <class T>
+struct StridedPackB final : PackB<T> {
+  MatRef<T> b;
+  explicit StridedPackB(MatRef<T> b_) : b(b_) {}
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int cols = (int)std::min<int64_t>(nr, nc - jr);
+      T* dst = bp + jr * kc;
+      if (b.cs == 1) {
+        for (int64_t p = 0; p < kc; ++p) {
+          const T* src = b.p + (p0 + p) * b.rs + (j0 + jr);
+          T* d = dst + p * nr;
+          int j = 0;
+          for (; j < cols; ++j) d[j] = src[j];
+          for (; j < nr; ++j) d[j] = T(0);
+        }
+        continue;
+      }
+      for (int j = 0; j < cols; ++j) {
+        const T* src = b.p + p0 * b.rs + (j0 + jr + j) * b.cs;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p * b.rs];
+      }
+      for (int j = cols; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = T(0);
+    }
+  }
+};
+
+template <class T>
+void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* row = c + i * ldc;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < n; ++j) row[j] = T(0);
+    } else {
+      for (int64_t j = 0; j < n; ++j) row[j] *= beta;
+    }
+  }
+}
+
+// One thread's share: rows [i_begin, i_end) x columns [j_begin, j_end) of C.
+template <class T>
+bool gemm_serial(int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, int64_t k, T alpha, MatRef<T> a,
+                 const PackB<T>& b, T beta, T* c, int64_t ldc) {
+  const GemmKernel<T>& kern = kernel<T>();
+  const int64_t m = i_end - i_begin, n = j_end - j_begin;
+  if (m <= 0 || n <= 0) return true;
+  if (k == 0 || alpha == T(0)) {
+    scale_c(m, n, beta, c + i_begin * ldc + j_begin, ldc);
+    return true;
+  }
+  const int64_t kc_max = std::min<int64_t>(kern.kc, k);
+  const int64_t nc_max = std::min<int64_t>(kern.nc, (n + kern.nr - 1) / kern.nr * kern.nr);
+  const int64_t mc_max = std::min<int64_t>(kern.mc, (m + kern.mr - 1) / kern.mr * kern.mr);
+  T* bp = static_cast<T*>(scratch(0, sizeof(T) * kc_max * nc_max));
+  T* ap = static_cast<T*>(scratch(1, sizeof(T) * kc_max * mc_max));
+  if (!bp || !ap) return false;
+  for (int64_t jc = j_begin; jc < j_end; jc += kern.nc) {
+    const int64_t nc = std::min<int64_t>(kern.nc, j_end - jc);
+    for (int64_t pc = 0; pc < k; pc += kern.kc) {
+      const int64_t kc = std::min<int64_t>(kern.kc, k - pc);
+      b.pack(pc, kc, jc, nc, kern.nr, bp);
+      const T beta_block = pc == 0 ? beta : T(1);
+      for (int64_t ic = i_begin; ic < i_end; ic += kern.mc) {
+        const int64_t mc = std::min<int64_t>(kern.mc, i_end - ic);
+        pack_a(a, ic, pc, mc, kc, kern.mr, ap);
+        kern.macro(mc, nc, kc, ap, bp, c + ic * ldc + jc, ldc, alpha, beta_block);
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* gemm_isa() {
+  switch (isa()) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    default: return "sse2";
+  }
+}
+
+template <class T>
+bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const PackB<T>& b, T beta, T* c, int64_t ldc,
+          bool parallel) {
+  if (m <= 0 || n <= 0) return true;
+  const GemmKernel<T>& kern = kernel<T>();
+  const int threads = parallel ? num_threads() : 1;
+  // Split C along its longer side, in whole register tiles, when there is enough work to share.
+  const double flops = 2.0 * m * n * k;
+  if (threads <= 1 || flops < 2e6) return gemm_serial<T>(0, m, 0, n, k, alpha, a, b, beta, c, ldc);
+  const bool split_n = (n / kern.nr) >= (m / kern.mr);
+  const int64_t unit = split_n ? kern.nr : kern.mr;
+  const int64_t units = ((split_n ? n : m) + unit - 1) / unit;
+  std::atomic<bool> ok{true};
+  parallel_for(units, 1, [&](int64_t u0, int64_t u1, int) {
+    const int64_t lo = u0 * unit, hi = std::min<int64_t>(u1 * unit, split_n ? n : m);
+    bool r = split_n ? gemm_serial<T>(0, m, lo, hi, k, alpha, a, b, beta, c, ldc)
+                     : gemm_serial<T>(lo, hi, 0, n, k, alpha, a, b, beta, c, ldc);
+    if (!r) ok.store(false);
+  });
+  return ok.load();
+}
+
+template <class T>
+bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, MatRef<T> b, T beta, T* c, int64_t ldc,
+          bool parallel) {
+  StridedPackB<T> packer(b);
+  return gemm<T>(m, n, k, alpha, a, packer, beta, c, ldc, parallel);
+}
+
+template bool gemm<float>(int64_t, int64_t, int64_t, float, MatRef<float>, MatRef<float>, float, float*, int64_t,
+                          bool);
+template bool gemm<double>(int64_t, int64_t, int64_t, double, MatRef<double>, MatRef<double>, double, double*,
+                           int64_t, bool);
+template bool gemm<float>(int64_t, int64_t, int64_t, float, MatRef<float>, const PackB<float>&, float, float*,
+                          int64_t, bool);
+template bool gemm<double>(int64_t, int64_t, int64_t, double, MatRef<double>, const PackB<double>&, double,
+                           double*, int64_t, bool);
+
+}  // namespace crb_cpu

@@ -1,2 +1,16 @@
-// Filled in next.
-namespace crb_cpu {}
+// AVX2 + FMA micro-kernels (compiled with -mavx2 -mfma; only called when the CPU has both).
+#define GEMM_NS isa_avx2
+#include "gemm_kernel.h"
+#include "gemm.h"
+
+namespace crb_cpu {
+
+GemmKernel<float> gemm_kernel_avx2_f32() {
+  return {6, 16, 256, 120, 2048, &isa_avx2::macro_kernel<float, 8, 6, 2>};
+}
+
+GemmKernel<double> gemm_kernel_avx2_f64() {
+  return {6, 8, 256, 120, 1024, &isa_avx2::macro_kernel<double, 4, 6, 2>};
+}
+
+}  // namespace crb_cpu

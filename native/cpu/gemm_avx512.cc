@@ -1,2 +1,16 @@
-// Filled in next.
-namespace crb_cpu {}
+// AVX-512 micro-kernels (compiled with -mavx512f ...; only called when the CPU has AVX-512).
+#define GEMM_NS isa_avx512
+#include "gemm_kernel.h"
+#include "gemm.h"
+
+namespace crb_cpu {
+
+GemmKernel<float> gemm_kernel_avx512_f32() {
+  return {8, 32, 256, 128, 2048, &isa_avx512::macro_kernel<float, 16, 8, 2>};
+}
+
+GemmKernel<double> gemm_kernel_avx512_f64() {
+  return {8, 16, 256, 128, 1024, &isa_avx512::macro_kernel<double, 8, 8, 2>};
+}
+
+}  // namespace crb_cpu

@@ -1,10 +1,56 @@
-// TODO: implemented next; every entry reports CRB_ERR_UNSUPPORTED for now.
-#include "errors.h"
+// ReLU, PyTorch semantics: NaN passes through forward; backward is threshold_backward on the
+// output, dx = (y <= 0) ? 0 : dy.
+//   x, y, dy, dx: numel elements
+#include "dtype.h"
 #include "ops.h"
+#include "threadpool.h"
 
 namespace crb_cpu {
 
-crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) { return fail(CRB_ERR_UNSUPPORTED, "relu_forward", "not implemented yet"); }
-crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel, crb_dtype dtype) { return fail(CRB_ERR_UNSUPPORTED, "relu_backward", "not implemented yet"); }
+namespace {
+constexpr int64_t kGrain = 1 << 15;
+
+template <class T>
+void forward(T* __restrict y, const T* __restrict x, int64_t numel) {
+  parallel_for(numel, kGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) {
+      const T v = x[i];
+      y[i] = v < T(0) ? T(0) : v;
+    }
+  });
+}
+
+template <class T>
+void backward(T* dx, const T* dy, const T* y, int64_t numel) {
+  parallel_for(numel, kGrain, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
+  });
+}
+}  // namespace
+
+crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) {
+  if (numel < 0) return fail(CRB_ERR_INVALID, "relu_forward", "numel must be >= 0, got %lld", (long long)numel);
+  return dispatch_float(dtype, "relu_forward", [&](auto zero) {
+    using T = decltype(zero);
+    if (x == y) {
+      T* p = static_cast<T*>(y);  // in place: no restrict promise
+      parallel_for(numel, kGrain, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) p[i] = p[i] < T(0) ? T(0) : p[i];
+      });
+    } else {
+      forward<T>(static_cast<T*>(y), static_cast<const T*>(x), numel);
+    }
+    return CRB_OK;
+  });
+}
+
+crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel, crb_dtype dtype) {
+  if (numel < 0) return fail(CRB_ERR_INVALID, "relu_backward", "numel must be >= 0, got %lld", (long long)numel);
+  return dispatch_float(dtype, "relu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    backward<T>(static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const T*>(y), numel);
+    return CRB_OK;
+  });
+}
 
 }  // namespace crb_cpu

@@ -51,7 +51,10 @@ void ThreadPool::start(int threads) {
   threads_ = threads < 1 ? 1 : threads;
   quit_ = false;
   workers_.reserve(threads_ - 1);
-  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  // A worker must not miss a job published before its thread got to run: it starts from the
+  // generation current now, not from whatever it reads later.
+  const uint64_t gen = generation_.load();
+  for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i, gen] { worker_loop(i, gen); });
 }
 
 void ThreadPool::stop() {
@@ -71,8 +74,7 @@ void ThreadPool::resize(int threads) {
   start(threads);
 }
 
-void ThreadPool::worker_loop(int index) {
-  uint64_t seen = generation_.load(std::memory_order_acquire);
+void ThreadPool::worker_loop(int index, uint64_t seen) {
   for (;;) {
     // Spin briefly: ops come back to back, and a condition variable wake costs tens of µs.
     uint64_t gen = generation_.load(std::memory_order_acquire);

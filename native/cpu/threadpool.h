@@ -32,7 +32,7 @@ class ThreadPool {
  private:
   void start(int threads);
   void stop();
-  void worker_loop(int index);
+  void worker_loop(int index, uint64_t seen);
 
   int threads_ = 1;
   std::vector<std::thread> workers_;

@@ -1,0 +1,63 @@
+// C = alpha * A * B + beta * C on host memory, row-major C with leading dimension ldc. A (m x k)
+// and B (k x n) are strided views (element (i, j) at p[i * rs + j * cs]), so transposes cost nothing
+// to express. BLIS-style: blocks of A and B are packed into panels that the micro-kernel streams;
+// the kernel is picked once at run time (AVX-512, AVX2 or the baseline SSE2 one).
+#ifndef CRB_CPU_GEMM_H
+#define CRB_CPU_GEMM_H
+
+#include <cstdint>
+
+namespace crb_cpu {
+
+template <class T>
+struct MatRef {
+  const T* p;
+  int64_t rs, cs;  // row stride, column stride (elements)
+  const T& at(int64_t i, int64_t j) const { return p[i * rs + j * cs]; }
+};
+
+template <class T>
+MatRef<T> row_major(const T* p, int64_t ld) { return {p, ld, 1}; }
+template <class T>
+MatRef<T> transposed(const T* p, int64_t ld) { return {p, 1, ld}; }  // view of (row-major p)^T
+
+// A source of packed B panels, for B matrices that are never materialised (implicit im2col).
+// pack() writes rows [k0, k0+kc) and columns [n0, n0+nc) as ceil(nc/nr) panels of kc x nr, each
+// row of a panel contiguous, columns past nc zero-filled.
+template <class T>
+struct PackB {
+  virtual void pack(int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, T* dst) const = 0;
+
+ protected:
+  ~PackB() = default;
+};
+
+// Returns false only when scratch memory cannot be allocated. `threads` > 1 splits the work over
+// the pool (only from outside a parallel region; inside one it runs on the calling thread).
+template <class T>
+bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, MatRef<T> b, T beta, T* c, int64_t ldc,
+          bool parallel);
+template <class T>
+bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const PackB<T>& b, T beta, T* c, int64_t ldc,
+          bool parallel);
+
+// Which micro-kernel runs ("avx512", "avx2", "sse2"); CRB_GEMM_ISA=avx2|sse2 forces a lesser one.
+const char* gemm_isa();
+
+// The micro-kernel family of one ISA: MR x NR register tile, and the macro-kernel that runs all
+// tiles of a packed (mc x kc) A block against a packed (kc x nc) B block.
+template <class T>
+struct GemmKernel {
+  int mr, nr;
+  int64_t kc, mc, nc;  // cache blocking
+  void (*macro)(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta);
+};
+
+GemmKernel<float> gemm_kernel_avx512_f32();
+GemmKernel<double> gemm_kernel_avx512_f64();
+GemmKernel<float> gemm_kernel_avx2_f32();
+GemmKernel<double> gemm_kernel_avx2_f64();
+
+}  // namespace crb_cpu
+
+#endif  // CRB_CPU_GEMM_H

@@ -1,0 +1,77 @@
+// The register-tiled micro-kernel, written once with GCC vector extensions and compiled per ISA
+// (gemm.cc baseline, gemm_avx2.cc, gemm_avx512.cc). Included only by those files.
+#ifndef CRB_CPU_GEMM_KERNEL_H
+#define CRB_CPU_GEMM_KERNEL_H
+
+#include <cstdint>
+#include <cstring>
+
+namespace crb_cpu {
+namespace GEMM_NS {
+
+// C[MR x NR] (+)= alpha * Ap(MR x kc) * Bp(kc x NR). Ap holds MR values per k, Bp NR values per k.
+// VL is the vector length in elements; NR = NV * VL. beta == 0 never reads C (it may hold NaN).
+template <class T, int VL, int MR, int NV>
+inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
+                         T alpha, T beta, int mr, int nr) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  constexpr int NR = NV * VL;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+  for (int64_t p = 0; p < kc; ++p) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T a = ap[i];
+      for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
+    }
+    ap += MR;
+    bp += NR;
+  }
+  if (mr == MR && nr == NR) {
+    for (int i = 0; i < MR; ++i) {
+      T* row = c + i * ldc;
+      for (int v = 0; v < NV; ++v) {
+        V r = alpha * acc[i][v];
+        if (beta != T(0)) {
+          V old;
+          std::memcpy(&old, row + v * VL, sizeof(V));
+          r += beta * old;
+        }
+        std::memcpy(row + v * VL, &r, sizeof(V));
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) std::memcpy(tile + i * NR + v * VL, &acc[i][v], sizeof(V));
+  for (int i = 0; i < mr; ++i) {
+    T* row = c + i * ldc;
+    const T* t = tile + i * NR;
+    if (beta == T(0)) {
+      for (int j = 0; j < nr; ++j) row[j] = alpha * t[j];
+    } else {
+      for (int j = 0; j < nr; ++j) row[j] = alpha * t[j] + beta * row[j];
+    }
+  }
+}
+
+template <class T, int VL, int MR, int NV>
+void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta) {
+  constexpr int NR = NV * VL;
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int nr = (int)(nc - jr < NR ? nc - jr : NR);
+    const T* b = bp + jr * kc;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int mr = (int)(mc - ir < MR ? mc - ir : MR);
+      micro_kernel<T, VL, MR, NV>(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, alpha, beta, mr, nr);
+    }
+  }
+}
+
+}  // namespace GEMM_NS
+}  // namespace crb_cpu
+
+#endif  // CRB_CPU_GEMM_KERNEL_H

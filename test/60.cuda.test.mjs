@@ -1,0 +1,450 @@
+// The CUDA backend against the CPU backend, op by op, forward and backward, on fresh random
+// inputs, through the addon's low-level surface (lib/native.ts). Float32 must agree to a
+// relative error of 1e-4 with TF32 off and 1e-2 with it on; half precision is checked against
+// float32 on the same rounded inputs. Also: the caching allocator, out-of-memory recovery, and
+// asynchronous reads. Needs a GPU: skipped with the reason printed when CUDA is unavailable,
+// failed instead when REQUIRE_CUDA=1 (`npm run test:gpu`).
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { expect } from 'chai';
+
+const require = createRequire(import.meta.url);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const native = require('node-gyp-build')(root);
+
+// --- inputs: a seeded generator so a failure can be replayed
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+let seed = 1234;
+const numel = (shape) => shape.reduce((a, b) => a * b, 1);
+function uniform(shape, lo = -1, hi = 1) {
+  const next = mulberry32(seed++);
+  const out = new Float32Array(numel(shape));
+  for (let i = 0; i < out.length; i++) out[i] = lo + (hi - lo) * next();
+  return out;
+}
+
+// The same values on both devices: { cpu, cuda } handles.
+function both(data, shape, dtype = 'float32') {
+  return { cpu: native.fromArray(data, shape, dtype, 'cpu'), cuda: native.fromArray(data, shape, dtype, 'cuda') };
+}
+const rand = (shape, lo, hi, dtype = 'float32') => both(dtype === 'float64' ? Float64Array.from(uniform(shape, lo, hi)) : uniform(shape, lo, hi), shape, dtype);
+const labels = (n, classes) => {
+  const next = mulberry32(seed++);
+  return both(Int32Array.from({ length: n }, () => Math.floor(next() * classes)), [n], 'int32');
+};
+
+const maxRelErr = (a, b) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(Number(a[i]) - Number(b[i])));
+    den = Math.max(den, Math.abs(Number(b[i])));
+  }
+  return num / Math.max(den, 1e-12);
+};
+
+const TOL = 1e-4;      // float32, TF32 off
+const TOL_TF32 = 1e-2; // float32 with TF32 tensor cores, or half precision
+
+// Asserts the CUDA handle holds what the CPU handle holds (shape, dtype, values within tol).
+function expectSame(cudaHandle, cpuHandle, tol, label) {
+  expect(cudaHandle.device, label).to.equal('cuda');
+  expect(cudaHandle.shape, `${label} shape`).to.deep.equal(cpuHandle.shape);
+  const a = native.readSync(cudaHandle);
+  const b = native.readSync(cpuHandle);
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(Number(a[i])) !== Number.isNaN(Number(b[i]))) throw new Error(`${label}: NaN mismatch at ${i}: ${a[i]} vs ${b[i]}`);
+  }
+  const err = maxRelErr(a, b);
+  if (!(err <= tol)) throw new Error(`${label}: relative error ${err.toExponential(3)} > ${tol} (cuda ${a.slice(0, 4)}..., cpu ${b.slice(0, 4)}...)`);
+  return err;
+}
+
+const cudaInfo = native.backendInfo().cuda;
+
+describe('CUDA backend vs CPU backend, every op @cuda', function () {
+  if (!cudaInfo.available) {
+    if (process.env.REQUIRE_CUDA === '1') {
+      it('has a usable CUDA device (REQUIRE_CUDA=1)', function () {
+        const tried = cudaInfo.attempts.map((a) => `${a.what}: ${a.result}`).join('; ');
+        throw new Error(`CUDA required but unavailable: ${cudaInfo.reason} (hint: ${cudaInfo.hint}; tried ${tried})`);
+      });
+      return;
+    }
+    before(function () {
+      console.log(`      skipped: CUDA unavailable: ${cudaInfo.reason}`);
+      this.skip();
+    });
+  }
+
+  before(function () {
+    native.setOption('cuda', 'allowTF32', 0);
+    native.setOption('cuda', 'cudnnBenchmark', 0);
+    native.setOption('cuda', 'deterministic', 0);
+  });
+  after(function () {
+    if (cudaInfo.available) native.setOption('cuda', 'allowTF32', 1);  // the default
+  });
+
+  it('describes the device: name, compute capability, memory, driver, runtime and cuDNN versions', function () {
+    const [dev] = native.backendInfo().cuda.devices;
+    console.log(`      device: ${JSON.stringify(dev)}`);
+    expect(dev.name).to.be.a('string').that.is.not.empty;
+    expect(dev.computeCapability).to.match(/^\d+\.\d+$/);
+    expect(Number(dev.computeCapability)).to.be.at.least(7.5);
+    expect(dev.totalMemory).to.be.above(1 << 30);
+    expect(dev.freeMemory).to.be.above(0).and.at.most(dev.totalMemory);
+    expect(dev.multiprocessors).to.be.above(0);
+    expect(dev.cudnnVersion).to.match(/^9\./);
+    expect(dev.cudnnCompiledVersion).to.match(/^9\./);
+  });
+
+  it('elementwise: fill, add, axpby, sum, cast', function () {
+    const a = rand([3, 1000]);
+    const b = rand([3, 1000]);
+    expectSame(native.add(a.cuda, b.cuda), native.add(a.cpu, b.cpu), TOL, 'add');
+    native.axpby(a.cuda, b.cuda, 0.5, -2);
+    native.axpby(a.cpu, b.cpu, 0.5, -2);
+    expectSame(a.cuda, a.cpu, TOL, 'axpby');
+    const big = rand([1 << 20], 0, 1);
+    expectSame(native.sum(big.cuda), native.sum(big.cpu), TOL, 'sum of 2^20');
+    const f = native.full([7, 9], 'float32', 'cuda', 0);
+    native.fill(f, 2.5);
+    expect(Array.from(native.readSync(f))).to.deep.equal(new Array(63).fill(2.5));
+    for (const dtype of ['float64', 'float16', 'bfloat16', 'int32']) {
+      expectSame(native.to(b.cuda, 'cuda', dtype, false), native.to(b.cpu, 'cpu', dtype, false), dtype === 'int32' ? 0 : TOL, `cast to ${dtype}`);
+    }
+    const i = both(Int32Array.from([-3, 0, 7, 255, 256]), [5], 'int32');
+    expectSame(native.to(i.cuda, 'cuda', 'float32', false), native.to(i.cpu, 'cpu', 'float32', false), 0, 'int32 -> float32');
+  });
+
+  it('relu forward and backward', function () {
+    const x = rand([4, 8, 5, 5]);
+    const dy = rand([4, 8, 5, 5]);
+    const y = { cpu: native.reluForward(x.cpu), cuda: native.reluForward(x.cuda) };
+    expectSame(y.cuda, y.cpu, 0, 'relu forward');
+    expectSame(native.reluBackward(dy.cuda, y.cuda), native.reluBackward(dy.cpu, y.cpu), 0, 'relu backward');
+  });
+
+  // [name, x shape, w shape, stride, padding, dilation, groups, bias]
+  const convCases = [
+    ['3x3 same', [2, 8, 10, 10], [16, 8, 3, 3], [1, 1], [1, 1], [1, 1], 1, false],
+    ['3x3 stride 2 with bias', [3, 16, 9, 9], [8, 16, 3, 3], [2, 2], [1, 1], [1, 1], 1, true],
+    ['7x7 stem stride 2 pad 3', [2, 3, 32, 32], [16, 3, 7, 7], [2, 2], [3, 3], [1, 1], 1, false],
+    ['1x1 downsample stride 2', [4, 16, 8, 8], [32, 16, 1, 1], [2, 2], [0, 0], [1, 1], 1, false],
+    ['grouped, dilated, rectangular', [2, 8, 11, 7], [12, 4, 3, 2], [1, 2], [2, 1], [2, 1], 2, true],
+  ];
+  for (const [name, xs, ws, stride, padding, dilation, groups, bias] of convCases) {
+    it(`conv2d ${name}: forward, backward data, filter and bias`, function () {
+      const x = rand(xs);
+      const w = rand(ws, -0.3, 0.3);
+      const b = bias ? rand([ws[0]]) : null;
+      const y = {
+        cpu: native.conv2dForward(x.cpu, w.cpu, b && b.cpu, stride, padding, dilation, groups),
+        cuda: native.conv2dForward(x.cuda, w.cuda, b && b.cuda, stride, padding, dilation, groups),
+      };
+      expectSame(y.cuda, y.cpu, TOL, 'y');
+      const dy = rand(y.cpu.shape);
+      const g = {
+        cpu: native.conv2dBackward(x.cpu, w.cpu, dy.cpu, stride, padding, dilation, groups, true, true, bias),
+        cuda: native.conv2dBackward(x.cuda, w.cuda, dy.cuda, stride, padding, dilation, groups, true, true, bias),
+      };
+      expectSame(g.cuda.dx, g.cpu.dx, TOL, 'dx');
+      expectSame(g.cuda.dw, g.cpu.dw, TOL, 'dw');
+      if (bias) expectSame(g.cuda.db, g.cpu.db, TOL, 'db');
+    });
+  }
+
+  it('conv2d with TF32 allowed agrees to 1e-2; benchmark and deterministic modes agree to 1e-4', function () {
+    const x = rand([8, 32, 14, 14]);
+    const w = rand([64, 32, 3, 3], -0.2, 0.2);
+    const dy = rand([8, 64, 14, 14]);
+    const ref = native.conv2dForward(x.cpu, w.cpu, null, [1, 1], [1, 1], [1, 1], 1);
+    const refGrad = native.conv2dBackward(x.cpu, w.cpu, dy.cpu, [1, 1], [1, 1], [1, 1], 1, true, true, false);
+    const run = () => ({
+      y: native.conv2dForward(x.cuda, w.cuda, null, [1, 1], [1, 1], [1, 1], 1),
+      g: native.conv2dBackward(x.cuda, w.cuda, dy.cuda, [1, 1], [1, 1], [1, 1], 1, true, true, false),
+    });
+    try {
+      native.setOption('cuda', 'allowTF32', 1);
+      let r = run();
+      const errs = [expectSame(r.y, ref, TOL_TF32, 'tf32 y'), expectSame(r.g.dx, refGrad.dx, TOL_TF32, 'tf32 dx'),
+        expectSame(r.g.dw, refGrad.dw, TOL_TF32, 'tf32 dw')];
+      console.log(`      TF32 relative errors: ${errs.map((e) => e.toExponential(2)).join(', ')}`);
+      native.setOption('cuda', 'allowTF32', 0);
+      native.setOption('cuda', 'cudnnBenchmark', 1);
+      r = run();
+      expectSame(r.y, ref, TOL, 'benchmark y');
+      expectSame(r.g.dw, refGrad.dw, TOL, 'benchmark dw');
+      native.setOption('cuda', 'cudnnBenchmark', 0);
+      native.setOption('cuda', 'deterministic', 1);
+      const r1 = run();
+      const r2 = run();
+      expectSame(r1.g.dw, refGrad.dw, TOL, 'deterministic dw');
+      expect(Array.from(native.readSync(r1.g.dw))).to.deep.equal(Array.from(native.readSync(r2.g.dw)));
+    } finally {
+      native.setOption('cuda', 'allowTF32', 0);
+      native.setOption('cuda', 'cudnnBenchmark', 0);
+      native.setOption('cuda', 'deterministic', 0);
+    }
+  });
+
+  it('batch norm: training forward (running stats), training backward, eval forward and backward', function () {
+    const shape = [6, 5, 7, 7];
+    const x = rand(shape, -2, 3);
+    const gamma = rand([5], 0.5, 1.5);
+    const beta = rand([5]);
+    const rm = rand([5]);
+    const rv = rand([5], 0.5, 2);
+    const f = {
+      cpu: native.batchNormForwardTrain(x.cpu, gamma.cpu, beta.cpu, rm.cpu, rv.cpu, 0.1, 1e-5),
+      cuda: native.batchNormForwardTrain(x.cuda, gamma.cuda, beta.cuda, rm.cuda, rv.cuda, 0.1, 1e-5),
+    };
+    expectSame(f.cuda.y, f.cpu.y, TOL, 'y');
+    expectSame(f.cuda.saveMean, f.cpu.saveMean, TOL, 'saveMean');
+    expectSame(f.cuda.saveInvstd, f.cpu.saveInvstd, TOL, 'saveInvstd');
+    expectSame(rm.cuda, rm.cpu, TOL, 'running_mean');
+    expectSame(rv.cuda, rv.cpu, TOL, 'running_var (unbiased)');
+    const dy = rand(shape);
+    const g = {
+      cpu: native.batchNormBackwardTrain(x.cpu, dy.cpu, gamma.cpu, f.cpu.saveMean, f.cpu.saveInvstd, 1e-5),
+      cuda: native.batchNormBackwardTrain(x.cuda, dy.cuda, gamma.cuda, f.cuda.saveMean, f.cuda.saveInvstd, 1e-5),
+    };
+    expectSame(g.cuda.dx, g.cpu.dx, TOL, 'dx');
+    expectSame(g.cuda.dgamma, g.cpu.dgamma, TOL, 'dgamma');
+    expectSame(g.cuda.dbeta, g.cpu.dbeta, TOL, 'dbeta');
+    expectSame(native.batchNormForwardEval(x.cuda, gamma.cuda, beta.cuda, rm.cuda, rv.cuda, 1e-5),
+      native.batchNormForwardEval(x.cpu, gamma.cpu, beta.cpu, rm.cpu, rv.cpu, 1e-5), TOL, 'eval y');
+    const e = {
+      cpu: native.batchNormBackwardEval(x.cpu, dy.cpu, gamma.cpu, rm.cpu, rv.cpu, 1e-5),
+      cuda: native.batchNormBackwardEval(x.cuda, dy.cuda, gamma.cuda, rm.cuda, rv.cuda, 1e-5),
+    };
+    expectSame(e.cuda.dx, e.cpu.dx, TOL, 'eval dx');
+    expectSame(e.cuda.dgamma, e.cpu.dgamma, TOL, 'eval dgamma');
+    expectSame(e.cuda.dbeta, e.cpu.dbeta, TOL, 'eval dbeta');
+    // Without running statistics.
+    const n = {
+      cpu: native.batchNormForwardTrain(x.cpu, gamma.cpu, beta.cpu, null, null, 0.1, 1e-3),
+      cuda: native.batchNormForwardTrain(x.cuda, gamma.cuda, beta.cuda, null, null, 0.1, 1e-3),
+    };
+    expectSame(n.cuda.y, n.cpu.y, TOL, 'y without running stats');
+  });
+
+  it('max pool 3x3 stride 2 pad 1: forward and backward, ties sent to the first maximum', function () {
+    // Small integers make many ties, as after a ReLU.
+    const shape = [2, 4, 9, 8];
+    const next = mulberry32(seed++);
+    const data = Float32Array.from({ length: numel(shape) }, () => Math.floor(next() * 3));
+    const x = both(data, shape);
+    const f = {
+      cpu: native.maxPool2dForward(x.cpu, [3, 3], [2, 2], [1, 1]),
+      cuda: native.maxPool2dForward(x.cuda, [3, 3], [2, 2], [1, 1]),
+    };
+    expectSame(f.cuda.y, f.cpu.y, 0, 'y');
+    const dy = rand(f.cpu.y.shape);
+    const dx = {
+      cpu: native.maxPool2dBackward(x.cpu, f.cpu.y, dy.cpu, f.cpu.indices, [3, 3], [2, 2], [1, 1]),
+      cuda: native.maxPool2dBackward(x.cuda, f.cuda.y, dy.cuda, f.cuda.indices, [3, 3], [2, 2], [1, 1]),
+    };
+    expectSame(dx.cuda, dx.cpu, TOL, 'dx');
+    const r = rand([3, 2, 10, 10]);
+    const g = {
+      cpu: native.maxPool2dForward(r.cpu, [2, 2], [2, 2], [0, 0]),
+      cuda: native.maxPool2dForward(r.cuda, [2, 2], [2, 2], [0, 0]),
+    };
+    expectSame(g.cuda.y, g.cpu.y, 0, '2x2 y');
+  });
+
+  for (const [inShape, out] of [[[2, 6, 7, 7], [1, 1]], [[2, 3, 5, 7], [3, 2]], [[1, 2, 4, 4], [4, 4]]]) {
+    it(`adaptive average pool ${inShape.slice(2).join('x')} -> ${out.join('x')}: forward and backward`, function () {
+      const x = rand(inShape);
+      const y = { cpu: native.adaptiveAvgPool2dForward(x.cpu, out), cuda: native.adaptiveAvgPool2dForward(x.cuda, out) };
+      expectSame(y.cuda, y.cpu, TOL, 'y');
+      const dy = rand(y.cpu.shape);
+      expectSame(native.adaptiveAvgPool2dBackward(dy.cuda, inShape), native.adaptiveAvgPool2dBackward(dy.cpu, inShape), TOL, 'dx');
+    });
+  }
+
+  it('linear: forward with bias, backward dx, dw, db', function () {
+    const x = rand([32, 64]);
+    const w = rand([10, 64], -0.2, 0.2);
+    const b = rand([10]);
+    const y = { cpu: native.linearForward(x.cpu, w.cpu, b.cpu), cuda: native.linearForward(x.cuda, w.cuda, b.cuda) };
+    expectSame(y.cuda, y.cpu, TOL, 'y');
+    expectSame(native.linearForward(x.cuda, w.cuda, null), native.linearForward(x.cpu, w.cpu, null), TOL, 'y without bias');
+    const dy = rand([32, 10]);
+    const g = {
+      cpu: native.linearBackward(x.cpu, w.cpu, dy.cpu, true, true, true),
+      cuda: native.linearBackward(x.cuda, w.cuda, dy.cuda, true, true, true),
+    };
+    expectSame(g.cuda.dx, g.cpu.dx, TOL, 'dx');
+    expectSame(g.cuda.dw, g.cpu.dw, TOL, 'dw');
+    expectSame(g.cuda.db, g.cpu.db, TOL, 'db');
+    const only = native.linearBackward(x.cuda, w.cuda, dy.cuda, false, true, false);
+    expect(only.dx).to.equal(null);
+    expectSame(only.dw, g.cpu.dw, TOL, 'dw alone');
+  });
+
+  it('cross entropy forward and backward, and accuracy', function () {
+    const logits = rand([50, 10], -4, 4);
+    const y = labels(50, 10);
+    const f = { cpu: native.crossEntropyForward(logits.cpu, y.cpu), cuda: native.crossEntropyForward(logits.cuda, y.cuda) };
+    expectSame(f.cuda.loss, f.cpu.loss, TOL, 'loss');
+    expectSame(f.cuda.probs, f.cpu.probs, TOL, 'probs');
+    const dloss = both(Float32Array.from([1.5]), []);
+    expectSame(native.crossEntropyBackward(f.cuda.probs, y.cuda, dloss.cuda),
+      native.crossEntropyBackward(f.cpu.probs, y.cpu, dloss.cpu), TOL, 'dlogits');
+    expectSame(native.accuracyCount(logits.cuda, y.cuda), native.accuracyCount(logits.cpu, y.cpu), 0, 'accuracy');
+    // float16 logits take the backend's own softmax kernel.
+    const h = native.to(logits.cuda, 'cuda', 'float16', false);
+    const hRef = both(native.readSync(h), [50, 10]);
+    const fh = native.crossEntropyForward(h, y.cuda);
+    expectSame(fh.loss, native.crossEntropyForward(hRef.cpu, y.cpu).loss, TOL_TF32, 'float16 loss');
+  });
+
+  it('fused SGD: momentum, dampening, weight decay, nesterov, maximize over several parameters', function () {
+    const shapes = [[16, 8, 3, 3], [16], [10, 16], [5000]];
+    const opts = [
+      { lr: 0.1, momentum: 0.9, dampening: 0, weightDecay: 5e-4, nesterov: true, maximize: false },
+      { lr: 0.05, momentum: 0.8, dampening: 0.1, weightDecay: 0, nesterov: false, maximize: true },
+      { lr: 0.01, momentum: 0, dampening: 0, weightDecay: 1e-2, nesterov: false, maximize: false },
+    ];
+    for (const o of opts) {
+      const params = shapes.map((s) => rand(s));
+      const bufs = shapes.map((s) => (o.momentum ? rand(s) : null));
+      for (let step = 0; step < 2; step++) {
+        const grads = shapes.map((s) => rand(s));
+        for (const dev of ['cpu', 'cuda']) {
+          native.sgdStep(params.map((p) => p[dev]), grads.map((g) => g[dev]), bufs.map((b) => b && b[dev]),
+            shapes.map(() => step === 0), o);
+        }
+      }
+      params.forEach((p, i) => expectSame(p.cuda, p.cpu, TOL, `param ${i} ${JSON.stringify(o)}`));
+      bufs.forEach((b, i) => b && expectSame(b.cuda, b.cpu, TOL, `momentum buffer ${i}`));
+    }
+  });
+
+  it('uint8 images to normalized float: bilinear resize up, down and identity', function () {
+    const shape = [3, 2, 28, 28];
+    const next = mulberry32(seed++);
+    const img = both(Uint8Array.from({ length: numel(shape) }, () => Math.floor(next() * 256)), shape, 'uint8');
+    for (const size of [[32, 32], [14, 20], [28, 28]]) {
+      expectSame(native.imagesU8ToFloat(img.cuda, size, 0.2860, 0.3530, 'float32'),
+        native.imagesU8ToFloat(img.cpu, size, 0.2860, 0.3530, 'float32'), TOL, `resize to ${size}`);
+    }
+  });
+
+  it('float16 and bfloat16: conv, batch norm, relu, pooling, linear against float32 on the same rounded inputs', function () {
+    for (const dtype of ['float16', 'bfloat16']) {
+      // Inputs rounded to the half type once; the CPU reference computes in float32 from those.
+      const half = (shape, lo, hi) => {
+        const h = native.fromArray(uniform(shape, lo, hi), shape, dtype, 'cuda');
+        return { cuda: h, cpu: native.fromArray(native.readSync(h), shape, 'float32', 'cpu') };
+      };
+      const x = half([4, 8, 12, 12]);
+      const w = half([16, 8, 3, 3], -0.3, 0.3);
+      const y = { cuda: native.conv2dForward(x.cuda, w.cuda, null, [1, 1], [1, 1], [1, 1], 1),
+        cpu: native.conv2dForward(x.cpu, w.cpu, null, [1, 1], [1, 1], [1, 1], 1) };
+      expect(y.cuda.dtype).to.equal(dtype);
+      expectSame(y.cuda, y.cpu, TOL_TF32, `${dtype} conv y`);
+      const dy = half(y.cpu.shape);
+      const g = {
+        cuda: native.conv2dBackward(x.cuda, w.cuda, dy.cuda, [1, 1], [1, 1], [1, 1], 1, true, true, false),
+        cpu: native.conv2dBackward(x.cpu, w.cpu, dy.cpu, [1, 1], [1, 1], [1, 1], 1, true, true, false),
+      };
+      expectSame(g.cuda.dx, g.cpu.dx, TOL_TF32, `${dtype} conv dx`);
+      expectSame(g.cuda.dw, g.cpu.dw, TOL_TF32, `${dtype} conv dw`);
+      const gamma = rand([16], 0.5, 1.5);
+      const beta = rand([16]);
+      const bn = {
+        cuda: native.batchNormForwardTrain(y.cuda, gamma.cuda, beta.cuda, null, null, 0.1, 1e-5),
+        cpu: native.batchNormForwardTrain(native.fromArray(native.readSync(y.cuda), y.cpu.shape, 'float32', 'cpu'),
+          gamma.cpu, beta.cpu, null, null, 0.1, 1e-5),
+      };
+      expectSame(bn.cuda.y, bn.cpu.y, TOL_TF32, `${dtype} batch norm y`);
+      const r = { cuda: native.reluForward(x.cuda), cpu: native.reluForward(x.cpu) };
+      expectSame(r.cuda, r.cpu, 0, `${dtype} relu`);
+      expectSame(native.maxPool2dForward(x.cuda, [3, 3], [2, 2], [1, 1]).y,
+        native.maxPool2dForward(x.cpu, [3, 3], [2, 2], [1, 1]).y, 0, `${dtype} max pool`);
+      const lx = half([16, 32]);
+      const lw = half([10, 32], -0.3, 0.3);
+      expectSame(native.linearForward(lx.cuda, lw.cuda, null), native.linearForward(lx.cpu, lw.cpu, null), TOL_TF32,
+        `${dtype} linear`);
+    }
+  });
+
+  it('float64: conv, batch norm and linear (when cuDNN supports the type)', function () {
+    const x = rand([2, 4, 9, 9], -1, 1, 'float64');
+    const w = rand([6, 4, 3, 3], -0.3, 0.3, 'float64');
+    let y;
+    try {
+      y = native.conv2dForward(x.cuda, w.cuda, null, [1, 1], [1, 1], [1, 1], 1);
+    } catch (e) {
+      console.log(`      float64 convolution not available here: ${e.code} ${e.message}`);
+      expect(e.code).to.be.oneOf(['CRB_ERR_UNSUPPORTED', 'CRB_ERR_CUDNN']);
+      return;
+    }
+    expectSame(y, native.conv2dForward(x.cpu, w.cpu, null, [1, 1], [1, 1], [1, 1], 1), 1e-10, 'float64 conv');
+    const gamma = rand([4], 0.5, 1.5, 'float64');
+    const beta = rand([4], -1, 1, 'float64');
+    expectSame(native.batchNormForwardTrain(x.cuda, gamma.cuda, beta.cuda, null, null, 0.1, 1e-5).y,
+      native.batchNormForwardTrain(x.cpu, gamma.cpu, beta.cpu, null, null, 0.1, 1e-5).y, 1e-10, 'float64 batch norm');
+    const lx = rand([8, 12], -1, 1, 'float64');
+    const lw = rand([3, 12], -1, 1, 'float64');
+    expectSame(native.linearForward(lx.cuda, lw.cuda, null), native.linearForward(lx.cpu, lw.cpu, null), 1e-10, 'float64 linear');
+  });
+
+  it('read() resolves to what readSync returns, after the queued work', async function () {
+    const x = rand([256, 1024]);
+    const y = native.reluForward(x.cuda);
+    const [a, b] = await Promise.all([native.read(y), native.read(native.sum(y))]);
+    expect(Array.from(a)).to.deep.equal(Array.from(native.readSync(native.reluForward(x.cpu))));
+    expect(Math.abs(b[0] - native.readSync(native.sum(native.reluForward(x.cpu)))[0]) / Math.abs(b[0])).to.be.below(TOL);
+  });
+
+  it('the caching allocator serves a freed block again (cache hit) and emptyCache releases it', function () {
+    native.synchronize('cuda');
+    const shape = [3, 1000, 1000];
+    const first = native.empty(shape, 'float32', 'cuda');
+    first.dispose();
+    const before = native.memoryStats('cuda');
+    const second = native.empty(shape, 'float32', 'cuda');
+    const after = native.memoryStats('cuda');
+    expect(after.cacheHits).to.equal(before.cacheHits + 1);
+    expect(after.allocCount).to.equal(before.allocCount + 1);
+    expect(after.reserved).to.equal(before.reserved);
+    expect(after.allocated).to.be.at.least(before.allocated + 12e6);
+    expect(after.peakAllocated).to.be.at.least(after.allocated);
+    second.dispose();
+    native.emptyCache('cuda');
+    expect(native.memoryStats('cuda').reserved).to.be.below(after.reserved);
+  });
+
+  it('an impossible allocation throws an out-of-memory error and the backend keeps working', function () {
+    let caught;
+    try {
+      native.empty([1 << 24, 1 << 24], 'float32', 'cuda');  // 1 PiB
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught, 'expected a throw').to.exist;
+    expect(caught.code).to.equal('CRB_ERR_OOM');
+    expect(caught.op).to.equal('alloc');
+    expect(caught.device).to.equal('cuda');
+    expect(caught.message).to.match(/out of memory/i);
+    const x = rand([64, 64]);
+    expectSame(native.add(x.cuda, x.cuda), native.add(x.cpu, x.cpu), TOL, 'add after OOM');
+    native.synchronize('cuda');
+  });
+});

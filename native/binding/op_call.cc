@@ -11,6 +11,17 @@ namespace {
 constexpr int64_t kMaxDim = 0x7fffffff;
 // numel must stay exactly representable as a JS number.
 constexpr int64_t kMaxNumel = int64_t(1) << 53;
+// "[1, 0]" for an array of numbers.
+std::string DescribeNumbers(const Napi::Array& array) {
+  std::string s = "[";
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    if (i) s += ", ";
+    std::string e = DescribeValue(array.Get(i));
+    s += e.rfind("number ", 0) == 0 ? e.substr(7) : e;
+  }
+  return s + "]";
+}
+
 }  // namespace
 
 void OpCall::TypeErr(const std::string& arg, const std::string& expected, const std::string& received) {
@@ -126,7 +137,7 @@ IntPair OpCall::Pair(size_t index, const char* name, int min) {
     if (!e.IsNumber()) TypeErr(name, expected, "element " + std::to_string(i) + " = " + DescribeValue(e));
     double d = e.As<Napi::Number>().DoubleValue();
     if (!(d >= min && d <= double(kMaxDim)) || d != std::floor(d))
-      RangeErr(name, expected, "element " + std::to_string(i) + " = " + DescribeValue(e));
+      RangeErr(name, expected, DescribeNumbers(array) + " (element " + std::to_string(i) + ")");
     pair[i] = int(d);
   }
   return pair;

@@ -592,3 +592,59 @@ describe('native addon: memory', function () {
     expect(r.after).to.equal(r.base);
   });
 });
+
+describe('native addon: cuda @cuda', function () {
+  before(function () {
+    const info = native.backendInfo().cuda;
+    if (!info.available) {
+      if (process.env.REQUIRE_CUDA === '1') throw new Error(`CUDA required but unavailable: ${info.reason}`);
+      console.log(`      skipped: CUDA unavailable: ${info.reason}`);
+      this.skip();
+    }
+  });
+
+  it('to() moves cpu <-> cuda with dtype conversion on the way', async function () {
+    const x = f32([1.5, -2.75, 1 / 3, 100000]);
+    const g = native.to(x, 'cuda', 'float32', false);
+    expect(g.device).to.equal('cuda');
+    expect(read(g)).to.deep.equal(read(x));
+    expect(Array.from(await native.read(g))).to.deep.equal(read(x));
+    const h = native.to(x, 'cuda', 'float16', false);
+    expect(h.dtype).to.equal('float16');
+    expect(read(h)).to.deep.equal([1.5, -2.75, 0.333251953125, Infinity]);
+    const back = native.to(native.to(g, 'cuda', 'float64', false), 'cpu', 'float32', false);
+    expect(back.device).to.equal('cpu');
+    expect(read(back)).to.deep.equal(read(x));
+  });
+
+  it('creation and ops on cuda agree with the CPU', function () {
+    native.manualSeed(5);
+    const a = native.randn([2, 3, 5, 5], 'float32', 'cpu', 0, 1);
+    native.manualSeed(5);
+    const ag = native.randn([2, 3, 5, 5], 'float32', 'cuda', 0, 1);
+    expect(read(ag)).to.deep.equal(read(a));
+    const w = native.randn([4, 3, 3, 3], 'float32', 'cpu', 0, 1);
+    const wg = native.to(w, 'cuda', 'float32', false);
+    const y = native.conv2dForward(a, w, null, [1, 1], [1, 1], [1, 1], 1);
+    native.setOption('cuda', 'allowTF32', 0);
+    const yg = native.conv2dForward(ag, wg, null, [1, 1], [1, 1], [1, 1], 1);
+    native.setOption('cuda', 'allowTF32', 1);
+    expectClose(native.readSync(yg), Array.from(native.readSync(y)), 1e-4);
+    expect(read(native.full([3], 'float32', 'cuda', 2))).to.deep.equal([2, 2, 2]);
+    const pool = native.maxPool2dForward(ag, [2, 2], [2, 2], [0, 0]);
+    expectClose(native.readSync(pool.y), Array.from(native.readSync(native.maxPool2dForward(a, [2, 2], [2, 2], [0, 0]).y)));
+    const stats = native.memoryStats('cuda');
+    expect(stats.allocated).to.be.above(0);
+    native.synchronize('cuda');
+  });
+
+  it('inputs on different devices are refused naming the argument', function () {
+    expectThrow(() => native.add(f32([1]), native.to(f32([1]), 'cuda', 'float32', false)), RangeError,
+      'add: argument "b" expected a tensor on cpu (the device of "a")');
+  });
+
+  it('a layout change on cuda is refused until the backend has a transpose', function () {
+    expectThrow(() => native.to(f32([1, 2, 3, 4], [1, 1, 2, 2]), 'cuda', 'float32', true), Error,
+      'channelsLast not supported on this backend yet');
+  });
+});

@@ -141,7 +141,8 @@ const configure = [
   `-DCUDNN_LIB_DIR=${cudnn.lib}`,
   `-DCUDNN_LIBRARY=${path.join(cudnn.lib, 'libcudnn.so.9')}`,
 ];
-if (archs) configure.push(`-DCRB_CUDA_ARCHITECTURES=${archs}`);
+// Without the variable, drop a value cached by an earlier build so CMakeLists.txt's default holds.
+configure.push(archs ? `-DCRB_CUDA_ARCHITECTURES=${archs}` : '-UCRB_CUDA_ARCHITECTURES');
 run(cmake, configure);
 const jobs = String(Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length));
 run(cmake, ['--build', buildDir, '--parallel', jobs]);

@@ -166,7 +166,9 @@ struct BwdDataOps {
   using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
   using Algo = cudnnConvolutionBwdDataAlgo_t;
   static constexpr int kAlgoCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
-  static cudnnStatus_t max_count(cudnnHandle_t h, int* n) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n); }
+  static cudnnStatus_t max_count(cudnnHandle_t h, int* n) {
+    return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n);
+  }
   static cudnnStatus_t heuristics(cudnnHandle_t h, const ConvSetup& s, int req, int* got, Perf* p) {
     return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s.w.get(), s.y.get(), s.conv.get(), s.x.get(), req, got, p);
   }
@@ -298,7 +300,7 @@ crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
 }
 
 #define CONV_SCOPE(name)                                                                                      \
-  OpScope scope(op_name ? op_name : name,                                                                                         \
+  OpScope scope(op_name ? op_name : name,                                                               \
                 "x (%d, %d, %d, %d), w (%d, %d, %d, %d), y (%d, %d, %d, %d), stride (%d, %d), pad (%d, %d), " \
                 "dilation (%d, %d), groups %d, %s %s",                                                        \
                 d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->k : 0,                         \
@@ -307,7 +309,8 @@ crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
                 d ? d->pad_h : 0, d ? d->pad_w : 0, d ? d->dil_h : 0, d ? d->dil_w : 0, d ? d->groups : 0,    \
                 d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "")
 
-crb_status conv2d_forward_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* w, const void* b, void* y) {
+crb_status conv2d_forward_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* w,
+                             const void* b, void* y) {
   CONV_SCOPE("conv2d_forward");
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
@@ -336,7 +339,8 @@ crb_status conv2d_forward_as(const char* op_name, const crb_conv2d_desc* d, cons
   });
 }
 
-crb_status conv2d_backward_data_as(const char* op_name, const crb_conv2d_desc* d, const void* dy, const void* w, void* dx) {
+crb_status conv2d_backward_data_as(const char* op_name, const crb_conv2d_desc* d, const void* dy, const void* w,
+                                   void* dx) {
   CONV_SCOPE("conv2d_backward_data");
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
@@ -355,7 +359,8 @@ crb_status conv2d_backward_data_as(const char* op_name, const crb_conv2d_desc* d
   return CRB_OK;
 }
 
-crb_status conv2d_backward_filter_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* dy, void* dw) {
+crb_status conv2d_backward_filter_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* dy,
+                                     void* dw) {
   CONV_SCOPE("conv2d_backward_filter");
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
@@ -374,7 +379,8 @@ crb_status conv2d_backward_filter_as(const char* op_name, const crb_conv2d_desc*
   return CRB_OK;
 }
 
-crb_status conv2d_backward_bias_as(const char* op_name, const crb_conv2d_desc* d, const void* dy, void* db) {
+crb_status conv2d_backward_bias_as(const char* op_name, const crb_conv2d_desc* d, const void* dy,
+                                   void* db) {
   CONV_SCOPE("conv2d_backward_bias");
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
@@ -389,12 +395,20 @@ crb_status conv2d_backward_bias_as(const char* op_name, const crb_conv2d_desc* d
   });
 }
 
-crb_status conv2d_forward(const crb_conv2d_desc* d, const void* x, const void* w, const void* b, void* y) { return conv2d_forward_as(nullptr, d, x, w, b, y); }
+crb_status conv2d_forward(const crb_conv2d_desc* d, const void* x, const void* w, const void* b, void* y) {
+  return conv2d_forward_as(nullptr, d, x, w, b, y);
+}
 
-crb_status conv2d_backward_data(const crb_conv2d_desc* d, const void* dy, const void* w, void* dx) { return conv2d_backward_data_as(nullptr, d, dy, w, dx); }
+crb_status conv2d_backward_data(const crb_conv2d_desc* d, const void* dy, const void* w, void* dx) {
+  return conv2d_backward_data_as(nullptr, d, dy, w, dx);
+}
 
-crb_status conv2d_backward_filter(const crb_conv2d_desc* d, const void* x, const void* dy, void* dw) { return conv2d_backward_filter_as(nullptr, d, x, dy, dw); }
+crb_status conv2d_backward_filter(const crb_conv2d_desc* d, const void* x, const void* dy, void* dw) {
+  return conv2d_backward_filter_as(nullptr, d, x, dy, dw);
+}
 
-crb_status conv2d_backward_bias(const crb_conv2d_desc* d, const void* dy, void* db) { return conv2d_backward_bias_as(nullptr, d, dy, db); }
+crb_status conv2d_backward_bias(const crb_conv2d_desc* d, const void* dy, void* db) {
+  return conv2d_backward_bias_as(nullptr, d, dy, db);
+}
 
 }  // namespace crb_cuda

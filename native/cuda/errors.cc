@@ -23,10 +23,11 @@ crb_status record(crb_status code, const OpScope& scope, const char* status, con
   copy_truncated(e.status, sizeof e.status, status);
   char detail[768];
   vsnprintf(detail, sizeof detail, fmt, ap);
+  // The op has its own field (and callers print it first), so the message starts with the detail.
   if (scope.shapes[0])
-    snprintf(e.message, sizeof e.message, "%s: %s [%s]", scope.op, detail, scope.shapes);
+    snprintf(e.message, sizeof e.message, "%s [%s]", detail, scope.shapes);
   else
-    snprintf(e.message, sizeof e.message, "%s: %s", scope.op, detail);
+    snprintf(e.message, sizeof e.message, "%s", detail);
   return code;
 }
 

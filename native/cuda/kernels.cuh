@@ -55,10 +55,14 @@ template <> __device__ __forceinline__ float from_double<float>(double v) { retu
 template <> __device__ __forceinline__ double from_double<double>(double v) { return v; }
 template <> __device__ __forceinline__ __half from_double<__half>(double v) { return __double2half(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_double<__nv_bfloat16>(double v) { return __double2bfloat16(v); }
-template <> __device__ __forceinline__ int32_t from_double<int32_t>(double v) { return static_cast<int32_t>(static_cast<int64_t>(v)); }
+template <> __device__ __forceinline__ int32_t from_double<int32_t>(double v) {
+  return static_cast<int32_t>(static_cast<int64_t>(v));
+}
 template <> __device__ __forceinline__ int64_t from_double<int64_t>(double v) { return static_cast<int64_t>(v); }
 // Out-of-range values wrap modulo 256 through int64, as PyTorch's float -> uint8 cast does.
-template <> __device__ __forceinline__ uint8_t from_double<uint8_t>(double v) { return static_cast<uint8_t>(static_cast<int64_t>(v)); }
+template <> __device__ __forceinline__ uint8_t from_double<uint8_t>(double v) {
+  return static_cast<uint8_t>(static_cast<int64_t>(v));
+}
 
 template <typename T> __device__ __forceinline__ void store(T* p, int64_t i, acc_t<T> v);
 template <> __device__ __forceinline__ void store<float>(float* p, int64_t i, float v) { p[i] = v; }

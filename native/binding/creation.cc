@@ -47,15 +47,7 @@ Napi::Value Full(const Napi::CallbackInfo& info) {
   Shape shape = call.ShapeArg(0, "shape");
   crb_dtype dtype = call.DTypeArg(1, "dtype");
   call.DeviceArg(2, "device");
-  Napi::Value raw = call.Arg(3);
-  if (!raw.IsNumber()) call.TypeErr("value", "a number", DescribeValue(raw));
-  double value = raw.As<Napi::Number>().DoubleValue();
-  if (!IsFloatDType(dtype)) {
-    double lo = dtype == CRB_U8 ? 0 : dtype == CRB_I32 ? -2147483648.0 : -9223372036854775808.0;
-    double hi = dtype == CRB_U8 ? 255 : dtype == CRB_I32 ? 2147483647.0 : 9223372036854775807.0;
-    if (!(value >= lo && value <= hi) || value != std::floor(value))
-      call.RangeErr("value", std::string("an integer that fits ") + DTypeName(dtype), DescribeValue(raw));
-  }
+  double value = call.FillValue(3, "value", dtype);
   auto storage = call.Alloc(shape, dtype);
   int64_t numel = ShapeNumel(shape);
   if (numel) call.Check(call.backend()->fill(storage->data(), numel, dtype, value), "fill");

@@ -1,5 +1,6 @@
 // backendInfo, setOption, memoryStats, emptyCache, synchronize.
 #include <cstring>
+#include <vector>
 
 #include "backends.h"
 #include "exports.h"
@@ -66,25 +67,32 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
     if (!cuda.hint.empty()) cuda_info.Set("hint", cuda.hint);
   }
   if (!cuda.library.empty()) cuda_info.Set("library", cuda.library);
-  Napi::Array attempts = Napi::Array::New(env, cuda.attempts.size());
-  for (size_t i = 0; i < cuda.attempts.size(); ++i) {
-    Napi::Object a = Napi::Object::New(env);
-    a.Set("what", cuda.attempts[i].what);
-    a.Set("result", cuda.attempts[i].result);
-    attempts.Set(uint32_t(i), a);
-  }
-  cuda_info.Set("attempts", attempts);
+  // backendInfo is the diagnostic of last resort, so a device that cannot be queried becomes
+  // an attempt entry rather than an exception.
+  std::vector<CudaLoadAttempt> attempt_list = cuda.attempts;
   Napi::Array devices = Napi::Array::New(env);
   if (cuda.backend) {
     int count = cuda.backend->device_count();
     for (int i = 0; i < count; ++i) {
       crb_device_info d{};
-      CheckStatus(env, cuda.backend, cuda.backend->device_info(i, &d), "backendInfo", "device_info", Device::kCuda,
-                  [i] { return "device " + std::to_string(i); });
-      devices.Set(uint32_t(i), DeviceInfoObject(env, i, d));
+      crb_status status = cuda.backend->device_info(i, &d);
+      if (status != CRB_OK) {
+        crb_error error = CaptureBackendError(cuda.backend, status, "device_info");
+        attempt_list.push_back({"device_info " + std::to_string(i), std::string(error.status) + ": " + error.message});
+        continue;
+      }
+      devices.Set(devices.Length(), DeviceInfoObject(env, i, d));
     }
     cuda_info.Set("abiVersion", double(cuda.backend->abi_version));
   }
+  Napi::Array attempts = Napi::Array::New(env, attempt_list.size());
+  for (size_t i = 0; i < attempt_list.size(); ++i) {
+    Napi::Object a = Napi::Object::New(env);
+    a.Set("what", attempt_list[i].what);
+    a.Set("result", attempt_list[i].result);
+    attempts.Set(uint32_t(i), a);
+  }
+  cuda_info.Set("attempts", attempts);
   cuda_info.Set("devices", devices);
   result.Set("cuda", cuda_info);
   return result;

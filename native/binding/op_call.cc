@@ -125,6 +125,19 @@ int64_t OpCall::Integer(size_t index, const char* name, int64_t min, int64_t max
   return int64_t(d);
 }
 
+double OpCall::FillValue(size_t index, const char* name, crb_dtype dtype) {
+  Napi::Value v = Arg(index);
+  if (!v.IsNumber()) TypeErr(name, "a number", DescribeValue(v));
+  double value = v.As<Napi::Number>().DoubleValue();
+  if (!IsFloatDType(dtype)) {
+    double lo = dtype == CRB_U8 ? 0 : dtype == CRB_I32 ? -2147483648.0 : -9223372036854775808.0;
+    double end = dtype == CRB_U8 ? 256 : dtype == CRB_I32 ? 2147483648.0 : 9223372036854775808.0;  // exclusive
+    if (!(value >= lo && value < end) || value != std::floor(value))
+      RangeErr(name, std::string("an integer that fits ") + DTypeName(dtype), DescribeValue(v));
+  }
+  return value;
+}
+
 IntPair OpCall::Pair(size_t index, const char* name, int min) {
   Napi::Value v = Arg(index);
   std::string expected = std::string("an array of 2 ") + (min > 0 ? "positive" : "non-negative") + " integers";

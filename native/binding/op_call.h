@@ -45,6 +45,9 @@ class OpCall {
   bool Bool(size_t index, const char* name);
   bool BoolValue(const Napi::Value& value, const std::string& name);
   int64_t Integer(size_t index, const char* name, int64_t min, int64_t max);
+  // A value to store in every element of `dtype`: any number for float dtypes (NaN and
+  // infinities included), an integer that fits for integer dtypes.
+  double FillValue(size_t index, const char* name, crb_dtype dtype);
   // [a, b], both integers >= min.
   IntPair Pair(size_t index, const char* name, int min);
 

@@ -61,7 +61,11 @@ Napi::Value To(const Napi::CallbackInfo& info) {
     return call.Wrap(out, shape, dst_dtype, dst_channels_last);
   }
 
-  // Across devices, through host memory; conversion happens on the host.
+  // Across devices, through host memory; conversion happens on the host. The destination
+  // backend is resolved first so an unavailable device fails before any copying.
+  OpCall dst_call(info, "to");
+  dst_call.DeviceArg(1, "device");
+  const crb_backend* dst_backend = dst_call.backend();
   std::vector<uint8_t> host(h->nbytes());
   const char* abi_op = "read_begin";
   call.Check(ReadToHost(src_backend, h->data(), h->nbytes(), host.data(), &abi_op), abi_op);
@@ -70,12 +74,8 @@ Napi::Value To(const Napi::CallbackInfo& info) {
     ConvertHost(converted.data(), dst_dtype, host.data(), h->dtype(), numel);
     host.swap(converted);
   }
-  // The output lives on the other device: allocate and upload with that device's backend.
-  OpCall dst_call(info, "to");
-  dst_call.DeviceArg(1, "device");
   auto out = dst_call.Alloc(shape, dst_dtype);
-  if (!host.empty())
-    dst_call.Check(dst_call.backend()->copy_from_host(out->data(), host.data(), host.size()), "copy_from_host");
+  if (!host.empty()) dst_call.Check(dst_backend->copy_from_host(out->data(), host.data(), host.size()), "copy_from_host");
   return dst_call.Wrap(out, shape, dst_dtype, dst_channels_last);
 }
 
@@ -125,9 +125,7 @@ Napi::Value Axpby(const Napi::CallbackInfo& info) {
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   OpCall call(info, "fill");
   TensorHandle* h = call.Tensor(0, "h");
-  Napi::Value raw = call.Arg(1);
-  if (!raw.IsNumber()) call.TypeErr("value", "a number", DescribeValue(raw));
-  double value = raw.As<Napi::Number>().DoubleValue();
+  double value = call.FillValue(1, "value", h->dtype());
   if (h->numel()) call.Check(call.backend()->fill(h->data(), h->numel(), h->dtype(), value), "fill");
   return call.env().Undefined();
 }

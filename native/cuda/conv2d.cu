@@ -231,18 +231,30 @@ crb_status choose_algorithm(const crb_conv2d_desc& d, Direction dir, CudnnLease&
   std::vector<typename Ops::Perf> perf(static_cast<size_t>(max_count));
   int got = 0;
   if (key.benchmark) {
-    // Measure with as much workspace as the hungriest algorithm wants, if it can be had.
+    // Measure with as much scratch as the hungriest algorithm wants (at most half the free
+    // memory), in a buffer of its own: the shared workspace only grows, and must not keep a
+    // measurement-sized block for good.
     size_t want = 0;
     for (int a = 0; a < Ops::kAlgoCount; ++a) {
       size_t bytes = 0;
       if (Ops::workspace(h, s, static_cast<typename Ops::Algo>(a), &bytes) == CUDNN_STATUS_SUCCESS && bytes > want)
         want = bytes;
     }
-    if (lease.workspace(want, &ws, scope) != CRB_OK) {
-      clear_error();  // measure with what there is; algorithms needing more are left out
-      CRB_TRY(lease.workspace(0, &ws, scope));
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess && want > free_bytes / 2) want = free_bytes / 2;
+    (void)cudaGetLastError();
+    DeviceBuffer scratch;
+    while (want > lease.workspace_size() && scratch.allocate(want, scope) != CRB_OK) {
+      clear_error();
+      want /= 4;
     }
-    CRB_CUDNN_CHECK(scope, Ops::find(h, s, ptrs, max_count, &got, perf.data(), ws, lease.workspace_size()));
+    void* find_ws = scratch.get();
+    size_t find_bytes = scratch.size();
+    if (!find_ws) {  // the shared workspace is as large as anything affordable
+      CRB_TRY(lease.workspace(0, &find_ws, scope));
+      find_bytes = lease.workspace_size();
+    }
+    CRB_CUDNN_CHECK(scope, Ops::find(h, s, ptrs, max_count, &got, perf.data(), find_ws, find_bytes));
   } else {
     CRB_CUDNN_CHECK(scope, Ops::heuristics(h, s, max_count, &got, perf.data()));
   }

@@ -81,8 +81,10 @@ crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope) {
 }
 
 cudnnBatchNormMode_t bn_mode(const crb_bn_desc& d, bool training) {
-  // Persistent kernels are cuDNN's fast path for channels-last half precision training.
-  if (training && d.layout == CRB_NHWC && (d.dtype == CRB_F16 || d.dtype == CRB_BF16))
+  // Persistent kernels are cuDNN's fast path for channels-last half precision training; they
+  // may reduce with atomics, so the deterministic option keeps the plain spatial kernels.
+  if (training && d.layout == CRB_NHWC && (d.dtype == CRB_F16 || d.dtype == CRB_BF16) &&
+      !options().deterministic.load())
     return CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
   return CUDNN_BATCHNORM_SPATIAL;
 }

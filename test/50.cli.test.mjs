@@ -83,6 +83,21 @@ describe('50 cli', function () {
     });
   }
 
+  it('plotSvg draws one polyline per series, nice ticks and escaped names', async function () {
+    const { plotSvg, niceTicks } = await import(path.join(root, 'dist', 'cli', 'plot.js'));
+    expect(niceTicks(0, 1, 5)).to.deep.equal([0, 0.2, 0.4, 0.6, 0.8, 1]);
+    expect(niceTicks(0, 10, 10)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(niceTicks(0, 2.4, 5)).to.deep.equal([0, 0.5, 1, 1.5, 2]);
+    const svg = plotSvg([
+      { name: 'a<b', color: 'red', points: [[0, 0], [1, 2]] },
+      { name: 'c', color: 'blue', points: [[1, NaN], [2, 0.5]], markers: true },
+    ], { xlabel: 'epoch', width: 200, height: 100 });
+    expect(svg.match(/<polyline /g)).to.have.length(2);
+    expect(svg).to.include('data-name="a&lt;b"');
+    expect(svg).to.include('width="200" height="100"');
+    expect(svg.match(/<circle /g)).to.have.length(1);
+  });
+
   it('doctor prints the backends; doctor --json parses', function () {
     const d = run(['doctor']);
     expect(d.code).to.equal(0);
@@ -127,7 +142,7 @@ describe('50 cli', function () {
     makeProject(project, 80);
     const out = path.join(project, 'run');
     const t0 = Date.now();
-    const r = run(['train', '--limit-train', '320', '--limit-test', '200', '--epochs', '1', '--batch-size', '64',
+    const r = run(['train', '--limit-train', '192', '--limit-test', '128', '--epochs', '1', '--batch-size', '64',
       '--device', 'cpu', '--resize', '28', '--out', out, '--cache-dir', path.join(project, 'cache'), '--no-progress'],
     { cwd: project, timeout: 170000 });
     const seconds = (Date.now() - t0) / 1000;
@@ -138,11 +153,11 @@ describe('50 cli', function () {
     expect(log.device).to.equal('cpu');
     expect(log.config).to.include({ epochs: 1, batchSize: 64, resize: 28, lr: 0.05, momentum: 0 });
     expect(log.data.source.version).to.equal('0.0.0-cli-fixture');
-    expect(log.data.trainExamples).to.equal(320);
-    expect(log.data.testExamples).to.equal(200);
+    expect(log.data.trainExamples).to.equal(192);
+    expect(log.data.testExamples).to.equal(128);
     expect(log.epochs).to.have.length(1);
     const e = log.epochs[0];
-    expect(e).to.include({ epoch: 1, steps: 5, trainExamples: 320, complete: true });
+    expect(e).to.include({ epoch: 1, steps: 3, trainExamples: 192, complete: true });
     expect(e.trainLoss).to.be.a('number').and.be.above(0);
     expect(e.testAcc).to.be.within(0, 1);
     expect(e.examplesPerSecond).to.be.above(0);

@@ -101,7 +101,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
   const threads = info.cpu.threads;
   out.write(`training ResNet-18 (${model.numParameters().toLocaleString('en-US')} parameters) on ${device}` +
     `${device === 'cpu' ? ` (${threads} threads, ${info.cpu.simd})` : ` (${info.cuda.devices[0]?.name ?? 'GPU'})`}: ` +
-    `${train.n} train / ${test.n} test images at ${cfg.resize}x${cfg.resize}, ${cfg.epochs} epochs, batch ${cfg.batchSize}, lr ${cfg.lr}` +
+    `${train.n} train / ${test.n} test images at ${cfg.resize}x${cfg.resize}, ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, lr ${cfg.lr}` +
     `${cfg.momentum ? `, momentum ${cfg.momentum}` : ''}\n` +
     `data: fashion-mnist ${fm.info.source.version}, ${fm.info.converted ? 'converted' : 'cache read'} in ${fm.info.loadMs.toFixed(0)} ms (${fm.info.cacheFile})\n`);
 

@@ -65,10 +65,10 @@ export class BatchNorm2d extends Module {
       this.numBatchesTracked += 1;
       if (this.momentum === null) momentum = 1 / this.numBatchesTracked;
     }
-    const updateStats = this.training && this.trackRunningStats;
     if (!this.affine) this.followInput(x);
-    return batchNorm(x, updateStats ? this.runningMean : null, updateStats ? this.runningVar : null,
-      this.weight, this.bias, { training: useBatchStats, momentum, eps: this.eps });
+    // In training the running stats are updated in place; in eval they normalize.
+    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
+      { training: useBatchStats, momentum, eps: this.eps });
   }
 
   // The fixed ones/zeros of a non-affine BN are not registered, so they follow the input.

@@ -8,6 +8,9 @@ const steps = Number(stepsArg);
 const rss = () => process.memoryUsage().rss;
 const samples = [];
 
+// Node-API finalizers run on the event loop, so a loop that never yields defers them; real
+// training loops await (data, `await loss.item()`), as these do.
+async function main() {
 manualSeed(0);
 if (mode === 'train') {
   const net = new Sequential(
@@ -26,8 +29,9 @@ if (mode === 'train') {
     opt.zeroGrad();
     loss.backward();
     opt.step();
-    if (i === 0) first = loss.itemSync();
-    if (i === steps - 1) last = loss.itemSync();
+    const value = await loss.item();
+    if (i === 0) first = value;
+    if (i === steps - 1) last = value;
     logits.dispose();
     loss.dispose();
     if (i % Math.floor(steps / 10) === 0) samples.push(rss());
@@ -38,8 +42,12 @@ if (mode === 'train') {
   // No dispose(): only garbage collection (the safety net) frees these 4 MB tensors.
   for (let i = 0; i < steps; i++) {
     randn([1024, 1024]);
+    if (i % 10 === 0) await new Promise(setImmediate);
     if (i % Math.floor(steps / 10) === 0) samples.push(rss());
   }
   samples.push(rss());
   console.log(JSON.stringify({ samples }));
 }
+}
+
+main();

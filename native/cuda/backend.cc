@@ -3,6 +3,8 @@
 #include <cudnn.h>
 
 #include <cstring>
+#include <exception>
+#include <new>
 
 #include "context.h"
 #include "ops.h"
@@ -57,51 +59,77 @@ crb_status synchronize() {
   return CRB_OK;
 }
 
+// Every table entry runs inside a catch-all: a C++ exception (std::bad_alloc from a host
+// container, say) must not unwind into the addon through a C ABI. It becomes a crb_error.
+template <typename Name, typename Fn, Fn fn>
+struct Guarded;
+template <typename Name, typename R, typename... Args, R (*fn)(Args...)>
+struct Guarded<Name, R (*)(Args...), fn> {
+  static R call(Args... args) noexcept {
+    try {
+      return fn(args...);
+    } catch (const std::bad_alloc&) {
+      return fail(CRB_ERR_OOM, OpScope(Name::value()), "std::bad_alloc", "out of host memory");
+    } catch (const std::exception& e) {
+      return fail(CRB_ERR_INTERNAL, OpScope(Name::value()), "exception", "unexpected C++ exception: %s", e.what());
+    } catch (...) {
+      return fail(CRB_ERR_INTERNAL, OpScope(Name::value()), "exception", "unexpected C++ exception");
+    }
+  }
+};
+#define GUARD(fn)                                              \
+  ([] {                                                        \
+    struct Name {                                              \
+      static const char* value() { return #fn; }               \
+    };                                                         \
+    return &Guarded<Name, decltype(&fn), &fn>::call;           \
+  }())
+
 crb_backend make_table() {
   crb_backend t;
   std::memset(&t, 0, sizeof t);
   t.abi_version = CRB_ABI_VERSION;
   t.name = "cuda";
-  t.init = init;
+  t.init = GUARD(init);
   t.last_error = last_error_entry;
   t.device_count = device_count;
-  t.device_info = device_info;
-  t.set_option = set_option;
-  t.synchronize = synchronize;
-  t.alloc = alloc;
-  t.free = free_;
-  t.memory_stats = memory_stats;
-  t.empty_cache = empty_cache;
-  t.copy_from_host = copy_from_host;
-  t.copy_device = copy_device;
-  t.read_begin = read_begin;
-  t.read_finish = read_finish;
-  t.fill = fill;
-  t.cast = cast;
-  t.add = add;
-  t.axpby = axpby;
-  t.relu_forward = relu_forward;
-  t.relu_backward = relu_backward;
-  t.sum = sum;
-  t.conv2d_forward = conv2d_forward;
-  t.conv2d_backward_data = conv2d_backward_data;
-  t.conv2d_backward_filter = conv2d_backward_filter;
-  t.conv2d_backward_bias = conv2d_backward_bias;
-  t.batchnorm_forward_train = batchnorm_forward_train;
-  t.batchnorm_forward_eval = batchnorm_forward_eval;
-  t.batchnorm_backward_train = batchnorm_backward_train;
-  t.batchnorm_backward_eval = batchnorm_backward_eval;
-  t.maxpool2d_forward = maxpool2d_forward;
-  t.maxpool2d_backward = maxpool2d_backward;
-  t.adaptive_avgpool2d_forward = adaptive_avgpool2d_forward;
-  t.adaptive_avgpool2d_backward = adaptive_avgpool2d_backward;
-  t.linear_forward = linear_forward;
-  t.linear_backward = linear_backward;
-  t.cross_entropy_forward = cross_entropy_forward;
-  t.cross_entropy_backward = cross_entropy_backward;
-  t.accuracy_count = accuracy_count;
-  t.sgd_step = sgd_step;
-  t.images_u8_to_float = images_u8_to_float;
+  t.device_info = GUARD(device_info);
+  t.set_option = GUARD(set_option);
+  t.synchronize = GUARD(synchronize);
+  t.alloc = GUARD(alloc);
+  t.free = GUARD(free_);
+  t.memory_stats = GUARD(memory_stats);
+  t.empty_cache = GUARD(empty_cache);
+  t.copy_from_host = GUARD(copy_from_host);
+  t.copy_device = GUARD(copy_device);
+  t.read_begin = GUARD(read_begin);
+  t.read_finish = GUARD(read_finish);
+  t.fill = GUARD(fill);
+  t.cast = GUARD(cast);
+  t.add = GUARD(add);
+  t.axpby = GUARD(axpby);
+  t.relu_forward = GUARD(relu_forward);
+  t.relu_backward = GUARD(relu_backward);
+  t.sum = GUARD(sum);
+  t.conv2d_forward = GUARD(conv2d_forward);
+  t.conv2d_backward_data = GUARD(conv2d_backward_data);
+  t.conv2d_backward_filter = GUARD(conv2d_backward_filter);
+  t.conv2d_backward_bias = GUARD(conv2d_backward_bias);
+  t.batchnorm_forward_train = GUARD(batchnorm_forward_train);
+  t.batchnorm_forward_eval = GUARD(batchnorm_forward_eval);
+  t.batchnorm_backward_train = GUARD(batchnorm_backward_train);
+  t.batchnorm_backward_eval = GUARD(batchnorm_backward_eval);
+  t.maxpool2d_forward = GUARD(maxpool2d_forward);
+  t.maxpool2d_backward = GUARD(maxpool2d_backward);
+  t.adaptive_avgpool2d_forward = GUARD(adaptive_avgpool2d_forward);
+  t.adaptive_avgpool2d_backward = GUARD(adaptive_avgpool2d_backward);
+  t.linear_forward = GUARD(linear_forward);
+  t.linear_backward = GUARD(linear_backward);
+  t.cross_entropy_forward = GUARD(cross_entropy_forward);
+  t.cross_entropy_backward = GUARD(cross_entropy_backward);
+  t.accuracy_count = GUARD(accuracy_count);
+  t.sgd_step = GUARD(sgd_step);
+  t.images_u8_to_float = GUARD(images_u8_to_float);
   return t;
 }
 
@@ -135,7 +163,7 @@ CRB_EXPORT uint32_t crb_cuda_abi_version(void) { return CRB_ABI_VERSION; }
 // and returns the table, or null with the reason in `why`.
 CRB_EXPORT const crb_backend* crb_cuda_backend_v1(char* why, size_t why_len) {
   static const crb_backend table = crb_cuda::make_table();
-  if (crb_cuda::init() != CRB_OK) {
+  if (table.init() != CRB_OK) {  // guarded: no exception crosses into the loader
     if (why && why_len > 0) snprintf(why, why_len, "%s", crb_cuda::last_error()->message);
     return nullptr;
   }

@@ -2,10 +2,17 @@
 //   x: (n, c, h, w)   w: (k, c/groups, r, s)   b: (k)   y: (n, k, out_h, out_w)
 // Forward is a GEMM per image and group, y_g = w_g (k/g x c/g*r*s) * col_g (c/g*r*s x out_h*out_w),
 // where col is im2col(x) packed straight into the GEMM's B panels (never materialised).
+// Stride 1 needs no im2col at all: on the zero-padded input (hp x wp), row (c, r, s) of col is the
+// padded image itself shifted by c*hp*wp + r*dh*wp + s*dw, if the output is computed on the padded
+// grid (out_h x wp, the extra wp - out_w columns being discarded). Packing is then plain copies.
 // Backward data: dcol = w_g^T * dy_g, then col2im scatters it into dx.
 // Backward filter: dw_g = sum over images of dy_g * col_g^T (im2col materialised per image).
 // Images are spread over the threads (each runs its own single-threaded GEMM); a batch smaller
 // than the pool runs image by image with a threaded GEMM instead.
+// The im2col segments are short (a few dozen elements): calls to memmove/memset for them cost
+// more than the copy, so keep GCC from turning the copy loops into library calls.
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -171,6 +178,33 @@ void col2im_add(const ConvGeom& g, const T* col, T* dx) {
       }
 }
 
+// B of the stride-1 conv: row p of col is xpad + offsets[p], contiguous (see the file comment).
+template <class T>
+struct ShiftedRowsPackB final : PackB<T> {
+  const T* xpad;
+  const int64_t* offsets;  // one per row of col (crs)
+  ShiftedRowsPackB(const T* x, const int64_t* offs) : xpad(x), offsets(offs) {}
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    const GemmKernel<T>& kern = gemm_kernel<T>();
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      T* dst = bp + jr * kc;
+      const T* base = xpad + j0 + jr;
+      if (cols == nr) {
+        kern.pack_b(base, offsets + p0, 0, kc, dst);
+        continue;
+      }
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = base + offsets[p0 + p];
+        T* d = dst + p * nr;
+        int64_t j = 0;
+        for (; j < cols; ++j) d[j] = src[j];
+        for (; j < nr; ++j) d[j] = T(0);
+      }
+    }
+  }
+};
+
 bool is_pointwise(const ConvGeom& g) {
   return g.r == 1 && g.s == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
@@ -194,27 +228,91 @@ bool for_each_image(int64_t n, Body&& body) {
   return ok.load();
 }
 
+// Stride-1 forward of one image and group on the padded grid; false when out of scratch memory.
+template <class T>
+bool forward_shifted(const ConvGeom& g, const PackedA<T>& wpack, const int64_t* offsets, const T* xg, const T* bias,
+                     T* yg, bool par) {
+  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, plane = hp * wp;
+  const T* src = xg;
+  if (g.ph || g.pw) {
+    T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * plane));
+    if (!xpad) return false;
+    for (int64_t c = 0; c < g.cg(); ++c) {
+      T* dst = xpad + c * plane;
+      const T* in = xg + c * g.hw();
+      std::fill(dst, dst + g.ph * wp, T(0));
+      for (int64_t i = 0; i < g.h; ++i) {
+        T* row = dst + (g.ph + i) * wp;
+        std::fill(row, row + g.pw, T(0));
+        std::copy(in + i * g.w, in + (i + 1) * g.w, row + g.pw);
+        std::fill(row + g.pw + g.w, row + wp, T(0));
+      }
+      std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
+    }
+    src = xpad;
+  }
+  // Output positions on the padded grid: the last row stops at out_w so no read leaves xpad.
+  const int64_t np = (g.oh - 1) * wp + g.ow;
+  const bool direct = wp == g.ow;  // no discarded columns: write y itself
+  T* out = yg;
+  if (!direct) {
+    out = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * np));
+    if (!out) return false;
+  }
+  ShiftedRowsPackB<T> packer(src, offsets);
+  if (!gemm<T>(np, T(1), wpack, packer, T(0), out, np, par)) return false;
+  for (int64_t kk = 0; kk < g.kg(); ++kk) {
+    const T b = bias ? bias[kk] : T(0);
+    T* yrow = yg + kk * g.ohw();
+    const T* orow = out + kk * np;
+    if (direct) {
+      if (bias)
+        for (int64_t j = 0; j < g.ohw(); ++j) yrow[j] += b;
+      continue;
+    }
+    for (int64_t i = 0; i < g.oh; ++i)
+      for (int64_t j = 0; j < g.ow; ++j) yrow[i * g.ow + j] = orow[i * wp + j] + b;
+  }
+  return true;
+}
+
 template <class T>
 crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  // The weights are the A of every image's GEMM: pack them once, share them across threads.
+  std::vector<PackedA<T>> wpack(g.groups);
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    if (!wpack[grp].pack(g.kg(), g.crs(), row_major(w + grp * g.kg() * g.crs(), g.crs())))
+      return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
+  const bool shifted = g.sh == 1 && g.sw == 1 && !is_pointwise(g);
+  std::vector<int64_t> offsets;
+  if (shifted) {
+    const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
+    offsets.resize(g.crs());
+    for (int64_t c = 0; c < g.cg(); ++c)
+      for (int64_t r = 0; r < g.r; ++r)
+        for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = c * hp * wp + r * g.dh * wp + s * g.dw;
+  }
   bool ok = for_each_image(g.n, [&](int64_t img, bool par, int) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (img * g.c + grp * g.cg()) * g.hw();
-      const T* wg = w + grp * g.kg() * g.crs();
       T* yg = y + (img * g.k + grp * g.kg()) * g.ohw();
+      const T* bg = b ? b + grp * g.kg() : nullptr;
+      if (shifted) {
+        if (!forward_shifted(g, wpack[grp], offsets.data(), xg, bg, yg, par)) return false;
+        continue;
+      }
       bool r;
       if (is_pointwise(g)) {
-        r = gemm<T>(g.kg(), g.ohw(), g.crs(), T(1), row_major(wg, g.crs()), row_major(xg, g.hw()), T(0), yg, g.ohw(),
-                    par);
+        r = gemm<T>(g.ohw(), T(1), wpack[grp], row_major(xg, g.hw()), T(0), yg, g.ohw(), par);
       } else {
         Im2colPackB<T> packer(g, xg);
-        r = gemm<T>(g.kg(), g.ohw(), g.crs(), T(1), row_major(wg, g.crs()), packer, T(0), yg, g.ohw(), par);
+        r = gemm<T>(g.ohw(), T(1), wpack[grp], packer, T(0), yg, g.ohw(), par);
       }
       if (!r) return false;
-      if (b) {
+      if (bg) {
         for (int64_t kk = 0; kk < g.kg(); ++kk) {
-          const T bias = b[grp * g.kg() + kk];
           T* row = yg + kk * g.ohw();
-          for (int64_t j = 0; j < g.ohw(); ++j) row[j] += bias;
+          for (int64_t j = 0; j < g.ohw(); ++j) row[j] += bg[kk];
         }
       }
     }
@@ -226,6 +324,10 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) 
 template <class T>
 crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   const bool pointwise = is_pointwise(g);
+  std::vector<PackedA<T>> wpack(g.groups);  // w_g^T, shared by every image
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    if (!wpack[grp].pack(g.crs(), g.kg(), transposed(w + grp * g.kg() * g.crs(), g.crs())))
+      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
   bool ok = for_each_image(g.n, [&](int64_t img, bool par, int) {
     T* col = nullptr;
     if (!pointwise) {
@@ -235,12 +337,10 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     }
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* dyg = dy + (img * g.k + grp * g.kg()) * g.ohw();
-      const T* wg = w + grp * g.kg() * g.crs();
       T* dxg = dx + (img * g.c + grp * g.cg()) * g.hw();
       // dcol (crs x ohw) = wg^T (crs x kg) * dyg (kg x ohw)
       T* out = pointwise ? dxg : col;
-      if (!gemm<T>(g.crs(), g.ohw(), g.kg(), T(1), transposed(wg, g.crs()), row_major(dyg, g.ohw()), T(0), out,
-                   g.ohw(), par))
+      if (!gemm<T>(g.ohw(), T(1), wpack[grp], row_major(dyg, g.ohw()), T(0), out, g.ohw(), par))
         return false;
       if (!pointwise) col2im_add(g, col, dxg);
     }

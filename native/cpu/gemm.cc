@@ -39,11 +39,11 @@ template <class T>
 GemmKernel<T> baseline_kernel();
 template <>
 GemmKernel<float> baseline_kernel<float>() {
-  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>};
+  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>, &isa_sse2::pack_b_panel<float, 4, 2>};
 }
 template <>
 GemmKernel<double> baseline_kernel<double>() {
-  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>};
+  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>, &isa_sse2::pack_b_panel<double, 2, 2>};
 }
 
 template <class T>
@@ -66,8 +66,18 @@ GemmKernel<double> pick_kernel<double>() {
 }
 
 template <class T>
+GemmKernel<T> tuned_kernel() {
+  GemmKernel<T> k = pick_kernel<T>();
+  // TUNING ONLY: blocking overrides
+  if (const char* v = std::getenv("CRB_GEMM_KC")) k.kc = std::atoi(v);
+  if (const char* v = std::getenv("CRB_GEMM_MC")) k.mc = std::atoi(v);
+  if (const char* v = std::getenv("CRB_GEMM_NC")) k.nc = std::atoi(v);
+  return k;
+}
+
+template <class T>
 const GemmKernel<T>& kernel() {
-  static const GemmKernel<T> k = pick_kernel<T>();
+  static const GemmKernel<T> k = tuned_kernel<T>();
   return k;
 }
 
@@ -107,6 +117,10 @@ struct StridedPackB final : PackB<T> {
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int cols = (int)std::min<int64_t>(nr, nc - jr);
       T* dst = bp + jr * kc;
+      if (b.cs == 1 && cols == nr) {
+        kernel<T>().pack_b(b.p + p0 * b.rs + (j0 + jr), nullptr, b.rs, kc, dst);
+        continue;
+      }
       if (b.cs == 1) {
         for (int64_t p = 0; p < kc; ++p) {
           const T* src = b.p + (p0 + p) * b.rs + (j0 + jr);
@@ -139,10 +153,11 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   }
 }
 
-// One thread's share: rows [i_begin, i_end) x columns [j_begin, j_end) of C.
+// One thread's share: rows [i_begin, i_end) x columns [j_begin, j_end) of C. A comes either as a
+// strided view packed here block by block, or already packed whole (packed_a, see PackedA).
 template <class T>
 bool gemm_serial(int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, int64_t k, T alpha, MatRef<T> a,
-                 const PackB<T>& b, T beta, T* c, int64_t ldc) {
+                 const T* packed_a, int64_t packed_m, const PackB<T>& b, T beta, T* c, int64_t ldc) {
   const GemmKernel<T>& kern = kernel<T>();
   const int64_t m = i_end - i_begin, n = j_end - j_begin;
   if (m <= 0 || n <= 0) return true;
@@ -154,8 +169,8 @@ bool gemm_serial(int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end,
   const int64_t nc_max = std::min<int64_t>(kern.nc, (n + kern.nr - 1) / kern.nr * kern.nr);
   const int64_t mc_max = std::min<int64_t>(kern.mc, (m + kern.mr - 1) / kern.mr * kern.mr);
   T* bp = static_cast<T*>(scratch(0, sizeof(T) * kc_max * nc_max));
-  T* ap = static_cast<T*>(scratch(1, sizeof(T) * kc_max * mc_max));
-  if (!bp || !ap) return false;
+  T* ap = packed_a ? nullptr : static_cast<T*>(scratch(1, sizeof(T) * kc_max * mc_max));
+  if (!bp || (!packed_a && !ap)) return false;
   for (int64_t jc = j_begin; jc < j_end; jc += kern.nc) {
     const int64_t nc = std::min<int64_t>(kern.nc, j_end - jc);
     for (int64_t pc = 0; pc < k; pc += kern.kc) {
@@ -164,15 +179,51 @@ bool gemm_serial(int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end,
       const T beta_block = pc == 0 ? beta : T(1);
       for (int64_t ic = i_begin; ic < i_end; ic += kern.mc) {
         const int64_t mc = std::min<int64_t>(kern.mc, i_end - ic);
-        pack_a(a, ic, pc, mc, kc, kern.mr, ap);
-        kern.macro(mc, nc, kc, ap, bp, c + ic * ldc + jc, ldc, alpha, beta_block);
+        const T* block;
+        if (packed_a) {
+          block = packed_a + pc * packed_m + ic * kc;
+        } else {
+          pack_a(a, ic, pc, mc, kc, kern.mr, ap);
+          block = ap;
+        }
+        kern.macro(mc, nc, kc, block, bp, c + ic * ldc + jc, ldc, alpha, beta_block);
       }
     }
   }
   return true;
 }
 
+template <class T>
+bool gemm_any(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const T* packed_a, int64_t packed_m,
+              const PackB<T>& b, T beta, T* c, int64_t ldc, bool parallel) {
+  if (m <= 0 || n <= 0) return true;
+  const GemmKernel<T>& kern = kernel<T>();
+  const int threads = parallel ? num_threads() : 1;
+  // Split C along its longer side, in whole register tiles, when there is enough work to share.
+  const double flops = 2.0 * m * n * k;
+  if (threads <= 1 || flops < 2e6)
+    return gemm_serial<T>(0, m, 0, n, k, alpha, a, packed_a, packed_m, b, beta, c, ldc);
+  const bool split_n = (n / kern.nr) >= (m / kern.mr);
+  const int64_t unit = split_n ? kern.nr : kern.mr;
+  const int64_t units = ((split_n ? n : m) + unit - 1) / unit;
+  std::atomic<bool> ok{true};
+  parallel_for(units, 1, [&](int64_t u0, int64_t u1, int) {
+    const int64_t lo = u0 * unit, hi = std::min<int64_t>(u1 * unit, split_n ? n : m);
+    bool r = split_n ? gemm_serial<T>(0, m, lo, hi, k, alpha, a, packed_a, packed_m, b, beta, c, ldc)
+                     : gemm_serial<T>(lo, hi, 0, n, k, alpha, a, packed_a, packed_m, b, beta, c, ldc);
+    if (!r) ok.store(false);
+  });
+  return ok.load();
+}
+
 }  // namespace
+
+template <class T>
+const GemmKernel<T>& gemm_kernel() {
+  return kernel<T>();
+}
+template const GemmKernel<float>& gemm_kernel<float>();
+template const GemmKernel<double>& gemm_kernel<double>();
 
 const char* gemm_isa() {
   switch (isa()) {
@@ -185,30 +236,53 @@ const char* gemm_isa() {
 template <class T>
 bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const PackB<T>& b, T beta, T* c, int64_t ldc,
           bool parallel) {
-  if (m <= 0 || n <= 0) return true;
-  const GemmKernel<T>& kern = kernel<T>();
-  const int threads = parallel ? num_threads() : 1;
-  // Split C along its longer side, in whole register tiles, when there is enough work to share.
-  const double flops = 2.0 * m * n * k;
-  if (threads <= 1 || flops < 2e6) return gemm_serial<T>(0, m, 0, n, k, alpha, a, b, beta, c, ldc);
-  const bool split_n = (n / kern.nr) >= (m / kern.mr);
-  const int64_t unit = split_n ? kern.nr : kern.mr;
-  const int64_t units = ((split_n ? n : m) + unit - 1) / unit;
-  std::atomic<bool> ok{true};
-  parallel_for(units, 1, [&](int64_t u0, int64_t u1, int) {
-    const int64_t lo = u0 * unit, hi = std::min<int64_t>(u1 * unit, split_n ? n : m);
-    bool r = split_n ? gemm_serial<T>(0, m, lo, hi, k, alpha, a, b, beta, c, ldc)
-                     : gemm_serial<T>(lo, hi, 0, n, k, alpha, a, b, beta, c, ldc);
-    if (!r) ok.store(false);
-  });
-  return ok.load();
+  return gemm_any<T>(m, n, k, alpha, a, nullptr, 0, b, beta, c, ldc, parallel);
 }
 
 template <class T>
 bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, MatRef<T> b, T beta, T* c, int64_t ldc,
           bool parallel) {
   StridedPackB<T> packer(b);
-  return gemm<T>(m, n, k, alpha, a, packer, beta, c, ldc, parallel);
+  return gemm_any<T>(m, n, k, alpha, a, nullptr, 0, packer, beta, c, ldc, parallel);
+}
+
+template <class T>
+bool PackedA<T>::pack(int64_t m_, int64_t k_, MatRef<T> a) {
+  const GemmKernel<T>& kern = kernel<T>();
+  m = m_;
+  k = k_;
+  padded_m = (m + kern.mr - 1) / kern.mr * kern.mr;
+  const size_t bytes = sizeof(T) * size_t(padded_m) * size_t(k > 0 ? k : 1);
+  if (bytes > capacity) {
+    std::free(data);
+    capacity = 0;
+    data = static_cast<T*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64));
+    if (!data) return false;
+    capacity = bytes;
+  }
+  // Same block layout gemm_serial walks: k-blocks of kc, each holding all of M as mr-row panels.
+  for (int64_t pc = 0; pc < k; pc += kern.kc) {
+    const int64_t kc = std::min<int64_t>(kern.kc, k - pc);
+    pack_a(a, 0, pc, m, kc, kern.mr, data + pc * padded_m);
+  }
+  return true;
+}
+
+template <class T>
+PackedA<T>::~PackedA() {
+  std::free(data);
+}
+
+template <class T>
+bool gemm(int64_t n, T alpha, const PackedA<T>& a, const PackB<T>& b, T beta, T* c, int64_t ldc, bool parallel) {
+  return gemm_any<T>(a.m, n, a.k, alpha, MatRef<T>{nullptr, 0, 0}, a.data, a.padded_m, b, beta, c, ldc, parallel);
+}
+
+template <class T>
+bool gemm(int64_t n, T alpha, const PackedA<T>& a, MatRef<T> b, T beta, T* c, int64_t ldc, bool parallel) {
+  StridedPackB<T> packer(b);
+  return gemm_any<T>(a.m, n, a.k, alpha, MatRef<T>{nullptr, 0, 0}, a.data, a.padded_m, packer, beta, c, ldc,
+                     parallel);
 }
 
 template bool gemm<float>(int64_t, int64_t, int64_t, float, MatRef<float>, MatRef<float>, float, float*, int64_t,
@@ -220,4 +294,14 @@ template bool gemm<float>(int64_t, int64_t, int64_t, float, MatRef<float>, const
 template bool gemm<double>(int64_t, int64_t, int64_t, double, MatRef<double>, const PackB<double>&, double,
                            double*, int64_t, bool);
 
+}  // namespace crb_cpu
+
+namespace crb_cpu {
+template struct PackedA<float>;
+template struct PackedA<double>;
+template bool gemm<float>(int64_t, float, const PackedA<float>&, const PackB<float>&, float, float*, int64_t, bool);
+template bool gemm<double>(int64_t, double, const PackedA<double>&, const PackB<double>&, double, double*, int64_t,
+                           bool);
+template bool gemm<float>(int64_t, float, const PackedA<float>&, MatRef<float>, float, float*, int64_t, bool);
+template bool gemm<double>(int64_t, double, const PackedA<double>&, MatRef<double>, double, double*, int64_t, bool);
 }  // namespace crb_cpu

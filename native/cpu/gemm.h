@@ -5,6 +5,7 @@
 #ifndef CRB_CPU_GEMM_H
 #define CRB_CPU_GEMM_H
 
+#include <cstddef>
 #include <cstdint>
 
 namespace crb_cpu {
@@ -41,6 +42,26 @@ template <class T>
 bool gemm(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const PackB<T>& b, T beta, T* c, int64_t ldc,
           bool parallel);
 
+// A matrix packed once into the micro-kernel's panel layout, for an A that many GEMMs share (the
+// weights of a convolution, used once per image). Read-only once packed, so threads share it.
+template <class T>
+struct PackedA {
+  T* data = nullptr;
+  int64_t m = 0, k = 0, padded_m = 0;
+  size_t capacity = 0;
+  PackedA() = default;
+  PackedA(const PackedA&) = delete;
+  PackedA& operator=(const PackedA&) = delete;
+  ~PackedA();
+  bool pack(int64_t m, int64_t k, MatRef<T> a);  // false when out of memory
+};
+
+// C (a.m x n) = alpha * A * B + beta * C with A prepacked.
+template <class T>
+bool gemm(int64_t n, T alpha, const PackedA<T>& a, const PackB<T>& b, T beta, T* c, int64_t ldc, bool parallel);
+template <class T>
+bool gemm(int64_t n, T alpha, const PackedA<T>& a, MatRef<T> b, T beta, T* c, int64_t ldc, bool parallel);
+
 // Which micro-kernel runs ("avx512", "avx2", "sse2"); CRB_GEMM_ISA=avx2|sse2 forces a lesser one.
 const char* gemm_isa();
 
@@ -51,7 +72,13 @@ struct GemmKernel {
   int mr, nr;
   int64_t kc, mc, nc;  // cache blocking
   void (*macro)(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta);
+  // one full kc x nr B panel from contiguous rows (see pack_b_panel in gemm_kernel.h)
+  void (*pack_b)(const T* base, const int64_t* offsets, int64_t rs, int64_t kc, T* dst);
 };
+
+// The packing parameters PackB implementations need (nr, kc) and the fast full-panel packer.
+template <class T>
+const GemmKernel<T>& gemm_kernel();
 
 GemmKernel<float> gemm_kernel_avx512_f32();
 GemmKernel<double> gemm_kernel_avx512_f64();

@@ -19,6 +19,7 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
   V acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+#pragma GCC unroll 4
   for (int64_t p = 0; p < kc; ++p) {
     V b[NV];
     for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
@@ -68,6 +69,18 @@ void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, 
       const int mr = (int)(mc - ir < MR ? mc - ir : MR);
       micro_kernel<T, VL, MR, NV>(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, alpha, beta, mr, nr);
     }
+  }
+}
+
+// Packs one full-width B panel (kc x NR) whose rows are contiguous in memory: row p starts at
+// base + offsets[p] (offsets null: row p starts at base + p * rs). The fixed NR lets the compiler
+// use whole-vector moves.
+template <class T, int VL, int NV>
+void pack_b_panel(const T* base, const int64_t* offsets, int64_t rs, int64_t kc, T* __restrict dst) {
+  constexpr int NR = NV * VL;
+  for (int64_t p = 0; p < kc; ++p) {
+    const T* src = base + (offsets ? offsets[p] : p * rs);
+    std::memcpy(dst + p * NR, src, NR * sizeof(T));
   }
 }
 

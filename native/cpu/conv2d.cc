@@ -5,8 +5,11 @@
 // Stride 1 needs no im2col at all: on the zero-padded input (hp x wp), row (c, r, s) of col is the
 // padded image itself shifted by c*hp*wp + r*dh*wp + s*dw, if the output is computed on the padded
 // grid (out_h x wp, the extra wp - out_w columns being discarded). Packing is then plain copies.
-// Backward data: dcol = w_g^T * dy_g, then col2im scatters it into dx.
-// Backward filter: dw_g = sum over images of dy_g * col_g^T (im2col materialised per image).
+// Backward data: with stride 1 it is the forward conv of dy with the flipped, transposed weights
+// (padding dil*(r-1) - pad); otherwise dcol = w_g^T * dy_g, then col2im scatters it into dx.
+// Backward filter: dw_g = sum over images of dy_g * col_g^T; with stride 1 col_g^T is read straight
+// from the padded input like in forward (dy put on the padded grid, zeros in the extra columns),
+// otherwise im2col is materialised per image.
 // Images are spread over the threads (each runs its own single-threaded GEMM); a batch smaller
 // than the pool runs image by image with a threaded GEMM instead.
 // The im2col segments are short (a few dozen elements): calls to memmove/memset for them cost
@@ -228,6 +231,24 @@ bool for_each_image(int64_t n, Body&& body) {
   return ok.load();
 }
 
+// Copies one image and group into the zero-padded (cg, hp, wp) layout the shifted paths read.
+template <class T>
+void pad_input(const ConvGeom& g, const T* xg, T* xpad) {
+  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, plane = hp * wp;
+  for (int64_t c = 0; c < g.cg(); ++c) {
+    T* dst = xpad + c * plane;
+    const T* in = xg + c * g.hw();
+    std::fill(dst, dst + g.ph * wp, T(0));
+    for (int64_t i = 0; i < g.h; ++i) {
+      T* row = dst + (g.ph + i) * wp;
+      std::fill(row, row + g.pw, T(0));
+      std::copy(in + i * g.w, in + (i + 1) * g.w, row + g.pw);
+      std::fill(row + g.pw + g.w, row + wp, T(0));
+    }
+    std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
+  }
+}
+
 // Stride-1 forward of one image and group on the padded grid; false when out of scratch memory.
 template <class T>
 bool forward_shifted(const ConvGeom& g, const PackedA<T>& wpack, const int64_t* offsets, const T* xg, const T* bias,
@@ -237,18 +258,7 @@ bool forward_shifted(const ConvGeom& g, const PackedA<T>& wpack, const int64_t* 
   if (g.ph || g.pw) {
     T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * plane));
     if (!xpad) return false;
-    for (int64_t c = 0; c < g.cg(); ++c) {
-      T* dst = xpad + c * plane;
-      const T* in = xg + c * g.hw();
-      std::fill(dst, dst + g.ph * wp, T(0));
-      for (int64_t i = 0; i < g.h; ++i) {
-        T* row = dst + (g.ph + i) * wp;
-        std::fill(row, row + g.pw, T(0));
-        std::copy(in + i * g.w, in + (i + 1) * g.w, row + g.pw);
-        std::fill(row + g.pw + g.w, row + wp, T(0));
-      }
-      std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
-    }
+    pad_input(g, xg, xpad);
     src = xpad;
   }
   // Output positions on the padded grid: the last row stops at out_w so no read leaves xpad.
@@ -323,6 +333,24 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) 
 
 template <class T>
 crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  const int64_t pad_h = g.dh * (g.r - 1) - g.ph, pad_w = g.dw * (g.s - 1) - g.pw;
+  if (g.sh == 1 && g.sw == 1 && pad_h >= 0 && pad_w >= 0 && !is_pointwise(g)) {
+    // dx = conv(dy, w'), w'[grp][c][k][r][s] = w[grp][k][c][R-1-r][S-1-s]
+    std::vector<T> wt;
+    try {
+      wt.resize(size_t(g.k) * g.crs());
+    } catch (const std::bad_alloc&) {
+      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
+    }
+    const int64_t rs = g.r * g.s;
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t k = 0; k < g.kg(); ++k)
+        for (int64_t c = 0; c < g.cg(); ++c)
+          for (int64_t i = 0; i < rs; ++i)
+            wt[((grp * g.cg() + c) * g.kg() + k) * rs + (rs - 1 - i)] = w[((grp * g.kg() + k) * g.cg() + c) * rs + i];
+    const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
+    return forward<T>(t, dy, wt.data(), nullptr, dx);
+  }
   const bool pointwise = is_pointwise(g);
   std::vector<PackedA<T>> wpack(g.groups);  // w_g^T, shared by every image
   for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -349,6 +377,26 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate im2col / packing buffers");
 }
 
+// B of the stride-1 filter gradient: B(p, j) = xpad[offsets[j] + p], p on the padded grid.
+template <class T>
+struct ShiftedColsPackB final : PackB<T> {
+  const T* xpad;
+  const int64_t* offsets;  // one per column (crs)
+  ShiftedColsPackB(const T* x, const int64_t* offs) : xpad(x), offsets(offs) {}
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      T* dst = bp + jr * kc;
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* src = xpad + offsets[j0 + jr + j] + p0;
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      }
+      for (int64_t j = cols; j < nr; ++j)
+        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = T(0);
+    }
+  }
+};
+
 template <class T>
 crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t wsize = g.k * g.crs();
@@ -363,10 +411,39 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   }
   std::vector<char> touched(threads, 0);
   const bool pointwise = is_pointwise(g);
+  const bool shifted = g.sh == 1 && g.sw == 1 && !pointwise;
+  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, np = (g.oh - 1) * wp + g.ow;
+  std::vector<int64_t> offsets;
+  if (shifted) {
+    offsets.resize(g.crs());
+    for (int64_t c = 0; c < g.cg(); ++c)
+      for (int64_t r = 0; r < g.r; ++r)
+        for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = c * hp * wp + r * g.dh * wp + s * g.dw;
+  }
   bool ok = for_each_image(g.n, [&](int64_t img, bool par, int thread) {
     T* acc = thread == 0 ? dw : partials.data() + (thread - 1) * wsize;
     const T beta = touched[thread] ? T(1) : T(0);
     touched[thread] = 1;
+    if (shifted) {
+      T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * hp * wp));
+      T* dypad = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * np));
+      if (!xpad || !dypad) return false;
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        pad_input(g, x + (img * g.c + grp * g.cg()) * g.hw(), xpad);
+        const T* dyg = dy + (img * g.k + grp * g.kg()) * g.ohw();
+        for (int64_t kk = 0; kk < g.kg(); ++kk)
+          for (int64_t i = 0; i < g.oh; ++i) {
+            T* row = dypad + kk * np + i * wp;
+            std::copy(dyg + kk * g.ohw() + i * g.ow, dyg + kk * g.ohw() + (i + 1) * g.ow, row);
+            if (i + 1 < g.oh) std::fill(row + g.ow, row + wp, T(0));
+          }
+        ShiftedColsPackB<T> packer(xpad, offsets.data());
+        if (!gemm<T>(g.kg(), g.crs(), np, T(1), row_major(dypad, np), packer, beta, acc + grp * g.kg() * g.crs(),
+                     g.crs(), par))
+          return false;
+      }
+      return true;
+    }
     T* col = nullptr;
     if (!pointwise) {
       col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * g.ohw()));

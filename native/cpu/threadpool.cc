@@ -78,7 +78,7 @@ void ThreadPool::worker_loop(int index, uint64_t seen) {
   for (;;) {
     // Spin briefly: ops come back to back, and a condition variable wake costs tens of µs.
     uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < 20000; ++spin) {
+    for (int spin = 0; gen == seen && spin < 4000; ++spin) {
       __builtin_ia32_pause();
       gen = generation_.load(std::memory_order_acquire);
     }
@@ -140,7 +140,7 @@ void ThreadPool::run(int64_t n, int parts, Task task, void* ctx) {
   int64_t end0 = n / parts;
   if (end0 > 0) task(ctx, 0, end0, 0);
   tls_in_task = false;
-  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < 200000; ++spin) __builtin_ia32_pause();
+  for (int spin = 0; pending_.load(std::memory_order_acquire) != 0 && spin < 20000; ++spin) __builtin_ia32_pause();
   if (pending_.load(std::memory_order_acquire) != 0) {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });

@@ -3,6 +3,7 @@
 // Training normalizes with the batch mean and the BIASED variance, saves mean and
 // invstd = 1/sqrt(var + eps), and moves running_var towards the UNBIASED variance (PyTorch).
 // Per-channel sums are accumulated in double. gamma (beta) null means 1 (0): affine=False.
+#include <algorithm>
 #include <cmath>
 
 #include "dtype.h"
@@ -32,6 +33,57 @@ void for_each_channel(int64_t c, Fn&& fn) {
   });
 }
 
+// Adds sum(x - pivot) and sum((x - pivot)^2) over p[0, len) to *s1, *s2, in double. Eight
+// independent lanes keep the additions vectorisable and off one long dependency chain.
+template <class T>
+inline void lane_moments(const T* p, int64_t len, double pivot, double* s1, double* s2) {
+  double a[8] = {}, b[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double d = double(p[j + l]) - pivot;
+      a[l] += d;
+      b[l] += d * d;
+    }
+  for (; j < len; ++j) {
+    const double d = double(p[j]) - pivot;
+    a[0] += d;
+    b[0] += d * d;
+  }
+  double ta = 0, tb = 0;
+  for (int l = 0; l < 8; ++l) {
+    ta += a[l];
+    tb += b[l];
+  }
+  *s1 += ta;
+  *s2 += tb;
+}
+
+// Adds sum(g) and sum(g * (p - mean)) over [0, len) to *s1, *s2, in double, eight lanes.
+template <class T>
+inline void lane_grad_sums(const T* p, const T* g, int64_t len, double mean, double* s1, double* s2) {
+  double a[8] = {}, b[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= len; j += 8)
+    for (int l = 0; l < 8; ++l) {
+      const double gv = double(g[j + l]);
+      a[l] += gv;
+      b[l] += gv * (double(p[j + l]) - mean);
+    }
+  for (; j < len; ++j) {
+    const double gv = double(g[j]);
+    a[0] += gv;
+    b[0] += gv * (double(p[j]) - mean);
+  }
+  double ta = 0, tb = 0;
+  for (int l = 0; l < 8; ++l) {
+    ta += a[l];
+    tb += b[l];
+  }
+  *s1 += ta;
+  *s2 += tb;
+}
+
 template <class T>
 crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
                          T* running_var, T* save_mean, T* save_invstd) {
@@ -41,24 +93,14 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
                 "Expected more than 1 value per channel when training, got input size (%d, %d, %d, %d)", d->n, d->c,
                 d->h, d->w);
   for_each_channel(c, [&](int64_t ch) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* p = x + (i * c + ch) * hw;
-      double part = 0;
-      for (int64_t j = 0; j < hw; ++j) part += p[j];
-      sum += part;
-    }
-    const double mean = sum / count;
-    double sq = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const T* p = x + (i * c + ch) * hw;
-      double part = 0;
-      for (int64_t j = 0; j < hw; ++j) {
-        const double dv = p[j] - mean;
-        part += dv * dv;
-      }
-      sq += part;
-    }
+    // One pass for both moments, shifted by the channel's first value so E[x^2] - E[x]^2 does not
+    // cancel catastrophically when |mean| >> std.
+    const double pivot = x[ch * hw];
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < n; ++i) lane_moments(x + (i * c + ch) * hw, hw, pivot, &s1, &s2);
+    const double mean_shift = s1 / count;
+    const double mean = pivot + mean_shift;
+    const double sq = std::max(0.0, s2 - s1 * mean_shift);  // sum of (x - mean)^2
     const double var = sq / count;
     const double invstd = 1.0 / std::sqrt(var + d->eps);
     const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
@@ -102,18 +144,7 @@ template <class T>
 void channel_sums(const T* x, const T* dy, int64_t n, int64_t c, int64_t hw, int64_t ch, double mean, double* sum_dy,
                   double* sum_dy_xmu) {
   double s1 = 0, s2 = 0;
-  const T m = T(mean);
-  for (int64_t i = 0; i < n; ++i) {
-    const T* p = x + (i * c + ch) * hw;
-    const T* g = dy + (i * c + ch) * hw;
-    double a = 0, b = 0;
-    for (int64_t j = 0; j < hw; ++j) {
-      a += g[j];
-      b += double(g[j]) * double(p[j] - m);
-    }
-    s1 += a;
-    s2 += b;
-  }
+  for (int64_t i = 0; i < n; ++i) lane_grad_sums(x + (i * c + ch) * hw, dy + (i * c + ch) * hw, hw, mean, &s1, &s2);
   *sum_dy = s1;
   *sum_dy_xmu = s2;
 }

@@ -72,10 +72,13 @@ for dt in (F32, F64):
     conv_case(dt, 2, 4, 9, 9, 4, 3, 3, 1, 1, 1, 4, bias=False)
     conv_case(dt, 1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1)
     conv_case(dt, 4, 16, 8, 8, 32, 3, 5, 1, 2, 1, 1)
+    conv_case(dt, 2, 3, 6, 7, 4, 3, 3, 1, 3, 1, 1)  # pad > dil*(r-1): col2im fallback
+    conv_case(dt, 1, 2, 1, 1, 3, 1, 1, 1, 0, 1, 1)
+    conv_case(dt, 2, 3, 5, 5, 2, 5, 5, 1, 0, 1, 1)  # output 1x1
 
 # batch norm
-def bn_case(dt, n, c, h, w, train):
-    x = torch.randn(n, c, h, w, dtype=tdt(dt)) * 3 + 1
+def bn_case(dt, n, c, h, w, train, scale=3.0, shift=1.0):
+    x = torch.randn(n, c, h, w, dtype=tdt(dt)) * scale + shift
     g = torch.randn(c, dtype=tdt(dt)); b = torch.randn(c, dtype=tdt(dt))
     rm = torch.randn(c, dtype=tdt(dt)); rv = torch.rand(c, dtype=tdt(dt)) + 0.5
     rm0, rv0 = rm.clone(), rv.clone()
@@ -113,6 +116,7 @@ for dt in (F32, F64):
         bn_case(dt, 4, 3, 5, 7, train)
         bn_case(dt, 32, 16, 14, 14, train)
         bn_case(dt, 2, 5, 1, 1, train)
+        bn_case(dt, 8, 4, 9, 9, train, scale=0.01, shift=1000.0)
 try:
     d = BnDesc(1, 2, 1, 1, 1e-5, 0.1, F32, 0)
     z = np.zeros(2, np.float32)

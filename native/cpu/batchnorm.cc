@@ -104,12 +104,12 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
     const double var = sq / count;
     const double invstd = 1.0 / std::sqrt(var + d->eps);
     const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
-    // y = x * scale + shift, the same affine map PyTorch's CPU kernel applies
-    const T scale = T(invstd * g), shift = T(b - mean * invstd * g);
+    // (x - mean) * scale + beta: folding mean into the shift would cancel badly when |mean| >> std
+    const T scale = T(invstd * g), shift = T(b), mu = T(mean);
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       T* q = y + (i * c + ch) * hw;
-      for (int64_t j = 0; j < hw; ++j) q[j] = p[j] * scale + shift;
+      for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mu) * scale + shift;
     }
     if (save_mean) save_mean[ch] = T(mean);
     if (save_invstd) save_invstd[ch] = T(invstd);
@@ -129,11 +129,11 @@ crb_status forward_eval(const crb_bn_desc* d, const T* x, const T* gamma, const 
   for_each_channel(c, [&](int64_t ch) {
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);
     const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
-    const T scale = T(invstd * g), shift = T(b - double(running_mean[ch]) * invstd * g);
+    const T scale = T(invstd * g), shift = T(b), mu = running_mean[ch];
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       T* q = y + (i * c + ch) * hw;
-      for (int64_t j = 0; j < hw; ++j) q[j] = p[j] * scale + shift;
+      for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mu) * scale + shift;
     }
   });
   return CRB_OK;
@@ -163,16 +163,15 @@ crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T
     if (dgamma) dgamma[ch] = T(sum_dy_xhat);
     if (dbeta) dbeta[ch] = T(sum_dy);
     if (!dx) return;
-    // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)), as dy*a - x*b + cst
+    // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
+    //    = k * (dy - mean(dy) - (x - mean) * proj)
     const double g = gamma ? double(gamma[ch]) : 1.0;
-    const double k = invstd * g;
-    const double proj = sum_dy_xhat * invstd / count;  // coefficient of (x - mean)
-    const T a = T(k), b = T(k * proj), cst = T(-k * (sum_dy / count) + k * proj * mean);
+    const T k = T(invstd * g), mean_dy = T(sum_dy / count), proj = T(sum_dy_xhat * invstd / count), mu = T(mean);
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       const T* gy = dy + (i * c + ch) * hw;
       T* q = dx + (i * c + ch) * hw;
-      for (int64_t j = 0; j < hw; ++j) q[j] = gy[j] * a - p[j] * b + cst;
+      for (int64_t j = 0; j < hw; ++j) q[j] = (gy[j] - mean_dy - (p[j] - mu) * proj) * k;
     }
   });
   return CRB_OK;

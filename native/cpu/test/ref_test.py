@@ -91,7 +91,9 @@ def bn_case(dt, n, c, h, w, train, scale=3.0, shift=1.0):
     xn, gn, bn_, dyn = [t.detach().numpy().copy() for t in (x, g, b, dy)]
     rmn, rvn = rm0.numpy().copy(), rv0.numpy().copy()
     yn = np.empty(x.shape, T); sm = np.empty(c, T); si = np.empty(c, T)
-    tag = f"bn {dt} {(n, c, h, w)} {'train' if train else 'eval'}"
+    tag = f"bn {dt} {(n, c, h, w)} {'train' if train else 'eval'} shift {shift}"
+    # mean >> std: float32 cannot represent x - mean well; PyTorch itself is 3e-3 off the exact value here
+    tol = (lambda dt: 1e-2 if dt == F32 else 1e-9) if abs(shift) > 100 else globals()["tol"]
     dxn = np.empty(x.shape, T); dgn = np.empty(c, T); dbn = np.empty(c, T)
     if train:
         ops["batchnorm_forward_train"](ref(d), ptr(xn), ptr(gn), ptr(bn_), ptr(yn), ptr(rmn), ptr(rvn), ptr(sm), ptr(si))

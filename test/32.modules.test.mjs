@@ -116,8 +116,8 @@ forEachDevice('modules', (device) => {
     const { ['bn2.bias']: _dropped, ...missing } = sd;
     expect(() => b.loadStateDict(missing)).to.throw(RangeError, /"bn2\.bias".*missing/);
     expect(() => b.loadStateDict({ ...sd, 'conv9.weight': sd['conv1.weight'] })).to.throw(RangeError, /unexpected key "conv9\.weight"/);
-    expect(() => b.loadStateDict({ ...sd, 'bn1.weight': zeros([4], { device }) })).to.throw(RangeError, /stateDict\["bn1\.weight"\].*shape \[3\].*shape \[4\]/);
-    expect(() => b.loadStateDict({ ...sd, 'conv1.bias': [1, 2, 3] })).to.throw(TypeError, /stateDict\["conv1\.bias"\].*Tensor/);
+    expect(() => b.loadStateDict({ ...sd, 'bn1.weight': zeros([4], { device }) })).to.throw(RangeError, /shape \[3\] for stateDict\["bn1\.weight"\] but received shape \[4\]/);
+    expect(() => b.loadStateDict({ ...sd, 'conv1.bias': [1, 2, 3] })).to.throw(TypeError, /a Tensor for stateDict\["conv1\.bias"\]/);
     expect(() => b.loadStateDict(null)).to.throw(TypeError, /stateDict/);
     expect(Array.from(b.conv1.weight.toArraySync())).to.deep.equal(before);
     b.loadStateDict(sd);
@@ -136,6 +136,6 @@ forEachDevice('modules', (device) => {
     expect(w.dtype).to.equal('float64');
     expect(String(net)).to.match(/Conv2d\(1, 2, kernelSize=\[3,3\]/);
     const lin = new Linear(4, 2, { device });
-    expect(() => lin.forward(zeros([3, 5], { device }))).to.throw(RangeError, /Linear: x.*\(N, 4\)/);
+    expect(() => lin.forward(zeros([3, 5], { device }))).to.throw(RangeError, /\(N, 4\) for Linear: x/);
   });
 });

@@ -57,7 +57,7 @@ export function installAndRun(tarball) {
     npm_config_update_notifier: 'false', CUDNN_RESBLOCK_DEVICE: 'cpu' };
   const run = (file, args, opts = {}) => spawnSync(file, args, { cwd: project, env, encoding: 'utf8', ...opts });
   const results = { dir, project };
-  results.install = run(process.execPath, [npmCli(), 'install', tarball]);
+  results.install = run(process.execPath, [npmCli(), 'install', '--foreground-scripts', tarball]);
   const pkgDir = path.join(project, 'node_modules', 'cudnn-resblock');
   results.compiled = existsSync(path.join(pkgDir, 'build'));
   const seed = `const X = m.Tensor.randn([1, 3, 224, 224]);

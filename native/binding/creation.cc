@@ -1,4 +1,5 @@
 // empty, full, fromArray, randn, rand: new handles on the named device.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -17,15 +18,27 @@ void Upload(OpCall& call, const std::shared_ptr<Storage>& storage, const void* h
   call.Check(call.backend()->copy_from_host(storage->data(), host, nbytes), "copy_from_host");
 }
 
-// Values from the host generator (float64) converted to dtype and uploaded.
-Napi::Value UploadGenerated(OpCall& call, const Shape& shape, crb_dtype dtype, const std::vector<double>& values) {
+// Draws numel values (float64) from `draw`, converts them to dtype and uploads them, a chunk at
+// a time so a large tensor needs no full-size host copy. The draw order is the element order,
+// so values do not depend on the chunk size or the device.
+template <typename Draw>
+Napi::Value UploadGenerated(OpCall& call, const Shape& shape, crb_dtype dtype, Draw&& draw) {
+  constexpr int64_t kChunk = 1 << 16;
   auto storage = call.Alloc(shape, dtype);
-  if (dtype == CRB_F64) {
-    Upload(call, storage, values.data(), storage->nbytes());
-  } else {
-    std::vector<uint8_t> converted(storage->nbytes());
-    ConvertHost(converted.data(), dtype, values.data(), CRB_F64, int64_t(values.size()));
-    Upload(call, storage, converted.data(), converted.size());
+  const int64_t numel = ShapeNumel(shape);
+  const size_t elem = DTypeSize(dtype);
+  std::vector<double> values(size_t(std::min(numel, kChunk)));
+  std::vector<uint8_t> converted(dtype == CRB_F64 ? 0 : values.size() * elem);
+  for (int64_t begin = 0; begin < numel; begin += kChunk) {
+    int64_t count = std::min(kChunk, numel - begin);
+    for (int64_t i = 0; i < count; ++i) values[size_t(i)] = draw();
+    const void* host = values.data();
+    if (dtype != CRB_F64) {
+      ConvertHost(converted.data(), dtype, values.data(), CRB_F64, count);
+      host = converted.data();
+    }
+    void* dst = static_cast<uint8_t*>(storage->data()) + size_t(begin) * elem;
+    call.Check(call.backend()->copy_from_host(dst, host, size_t(count) * elem), "copy_from_host");
   }
   return call.Wrap(storage, shape, dtype);
 }
@@ -121,9 +134,7 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
   if (stddev < 0) call.RangeErr("std", "a number >= 0", DescribeValue(call.Arg(4)));
   call.backend();  // fail on an unavailable device before drawing
   HostGenerator& generator = GetAddonData(call.env()).generator;
-  std::vector<double> values(size_t(ShapeNumel(shape)));
-  for (double& v : values) v = mean + stddev * generator.Normal();
-  return UploadGenerated(call, shape, dtype, values);
+  return UploadGenerated(call, shape, dtype, [&] { return mean + stddev * generator.Normal(); });
 }
 
 // rand(shape, dtype, device, low, high): uniform in [low, high)
@@ -138,9 +149,7 @@ Napi::Value Rand(const Napi::CallbackInfo& info) {
   if (high < low) call.RangeErr("high", "a number >= low (" + std::to_string(low) + ")", DescribeValue(call.Arg(4)));
   call.backend();
   HostGenerator& generator = GetAddonData(call.env()).generator;
-  std::vector<double> values(size_t(ShapeNumel(shape)));
-  for (double& v : values) v = low + (high - low) * generator.Uniform();
-  return UploadGenerated(call, shape, dtype, values);
+  return UploadGenerated(call, shape, dtype, [&] { return low + (high - low) * generator.Uniform(); });
 }
 
 void RegisterCreation(Napi::Env env, Napi::Object exports) {

@@ -73,50 +73,50 @@ uint16_t FloatToBFloat16(float f) {
 
 namespace {
 
-double LoadDouble(const void* src, crb_dtype dtype, int64_t i) {
-  switch (dtype) {
-    case CRB_F32: return static_cast<const float*>(src)[i];
-    case CRB_F64: return static_cast<const double*>(src)[i];
-    case CRB_F16: return HalfToFloat(static_cast<const uint16_t*>(src)[i]);
-    case CRB_BF16: return BFloat16ToFloat(static_cast<const uint16_t*>(src)[i]);
-    case CRB_I32: return static_cast<const int32_t*>(src)[i];
-    case CRB_I64: return double(static_cast<const int64_t*>(src)[i]);
-    case CRB_U8: return static_cast<const uint8_t*>(src)[i];
-  }
-  return 0;
-}
+// Element access per dtype. Floats pass through double; integers through int64 so int64 values
+// survive exactly. The (src, dst) pair is dispatched once per call, not per element.
+struct F32 { using T = float; static constexpr bool kFloat = true; static double Get(const T* p, int64_t i) { return p[i]; } static void Put(T* p, int64_t i, double v) { p[i] = float(v); } };
+struct F64 { using T = double; static constexpr bool kFloat = true; static double Get(const T* p, int64_t i) { return p[i]; } static void Put(T* p, int64_t i, double v) { p[i] = v; } };
+struct F16 { using T = uint16_t; static constexpr bool kFloat = true; static double Get(const T* p, int64_t i) { return HalfToFloat(p[i]); } static void Put(T* p, int64_t i, double v) { p[i] = FloatToHalf(float(v)); } };
+struct BF16 { using T = uint16_t; static constexpr bool kFloat = true; static double Get(const T* p, int64_t i) { return BFloat16ToFloat(p[i]); } static void Put(T* p, int64_t i, double v) { p[i] = FloatToBFloat16(float(v)); } };
+// Narrowing integer stores wrap like a C cast (and like torch's integer casts).
+struct I32 { using T = int32_t; static constexpr bool kFloat = false; static int64_t Get(const T* p, int64_t i) { return p[i]; } static void Put(T* p, int64_t i, int64_t v) { p[i] = int32_t(uint32_t(uint64_t(v))); } };
+struct I64 { using T = int64_t; static constexpr bool kFloat = false; static int64_t Get(const T* p, int64_t i) { return p[i]; } static void Put(T* p, int64_t i, int64_t v) { p[i] = v; } };
+struct U8 { using T = uint8_t; static constexpr bool kFloat = false; static int64_t Get(const T* p, int64_t i) { return p[i]; } static void Put(T* p, int64_t i, int64_t v) { p[i] = uint8_t(uint64_t(v)); } };
 
-int64_t LoadInt(const void* src, crb_dtype dtype, int64_t i) {
-  switch (dtype) {
-    case CRB_I32: return static_cast<const int32_t*>(src)[i];
-    case CRB_I64: return static_cast<const int64_t*>(src)[i];
-    case CRB_U8: return static_cast<const uint8_t*>(src)[i];
-    default: break;
-  }
-  double v = LoadDouble(src, dtype, i);
+// Float -> integer truncates toward zero and saturates; NaN -> 0.
+int64_t FloatToInt(double v) {
   if (std::isnan(v)) return 0;
   if (v >= 9.2233720368547758e18) return std::numeric_limits<int64_t>::max();
   if (v <= -9.2233720368547758e18) return std::numeric_limits<int64_t>::min();
-  return int64_t(v);  // truncates toward zero
+  return int64_t(v);
 }
 
-void StoreFloat(void* dst, crb_dtype dtype, int64_t i, double v) {
-  switch (dtype) {
-    case CRB_F32: static_cast<float*>(dst)[i] = float(v); break;
-    case CRB_F64: static_cast<double*>(dst)[i] = v; break;
-    case CRB_F16: static_cast<uint16_t*>(dst)[i] = FloatToHalf(float(v)); break;
-    case CRB_BF16: static_cast<uint16_t*>(dst)[i] = FloatToBFloat16(float(v)); break;
-    default: break;
+template <typename Src, typename Dst>
+void ConvertLoop(void* dst_raw, const void* src_raw, int64_t numel) {
+  auto* dst = static_cast<typename Dst::T*>(dst_raw);
+  const auto* src = static_cast<const typename Src::T*>(src_raw);
+  for (int64_t i = 0; i < numel; ++i) {
+    if constexpr (Dst::kFloat) {
+      Dst::Put(dst, i, double(Src::Get(src, i)));
+    } else if constexpr (Src::kFloat) {
+      Dst::Put(dst, i, FloatToInt(Src::Get(src, i)));
+    } else {
+      Dst::Put(dst, i, Src::Get(src, i));
+    }
   }
 }
 
-void StoreInt(void* dst, crb_dtype dtype, int64_t i, int64_t v) {
-  switch (dtype) {
-    // Narrowing wraps like a C cast (and like torch's integer casts).
-    case CRB_I32: static_cast<int32_t*>(dst)[i] = int32_t(uint32_t(uint64_t(v))); break;
-    case CRB_I64: static_cast<int64_t*>(dst)[i] = v; break;
-    case CRB_U8: static_cast<uint8_t*>(dst)[i] = uint8_t(uint64_t(v)); break;
-    default: break;
+template <typename Src>
+void ConvertFrom(void* dst, crb_dtype dst_dtype, const void* src, int64_t numel) {
+  switch (dst_dtype) {
+    case CRB_F32: return ConvertLoop<Src, F32>(dst, src, numel);
+    case CRB_F64: return ConvertLoop<Src, F64>(dst, src, numel);
+    case CRB_F16: return ConvertLoop<Src, F16>(dst, src, numel);
+    case CRB_BF16: return ConvertLoop<Src, BF16>(dst, src, numel);
+    case CRB_I32: return ConvertLoop<Src, I32>(dst, src, numel);
+    case CRB_I64: return ConvertLoop<Src, I64>(dst, src, numel);
+    case CRB_U8: return ConvertLoop<Src, U8>(dst, src, numel);
   }
 }
 
@@ -128,10 +128,14 @@ void ConvertHost(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_
     std::memmove(dst, src, size_t(numel) * DTypeSize(dst_dtype));
     return;
   }
-  if (IsFloatDType(dst_dtype)) {
-    for (int64_t i = 0; i < numel; ++i) StoreFloat(dst, dst_dtype, i, LoadDouble(src, src_dtype, i));
-  } else {
-    for (int64_t i = 0; i < numel; ++i) StoreInt(dst, dst_dtype, i, LoadInt(src, src_dtype, i));
+  switch (src_dtype) {
+    case CRB_F32: return ConvertFrom<F32>(dst, dst_dtype, src, numel);
+    case CRB_F64: return ConvertFrom<F64>(dst, dst_dtype, src, numel);
+    case CRB_F16: return ConvertFrom<F16>(dst, dst_dtype, src, numel);
+    case CRB_BF16: return ConvertFrom<BF16>(dst, dst_dtype, src, numel);
+    case CRB_I32: return ConvertFrom<I32>(dst, dst_dtype, src, numel);
+    case CRB_I64: return ConvertFrom<I64>(dst, dst_dtype, src, numel);
+    case CRB_U8: return ConvertFrom<U8>(dst, dst_dtype, src, numel);
   }
 }
 

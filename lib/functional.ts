@@ -11,6 +11,21 @@ import {
   Tensor,
 } from './tensor';
 import { checkNumber, checkOptions, checkPair, invalidRange, invalidType, shapeString } from './validate';
+import { autocastDtype, castForAutocast } from './amp';
+
+/** Runs `op` on the autocast versions of `inputs` (float32 -> the scope's dtype on CUDA), then
+ * frees the casts (autograd keeps what it needs). */
+function withAutocast<T>(inputs: (Tensor | null)[], op: (cast: (Tensor | null)[]) => T): T {
+  const first = inputs.find((t): t is Tensor => t !== null);
+  const dtype = first ? autocastDtype(first.device) : null;
+  if (dtype === null) return op(inputs);
+  const cast = inputs.map((t) => (t ? castForAutocast(t, dtype) : null));
+  try {
+    return op(cast);
+  } finally {
+    cast.forEach((c, i) => { if (c && c !== inputs[i]) c.dispose(); });
+  }
+}
 
 export function relu(x: Tensor): Tensor {
   return reluOp(x);
@@ -73,6 +88,11 @@ class Conv2dBackward extends Node {
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: Conv2dOptions = {}): Tensor {
   checkTensor('x', x);
   checkTensor('weight', weight);
+  if (bias !== null) checkTensor('bias', bias);
+  return withAutocast([x, weight, bias], ([cx, cw, cb]) => conv2dImpl(cx!, cw!, cb, options));
+}
+
+function conv2dImpl(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
   checkFloat('x', x);
   checkSameDeviceDtype('weight', x, weight);
   const o = checkOptions('options', options) as Conv2dOptions;
@@ -307,6 +327,11 @@ class LinearBackward extends Node {
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   checkTensor('x', x);
   checkTensor('weight', weight);
+  if (bias !== null) checkTensor('bias', bias);
+  return withAutocast([x, weight, bias], ([cx, cw, cb]) => linearImpl(cx!, cw!, cb));
+}
+
+function linearImpl(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   checkFloat('x', x);
   checkSameDeviceDtype('weight', x, weight);
   if (x.ndim !== 2) throw invalidRange('x', 'a 2-D tensor (N, inFeatures)', `shape ${shapeString(x.shape)}`);
@@ -357,6 +382,15 @@ function checkLabels(logits: Tensor, labels: Tensor): void {
  */
 export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   checkLabels(logits, labels);
+  // The loss is computed in float32 from half-precision logits, as autocast does.
+  if (logits.dtype === 'float16' || logits.dtype === 'bfloat16') {
+    const wide = logits.to({ dtype: 'float32' });
+    try {
+      return crossEntropy(wide, labels);
+    } finally {
+      wide.dispose();
+    }
+  }
   const r = native.crossEntropyForward(logits.handle, labels.handle);
   if (needsGrad(logits)) {
     const node = new CrossEntropyBackward(logits, r.probs, labels);

@@ -25,6 +25,7 @@ export {
   type NestedArray,
 } from './tensor';
 export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
+export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
 export { backendInfo, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type MemoryStats } from './device';
 export { BackendError, CudaError, CudnnError, OutOfMemoryError } from './errors';
 export * as functional from './functional';

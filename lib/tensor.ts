@@ -469,6 +469,18 @@ class SumBackward extends Node {
 export function binaryAdd(a: Tensor, b: Tensor): Tensor {
   checkTensor('a', a);
   checkTensor('b', b);
+  if (a.dtype !== b.dtype && isFloatDtype(a.dtype) && isFloatDtype(b.dtype) && a.device === b.device) {
+    // Mixed precision (autocast): promote to the wider type, as PyTorch's type promotion does.
+    const wide: DType = a.dtype === 'float64' || b.dtype === 'float64' ? 'float64' : 'float32';
+    const ca = a.dtype === wide ? a : a.to({ dtype: wide });
+    const cb = b.dtype === wide ? b : b.to({ dtype: wide });
+    try {
+      return binaryAdd(ca, cb);
+    } finally {
+      if (ca !== a) ca.dispose();
+      if (cb !== b) cb.dispose();
+    }
+  }
   checkSameDeviceDtype('b', a, b);
   if (!sameShape(a.shape, b.shape)) {
     throw invalidRange('b', `a tensor of shape ${shapeString(a.shape)} (same as a; broadcasting is not supported)`, `shape ${shapeString(b.shape)}`);

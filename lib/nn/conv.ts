@@ -1,3 +1,4 @@
+import { autocast } from '../amp';
 import { conv2d } from '../functional';
 import type { Pair } from '../native';
 import type { Device, Tensor } from '../tensor';
@@ -54,9 +55,10 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('Conv2d', x, this.inChannels);
-    return conv2d(x, this.weight, this.bias, {
+    const run = () => conv2d(x, this.weight, this.bias, {
       stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
     });
+    return this.computeDtype ? autocast(this.computeDtype, run) : run();
   }
 
   protected override extraRepr(): string {

@@ -1,3 +1,4 @@
+import { autocast } from '../amp';
 import { flatten, linear } from '../functional';
 import { Tensor, type Device } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
@@ -32,7 +33,8 @@ export class Linear extends Module {
     if (x.ndim !== 2 || x.shape[1] !== this.inFeatures) {
       throw invalidRange('Linear: x', `a 2-D tensor (N, ${this.inFeatures})`, `shape ${shapeString(x.shape)}`);
     }
-    return linear(x, this.weight, this.bias);
+    const run = () => linear(x, this.weight, this.bias);
+    return this.computeDtype ? autocast(this.computeDtype, run) : run();
   }
 
   protected override extraRepr(): string {

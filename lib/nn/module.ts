@@ -3,7 +3,7 @@
 // explicitly instead of relying on attribute magic.
 import { native } from '../native';
 import { noGrad } from '../autograd';
-import { DTYPES, normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;
@@ -21,6 +21,11 @@ export interface LoadStateDictResult {
 export abstract class Module {
   /** Whether the module is in training mode (the default), as `nn.Module.training`. */
   training = true;
+  /**
+   * Mixed precision set by `to({ dtype: 'bfloat16' | 'float16' })`: convolutions and linear
+   * layers compute in this type on CUDA (float32 on the CPU) while parameters stay float32.
+   */
+  computeDtype: 'bfloat16' | 'float16' | null = null;
   readonly #parameters = new Map<string, Tensor | null>();
   readonly #buffers = new Map<string, Tensor | null>();
   readonly #children = new Map<string, Module>();
@@ -189,12 +194,21 @@ export abstract class Module {
 
   /**
    * Moves/casts parameters and buffers in place (same Tensor objects, so optimizers keep
-   * working), like `nn.Module.to`. `dtype` applies to floating-point tensors only.
+   * working), like `nn.Module.to`. `dtype` 'float32'/'float64' casts the floating-point tensors;
+   * 'bfloat16'/'float16' selects mixed precision instead (see computeDtype): parameters and BN
+   * statistics stay float32 masters. `memoryFormat: 'channelsLast'` stores 4-D tensors NHWC on
+   * CUDA (the CPU backend keeps NCHW).
    */
   to(target: Device | ToOptions): this {
     const options: ToOptions = typeof target === 'string' ? { device: target } : (checkOptions('to', target) as ToOptions);
     const device = options.device === undefined ? undefined : normalizeDevice('device', options.device);
-    const dtype = options.dtype === undefined ? undefined : checkOneOf('dtype', options.dtype, DTYPES);
+    let dtype = options.dtype === undefined ? undefined : checkOneOf('dtype', options.dtype, ['float32', 'float64', 'bfloat16', 'float16'] as const);
+    if (dtype === 'bfloat16' || dtype === 'float16') {
+      for (const m of this.modules()) m.computeDtype = dtype;
+      dtype = 'float32';
+    } else if (dtype !== undefined) {
+      for (const m of this.modules()) m.computeDtype = null;
+    }
     const memoryFormat: MemoryFormat | undefined = options.memoryFormat === undefined
       ? undefined : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
     noGrad(() => {

@@ -1,0 +1,170 @@
+// Mixed precision, PyTorch-style: `autocast` runs the convolutions and linear layers of a scope
+// in bfloat16 or float16 on CUDA while parameters (and BN statistics) stay float32 masters;
+// `GradScaler` does dynamic loss scaling for float16. On the CPU backend autocast is accepted
+// and computes in float32, so the same script runs everywhere.
+import { native } from './native';
+import { edgeTo, needsGrad, Node, noGrad } from './autograd';
+import type { DType } from './native';
+import { checkTensor, Tensor } from './tensor';
+import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions } from './validate';
+import type { Optimizer, SGD } from './optim/sgd';
+
+export type AutocastDtype = 'bfloat16' | 'float16';
+
+export interface AutocastOptions {
+  /** default true */
+  enabled?: boolean;
+  /** the low-precision type of the scope (default 'bfloat16') */
+  dtype?: AutocastDtype;
+}
+
+let state: { enabled: boolean; dtype: AutocastDtype } = { enabled: false, dtype: 'bfloat16' };
+
+/** Runs `fn` with autocast on (see the module comment); restores the previous state after. */
+export function autocast<T>(options: AutocastOptions | AutocastDtype, fn: () => T): T {
+  const o = typeof options === 'string' ? { dtype: options } : (checkOptions('options', options) as AutocastOptions);
+  const next = {
+    enabled: checkBoolean('options.enabled', o.enabled ?? true),
+    dtype: checkOneOf('options.dtype', o.dtype ?? 'bfloat16', ['bfloat16', 'float16'] as const),
+  };
+  if (typeof fn !== 'function') throw new TypeError('Expected a function for fn but received ' + typeof fn);
+  const previous = state;
+  state = next;
+  try {
+    return fn();
+  } finally {
+    state = previous;
+  }
+}
+
+export function isAutocastEnabled(): boolean {
+  return state.enabled;
+}
+
+/** The dtype float32 inputs of a matmul-like op on `device` are cast to, or null. */
+export function autocastDtype(device: string): DType | null {
+  return state.enabled && device === 'cuda' ? state.dtype : null;
+}
+
+/** `t` cast to `dtype` when it is float32 and a cast is due (differentiable); else `t` itself. */
+export function castForAutocast(t: Tensor, dtype: DType | null): Tensor {
+  if (dtype === null || t.dtype !== 'float32') return t;
+  return t.to({ dtype });
+}
+
+class ScaleBackward extends Node {
+  readonly name = 'ScaleBackward';
+  constructor(input: Tensor, private readonly factor: number) {
+    super();
+    this.edges = [edgeTo(input)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    return [scaled(g, this.factor)];
+  }
+}
+
+function scaled(t: Tensor, factor: number): Tensor {
+  const out = native.full(t.shape.slice(), t.dtype, t.device, 0);
+  native.axpby(out, t.handle, factor, 0);
+  return Tensor._fromHandle(out);
+}
+
+/** `t * factor` (differentiable). */
+export function mulScalar(t: Tensor, factor: number): Tensor {
+  checkTensor('t', t);
+  checkNumber('factor', factor);
+  const out = noGrad(() => scaled(t, factor));
+  if (!needsGrad(t)) return out;
+  const result = Tensor._fromHandle(native.view(out.handle, out.shape.slice()), new ScaleBackward(t, factor));
+  out.dispose();
+  return result;
+}
+
+export interface GradScalerOptions {
+  /** default 2 ** 16 */
+  initScale?: number;
+  /** default 2 */
+  growthFactor?: number;
+  /** default 0.5 */
+  backoffFactor?: number;
+  /** steps without overflow before the scale grows (default 2000) */
+  growthInterval?: number;
+  /** default true */
+  enabled?: boolean;
+}
+
+/**
+ * Dynamic loss scaling for float16 training (torch.cuda.amp.GradScaler): scale(loss).backward(),
+ * then step(optimizer) unscales the gradients, skips the step if any is inf/NaN, and update()
+ * adjusts the scale.
+ */
+export class GradScaler {
+  scale_: number;
+  readonly growthFactor: number;
+  readonly backoffFactor: number;
+  readonly growthInterval: number;
+  readonly enabled: boolean;
+  private goodSteps = 0;
+  private foundInf = false;
+  private unscaled = false;
+
+  constructor(options: GradScalerOptions = {}) {
+    const o = checkOptions('options', options) as GradScalerOptions;
+    this.scale_ = checkNumber('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE);
+    this.growthFactor = checkNumber('options.growthFactor', o.growthFactor ?? 2, 1);
+    this.backoffFactor = checkNumber('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1);
+    this.growthInterval = checkInteger('options.growthInterval', o.growthInterval ?? 2000, 1);
+    this.enabled = checkBoolean('options.enabled', o.enabled ?? true);
+  }
+
+  getScale(): number {
+    return this.enabled ? this.scale_ : 1;
+  }
+
+  /** loss * scale (differentiable). */
+  scale(loss: Tensor): Tensor {
+    return this.enabled ? mulScalar(loss, this.scale_) : loss;
+  }
+
+  /** Divides the gradients of the optimizer's parameters by the scale and checks them for inf/NaN. */
+  unscale_(optimizer: Optimizer & { params: readonly Tensor[] }): void {
+    if (!this.enabled || this.unscaled) return;
+    let finite = true;
+    for (const p of optimizer.params) {
+      const g = p.grad;
+      if (!g || g.isDisposed) continue;
+      native.axpby(g.handle, g.handle, 1 / this.scale_, 0);
+      const s = native.sum(g.handle);
+      const v = Number(native.readSync(s)[0]);
+      s.dispose();
+      if (!Number.isFinite(v)) finite = false;
+    }
+    this.foundInf = !finite;
+    this.unscaled = true;
+  }
+
+  /** Unscales (if not done yet) and steps unless a gradient overflowed; returns whether it stepped. */
+  step(optimizer: SGD): boolean {
+    if (!this.enabled) {
+      optimizer.step();
+      return true;
+    }
+    this.unscale_(optimizer);
+    if (!this.foundInf) optimizer.step();
+    return !this.foundInf;
+  }
+
+  /** Backs off after an overflow; grows the scale after growthInterval clean steps. */
+  update(): void {
+    if (!this.enabled) return;
+    if (this.foundInf) {
+      this.scale_ *= this.backoffFactor;
+      this.goodSteps = 0;
+    } else if (++this.goodSteps >= this.growthInterval) {
+      this.scale_ *= this.growthFactor;
+      this.goodSteps = 0;
+    }
+    this.foundInf = false;
+    this.unscaled = false;
+  }
+}

@@ -1,0 +1,75 @@
+// Mixed precision options: accepted everywhere (float32 compute on the CPU backend), validated,
+// and the loss scaler's arithmetic.
+import { expect } from 'chai';
+import { createRequire } from 'node:module';
+import { forEachDevice } from './support/devices.mjs';
+
+const require = createRequire(import.meta.url);
+const lib = require('../dist/index.js');
+const { autocast, isAutocastEnabled, GradScaler, ResidualBlock, SGD, randn, tensor, manualSeed, noGrad } = lib;
+
+describe('autocast options', function () {
+  it('validates its options and restores the previous state, also after a throw', function () {
+    expect(() => autocast({ dtype: 'int8' }, () => 0)).to.throw(RangeError, /options\.dtype/);
+    expect(() => autocast({ enabled: 'yes' }, () => 0)).to.throw(TypeError, /options\.enabled/);
+    expect(() => autocast('bfloat16')).to.throw(TypeError, /fn/);
+    expect(autocast('float16', () => isAutocastEnabled())).to.equal(true);
+    expect(() => autocast('bfloat16', () => { throw new Error('boom'); })).to.throw('boom');
+    expect(isAutocastEnabled()).to.equal(false);
+  });
+});
+
+forEachDevice('mixed precision', (device) => {
+  it('model.to({ dtype: "bfloat16", memoryFormat: "channelsLast" }) keeps float32 masters', function () {
+    manualSeed(0);
+    const blk = new ResidualBlock(3, 6, { use1x1conv: true, strides: 2, device });
+    blk.to({ device, dtype: 'bfloat16', memoryFormat: device === 'cpu' ? 'channelsLast' : 'contiguous' });
+    for (const p of blk.parameters()) expect(p.dtype).to.equal('float32');
+    expect(blk.conv1.computeDtype).to.equal('bfloat16');
+    expect(() => blk.to({ dtype: 'int8' })).to.throw(RangeError, /dtype/);
+    blk.dispose();
+  });
+
+  it('the mixed-precision block matches the float32 block (exactly on CPU, within bf16 tolerance on CUDA)', function () {
+    manualSeed(1);
+    const blk = new ResidualBlock(8, 8, { device });
+    const x = randn([4, 8, 10, 10], { device });
+    const ref = noGrad(() => blk.forward(x)).toArraySync();
+    blk.to({ dtype: 'bfloat16' });
+    const mixed = noGrad(() => blk.forward(x)).toArraySync();
+    const scoped = noGrad(() => autocast('bfloat16', () => { blk.to({ dtype: 'float32' }); return blk.forward(x); })).toArraySync();
+    let maxDiff = 0;
+    let scale = 0;
+    for (let i = 0; i < ref.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(mixed[i] - ref[i]), Math.abs(scoped[i] - ref[i]));
+      scale = Math.max(scale, Math.abs(ref[i]));
+    }
+    if (device === 'cpu') expect(maxDiff).to.equal(0);
+    else expect(maxDiff / scale).to.be.below(1e-2);
+  });
+
+  it('GradScaler scales the loss, unscales the gradients, skips steps on overflow and adapts the scale', function () {
+    const p = tensor([1, 2], { device, requiresGrad: true });
+    const opt = new SGD([p], { lr: 0.5 });
+    const scaler = new GradScaler({ initScale: 1024, growthInterval: 2 });
+    const loss = p.sum();
+    scaler.scale(loss).backward();
+    expect(Array.from(p.grad.toArraySync())).to.deep.equal([1024, 1024]);
+    expect(scaler.step(opt)).to.equal(true);
+    expect(Array.from(p.toArraySync())).to.deep.equal([0.5, 1.5]);
+    scaler.update();
+    opt.zeroGrad();
+    p.grad = tensor([Infinity, 1], { device });
+    expect(scaler.step(opt)).to.equal(false);
+    expect(Array.from(p.toArraySync())).to.deep.equal([0.5, 1.5]);
+    scaler.update();
+    expect(scaler.getScale()).to.equal(512);
+    for (let i = 0; i < 2; i++) {
+      p.grad = tensor([0, 0], { device });
+      scaler.step(opt);
+      scaler.update();
+    }
+    expect(scaler.getScale()).to.equal(1024);
+    expect(() => new GradScaler({ backoffFactor: 2 })).to.throw(RangeError, /backoffFactor/);
+  });
+});

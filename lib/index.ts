@@ -48,5 +48,7 @@ export {
 } from './nn';
 export * as optim from './optim';
 export { SGD, StepLR, LambdaLR, CosineAnnealingLR, type SGDOptions } from './optim';
+export * as data from './data';
+export { loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist } from './data';
 export * as io from './io';
 export { save, load } from './io';

@@ -1,17 +1,21 @@
 // 2-D convolution, PyTorch semantics (any kernel, stride, padding, dilation, groups), NCHW.
 //   x: (n, c, h, w)   w: (k, c/groups, r, s)   b: (k)   y: (n, k, out_h, out_w)
-// Forward is a GEMM per image and group, y_g = w_g (k/g x c/g*r*s) * col_g (c/g*r*s x out_h*out_w),
-// where col is im2col(x) packed straight into the GEMM's B panels (never materialised).
-// Stride 1 needs no im2col at all: on the zero-padded input (hp x wp), row (c, r, s) of col is the
-// padded image itself shifted by c*hp*wp + r*dh*wp + s*dw, if the output is computed on the padded
-// grid (out_h x wp, the extra wp - out_w columns being discarded). Packing is then plain copies.
+// Forward is one GEMM per chunk of images and group: y_g = w_g (k/g x c/g*r*s) * col_g, where
+// col_g (c/g*r*s x images*out_h*out_w) is im2col(x) packed straight into the GEMM's B panels.
+// Chunks put several small images side by side so the GEMM's N stays large (ResNet's 7x7 and
+// 1x1 layers would otherwise waste most of each register tile).
+// Stride 1 needs no im2col at all: on the zero-padded input (channel-major, the chunk's images
+// side by side: c, image, hp, wp), row (c, r, s) of col is that buffer shifted by
+// c*images*hp*wp + r*dh*wp + s*dw, if the output is computed on the padded grid (positions whose
+// column is >= out_w, and the rows between images, are computed and discarded). Packing is then
+// plain copies.
 // Backward data: with stride 1 it is the forward conv of dy with the flipped, transposed weights
 // (padding dil*(r-1) - pad); otherwise dcol = w_g^T * dy_g, then col2im scatters it into dx.
-// Backward filter: dw_g = sum over images of dy_g * col_g^T; with stride 1 col_g^T is read straight
-// from the padded input like in forward (dy put on the padded grid, zeros in the extra columns),
-// otherwise im2col is materialised per image.
-// Images are spread over the threads (each runs its own single-threaded GEMM); a batch smaller
-// than the pool runs image by image with a threaded GEMM instead.
+// Backward filter: dw_g = sum over chunks of dy_g * col_g^T; with stride 1 col_g^T is read from the
+// padded input like in forward (dy put on the padded grid, zeros in the discarded positions),
+// otherwise im2col is materialised per chunk.
+// Chunks are spread over the threads (each runs its own single-threaded GEMM); when there are
+// fewer chunks than threads the GEMM itself is threaded instead.
 // The im2col segments are short (a few dozen elements): calls to memmove/memset for them cost
 // more than the copy, so keep GCC from turning the copy loops into library calls.
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
@@ -19,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #include "dtype.h"
@@ -37,6 +42,11 @@ struct ConvGeom {
   int64_t crs() const { return cg() * r * s; }  // GEMM inner size per group
   int64_t ohw() const { return oh * ow; }
   int64_t hw() const { return h * w; }
+  // the padded grid of the stride-1 paths
+  int64_t hp() const { return h + 2 * ph; }
+  int64_t wp() const { return w + 2 * pw; }
+  int64_t plane() const { return hp() * wp(); }
+  int64_t np() const { return (oh - 1) * wp() + ow; }  // positions of one image, last row cut at out_w
 };
 
 crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
@@ -63,9 +73,10 @@ crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
   return CRB_OK;
 }
 
-// One output row segment of a B panel: output positions (oh, ow0 .. ow0+len) land at column joff.
+// One run of output positions inside a B panel: image img, row oh, columns ow0 .. ow0+len, landing
+// at panel column joff.
 struct Segment {
-  int64_t oh, ow0, len, joff;
+  int64_t img, oh, ow0, len, joff;
 };
 
 // Copies input row `row` (length w) sampled at iw = iw0 + t*sw for t in [0, len) into dst,
@@ -87,22 +98,26 @@ inline void gather_row(const T* row, int64_t w, int64_t iw0, int64_t sw, int64_t
   }
 }
 
-// B = im2col of one image and group (crs x ohw), packed panel by panel on demand.
+// B = im2col of a chunk of images for one group (crs x images*ohw), packed panel by panel on
+// demand. x points at the group's first channel of the chunk's first image; image_stride is the
+// distance between images (c*h*w of the full tensor).
 template <class T>
 struct Im2colPackB final : PackB<T> {
   const ConvGeom& g;
-  const T* x;  // first channel of the group in this image
-  Im2colPackB(const ConvGeom& geom, const T* x_group) : g(geom), x(x_group) {}
+  const T* x;
+  int64_t image_stride;
+  Im2colPackB(const ConvGeom& geom, const T* x_group, int64_t stride) : g(geom), x(x_group), image_stride(stride) {}
 
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
     Segment segs[130];
+    const int64_t ohw = g.ohw();
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int64_t cols = std::min<int64_t>(nr, nc - jr);
       int nseg = 0;
       for (int64_t j = 0; j < cols;) {
-        const int64_t pos = j0 + jr + j, oh = pos / g.ow, ow0 = pos % g.ow;
+        const int64_t pos = j0 + jr + j, img = pos / ohw, rem = pos % ohw, oh = rem / g.ow, ow0 = rem % g.ow;
         const int64_t len = std::min(cols - j, g.ow - ow0);
-        segs[nseg++] = {oh, ow0, len, j};
+        segs[nseg++] = {img, oh, ow0, len, j};
         j += len;
       }
       T* dst = bp + jr * kc;
@@ -116,7 +131,8 @@ struct Im2colPackB final : PackB<T> {
           if (ih < 0 || ih >= g.h) {
             for (int64_t t = 0; t < sg.len; ++t) d[sg.joff + t] = T(0);
           } else {
-            gather_row(plane + ih * g.w, g.w, sg.ow0 * g.sw - g.pw + s * g.dw, g.sw, sg.len, d + sg.joff);
+            gather_row(plane + sg.img * image_stride + ih * g.w, g.w, sg.ow0 * g.sw - g.pw + s * g.dw, g.sw, sg.len,
+                       d + sg.joff);
           }
         }
         for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
@@ -132,13 +148,13 @@ struct Im2colPackB final : PackB<T> {
   }
 };
 
-// col (crs x ohw, row-major) = im2col of one image and group.
+// col (crs rows of length ld) gets im2col of one image and group in columns [0, ohw).
 template <class T>
-void im2col(const ConvGeom& g, const T* x, T* col) {
+void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
-        T* dst = col + ((c * g.r + r) * g.s + s) * g.ohw();
+        T* dst = col + ((c * g.r + r) * g.s + s) * ld;
         const T* plane = x + c * g.hw();
         for (int64_t oh = 0; oh < g.oh; ++oh) {
           const int64_t ih = oh * g.sh - g.ph + r * g.dh;
@@ -152,13 +168,13 @@ void im2col(const ConvGeom& g, const T* x, T* col) {
       }
 }
 
-// dx (one image and group) += col2im(col): the adjoint of im2col.
+// dx (one image and group) += col2im(col), col being crs rows of length ld: the adjoint of im2col.
 template <class T>
-void col2im_add(const ConvGeom& g, const T* col, T* dx) {
+void col2im_add(const ConvGeom& g, const T* col, int64_t ld, T* dx) {
   for (int64_t c = 0; c < g.cg(); ++c)
     for (int64_t r = 0; r < g.r; ++r)
       for (int64_t s = 0; s < g.s; ++s) {
-        const T* src = col + ((c * g.r + r) * g.s + s) * g.ohw();
+        const T* src = col + ((c * g.r + r) * g.s + s) * ld;
         T* plane = dx + c * g.hw();
         for (int64_t oh = 0; oh < g.oh; ++oh) {
           const int64_t ih = oh * g.sh - g.ph + r * g.dh;
@@ -181,7 +197,7 @@ void col2im_add(const ConvGeom& g, const T* col, T* dx) {
       }
 }
 
-// B of the stride-1 conv: row p of col is xpad + offsets[p], contiguous (see the file comment).
+// B of the stride-1 forward: row p of col is xpad + offsets[p], contiguous (see the file comment).
 template <class T>
 struct ShiftedRowsPackB final : PackB<T> {
   const T* xpad;
@@ -208,175 +224,6 @@ struct ShiftedRowsPackB final : PackB<T> {
   }
 };
 
-bool is_pointwise(const ConvGeom& g) {
-  return g.r == 1 && g.s == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
-}
-
-// Runs body(image, gemm_parallel) for every image: whole images per thread when the batch can
-// keep the pool busy, else one image at a time with the GEMM itself threaded. Returns false if
-// any call failed (out of scratch memory).
-template <class Body>
-bool for_each_image(int64_t n, Body&& body) {
-  const int threads = num_threads();
-  if (n < threads) {
-    for (int64_t i = 0; i < n; ++i)
-      if (!body(i, true, 0)) return false;
-    return true;
-  }
-  std::atomic<bool> ok{true};
-  parallel_for(n, 1, [&](int64_t b, int64_t e, int thread) {
-    for (int64_t i = b; i < e && ok.load(std::memory_order_relaxed); ++i)
-      if (!body(i, false, thread)) ok.store(false);
-  });
-  return ok.load();
-}
-
-// Copies one image and group into the zero-padded (cg, hp, wp) layout the shifted paths read.
-template <class T>
-void pad_input(const ConvGeom& g, const T* xg, T* xpad) {
-  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, plane = hp * wp;
-  for (int64_t c = 0; c < g.cg(); ++c) {
-    T* dst = xpad + c * plane;
-    const T* in = xg + c * g.hw();
-    std::fill(dst, dst + g.ph * wp, T(0));
-    for (int64_t i = 0; i < g.h; ++i) {
-      T* row = dst + (g.ph + i) * wp;
-      std::fill(row, row + g.pw, T(0));
-      std::copy(in + i * g.w, in + (i + 1) * g.w, row + g.pw);
-      std::fill(row + g.pw + g.w, row + wp, T(0));
-    }
-    std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
-  }
-}
-
-// Stride-1 forward of one image and group on the padded grid; false when out of scratch memory.
-template <class T>
-bool forward_shifted(const ConvGeom& g, const PackedA<T>& wpack, const int64_t* offsets, const T* xg, const T* bias,
-                     T* yg, bool par) {
-  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, plane = hp * wp;
-  const T* src = xg;
-  if (g.ph || g.pw) {
-    T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * plane));
-    if (!xpad) return false;
-    pad_input(g, xg, xpad);
-    src = xpad;
-  }
-  // Output positions on the padded grid: the last row stops at out_w so no read leaves xpad.
-  const int64_t np = (g.oh - 1) * wp + g.ow;
-  const bool direct = wp == g.ow;  // no discarded columns: write y itself
-  T* out = yg;
-  if (!direct) {
-    out = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * np));
-    if (!out) return false;
-  }
-  ShiftedRowsPackB<T> packer(src, offsets);
-  if (!gemm<T>(np, T(1), wpack, packer, T(0), out, np, par)) return false;
-  for (int64_t kk = 0; kk < g.kg(); ++kk) {
-    const T b = bias ? bias[kk] : T(0);
-    T* yrow = yg + kk * g.ohw();
-    const T* orow = out + kk * np;
-    if (direct) {
-      if (bias)
-        for (int64_t j = 0; j < g.ohw(); ++j) yrow[j] += b;
-      continue;
-    }
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j) yrow[i * g.ow + j] = orow[i * wp + j] + b;
-  }
-  return true;
-}
-
-template <class T>
-crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
-  // The weights are the A of every image's GEMM: pack them once, share them across threads.
-  std::vector<PackedA<T>> wpack(g.groups);
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    if (!wpack[grp].pack(g.kg(), g.crs(), row_major(w + grp * g.kg() * g.crs(), g.crs())))
-      return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
-  const bool shifted = g.sh == 1 && g.sw == 1 && !is_pointwise(g);
-  std::vector<int64_t> offsets;
-  if (shifted) {
-    const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw;
-    offsets.resize(g.crs());
-    for (int64_t c = 0; c < g.cg(); ++c)
-      for (int64_t r = 0; r < g.r; ++r)
-        for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = c * hp * wp + r * g.dh * wp + s * g.dw;
-  }
-  bool ok = for_each_image(g.n, [&](int64_t img, bool par, int) {
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* xg = x + (img * g.c + grp * g.cg()) * g.hw();
-      T* yg = y + (img * g.k + grp * g.kg()) * g.ohw();
-      const T* bg = b ? b + grp * g.kg() : nullptr;
-      if (shifted) {
-        if (!forward_shifted(g, wpack[grp], offsets.data(), xg, bg, yg, par)) return false;
-        continue;
-      }
-      bool r;
-      if (is_pointwise(g)) {
-        r = gemm<T>(g.ohw(), T(1), wpack[grp], row_major(xg, g.hw()), T(0), yg, g.ohw(), par);
-      } else {
-        Im2colPackB<T> packer(g, xg);
-        r = gemm<T>(g.ohw(), T(1), wpack[grp], packer, T(0), yg, g.ohw(), par);
-      }
-      if (!r) return false;
-      if (bg) {
-        for (int64_t kk = 0; kk < g.kg(); ++kk) {
-          T* row = yg + kk * g.ohw();
-          for (int64_t j = 0; j < g.ohw(); ++j) row[j] += bg[kk];
-        }
-      }
-    }
-    return true;
-  });
-  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate GEMM packing buffers");
-}
-
-template <class T>
-crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
-  const int64_t pad_h = g.dh * (g.r - 1) - g.ph, pad_w = g.dw * (g.s - 1) - g.pw;
-  if (g.sh == 1 && g.sw == 1 && pad_h >= 0 && pad_w >= 0 && !is_pointwise(g)) {
-    // dx = conv(dy, w'), w'[grp][c][k][r][s] = w[grp][k][c][R-1-r][S-1-s]
-    std::vector<T> wt;
-    try {
-      wt.resize(size_t(g.k) * g.crs());
-    } catch (const std::bad_alloc&) {
-      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
-    }
-    const int64_t rs = g.r * g.s;
-    for (int64_t grp = 0; grp < g.groups; ++grp)
-      for (int64_t k = 0; k < g.kg(); ++k)
-        for (int64_t c = 0; c < g.cg(); ++c)
-          for (int64_t i = 0; i < rs; ++i)
-            wt[((grp * g.cg() + c) * g.kg() + k) * rs + (rs - 1 - i)] = w[((grp * g.kg() + k) * g.cg() + c) * rs + i];
-    const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
-    return forward<T>(t, dy, wt.data(), nullptr, dx);
-  }
-  const bool pointwise = is_pointwise(g);
-  std::vector<PackedA<T>> wpack(g.groups);  // w_g^T, shared by every image
-  for (int64_t grp = 0; grp < g.groups; ++grp)
-    if (!wpack[grp].pack(g.crs(), g.kg(), transposed(w + grp * g.kg() * g.crs(), g.crs())))
-      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
-  bool ok = for_each_image(g.n, [&](int64_t img, bool par, int) {
-    T* col = nullptr;
-    if (!pointwise) {
-      col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * g.ohw()));
-      if (!col) return false;
-      std::memset(dx + img * g.c * g.hw(), 0, sizeof(T) * g.c * g.hw());
-    }
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* dyg = dy + (img * g.k + grp * g.kg()) * g.ohw();
-      T* dxg = dx + (img * g.c + grp * g.cg()) * g.hw();
-      // dcol (crs x ohw) = wg^T (crs x kg) * dyg (kg x ohw)
-      T* out = pointwise ? dxg : col;
-      if (!gemm<T>(g.ohw(), T(1), wpack[grp], row_major(dyg, g.ohw()), T(0), out, g.ohw(), par))
-        return false;
-      if (!pointwise) col2im_add(g, col, dxg);
-    }
-    return true;
-  });
-  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate im2col / packing buffers");
-}
-
 // B of the stride-1 filter gradient: B(p, j) = xpad[offsets[j] + p], p on the padded grid.
 template <class T>
 struct ShiftedColsPackB final : PackB<T> {
@@ -397,75 +244,247 @@ struct ShiftedColsPackB final : PackB<T> {
   }
 };
 
+bool uses_shifted_grid(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
+
+// Offsets of the rows (c, r, s) of col in the chunk's padded buffer (channel stride cstride).
+std::vector<int64_t> shifted_offsets(const ConvGeom& g, int64_t cstride) {
+  std::vector<int64_t> offsets(g.crs());
+  for (int64_t c = 0; c < g.cg(); ++c)
+    for (int64_t r = 0; r < g.r; ++r)
+      for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = c * cstride + r * g.dh * g.wp() + s * g.dw;
+  return offsets;
+}
+
+// Copies `images` images of one group into the zero-padded layout (c, image, hp, wp) whose
+// channel stride is cstride. x points at the group's first channel of the first image.
+template <class T>
+void pad_chunk(const ConvGeom& g, const T* x, int64_t images, int64_t cstride, T* xpad) {
+  const int64_t wp = g.wp(), plane = g.plane();
+  for (int64_t c = 0; c < g.cg(); ++c)
+    for (int64_t i = 0; i < images; ++i) {
+      T* dst = xpad + c * cstride + i * plane;
+      const T* in = x + i * g.c * g.hw() + c * g.hw();
+      std::fill(dst, dst + g.ph * wp, T(0));
+      for (int64_t row = 0; row < g.h; ++row) {
+        T* d = dst + (g.ph + row) * wp;
+        std::fill(d, d + g.pw, T(0));
+        std::copy(in + row * g.w, in + (row + 1) * g.w, d + g.pw);
+        std::fill(d + g.pw + g.w, d + wp, T(0));
+      }
+      std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
+    }
+}
+
+// How a batch is cut into chunks of whole images.
+struct Chunks {
+  int64_t per_chunk, count;
+  bool gemm_parallel;  // fewer chunks than threads: thread the GEMM instead
+};
+
+Chunks plan_chunks(int64_t n, int64_t cols_per_image) {
+  const int64_t threads = num_threads();
+  constexpr int64_t kTargetCols = 2048;  // enough N for the packed GEMM to run near peak
+  int64_t per = std::max<int64_t>(1, (kTargetCols + cols_per_image - 1) / cols_per_image);
+  per = std::min(per, std::max<int64_t>(1, (n + threads - 1) / threads));  // keep every thread busy
+  per = std::min(per, n);
+  const int64_t count = (n + per - 1) / per;
+  return {per, count, count < threads};
+}
+
+// Runs body(first_image, images, gemm_parallel, thread) for every chunk, chunks handed out to the
+// threads as they finish (robust when another process steals a core). False if any body failed.
+template <class Body>
+bool for_each_chunk(int64_t n, const Chunks& plan, Body&& body) {
+  if (plan.gemm_parallel) {
+    for (int64_t ch = 0; ch < plan.count; ++ch) {
+      const int64_t first = ch * plan.per_chunk;
+      if (!body(first, std::min(plan.per_chunk, n - first), true, 0)) return false;
+    }
+    return true;
+  }
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> ok{true};
+  parallel_for(num_threads(), 1, [&](int64_t t0, int64_t t1, int thread) {
+    for (int64_t t = t0; t < t1; ++t) {
+      for (;;) {
+        const int64_t ch = next.fetch_add(1);
+        if (ch >= plan.count || !ok.load(std::memory_order_relaxed)) break;
+        const int64_t first = ch * plan.per_chunk;
+        if (!body(first, std::min(plan.per_chunk, n - first), false, thread)) ok.store(false);
+      }
+    }
+  });
+  return ok.load();
+}
+
+template <class T>
+crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  // The weights are the A of every chunk's GEMM: pack them once, share them across threads.
+  std::vector<PackedA<T>> wpack(g.groups);
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    if (!wpack[grp].pack(g.kg(), g.crs(), row_major(w + grp * g.kg() * g.crs(), g.crs())))
+      return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
+  const bool shifted = uses_shifted_grid(g);
+  const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
+  const int64_t cstride = plan.per_chunk * g.plane();  // channel stride of the padded chunk
+  std::vector<int64_t> offsets;
+  if (shifted) offsets = shifted_offsets(g, cstride);
+  const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* xg = x + (first * g.c + grp * g.cg()) * g.hw();
+      const T* bg = b ? b + grp * g.kg() : nullptr;
+      T* yg = y + (first * g.k + grp * g.kg()) * g.ohw();
+      if (shifted) {
+        T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * cstride));
+        // positions: images side by side, the last one cut at its last valid output
+        const int64_t cols = (images - 1) * g.plane() + g.np();
+        T* out = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
+        if (!xpad || !out) return false;
+        pad_chunk(g, xg, images, cstride, xpad);
+        ShiftedRowsPackB<T> packer(xpad, offsets.data());
+        if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), out, cols, par)) return false;
+        for (int64_t i = 0; i < images; ++i)
+          for (int64_t kk = 0; kk < g.kg(); ++kk) {
+            const T bias = bg ? bg[kk] : T(0);
+            T* yrow = yg + (i * g.k + kk) * g.ohw();
+            const T* orow = out + kk * cols + i * g.plane();
+            for (int64_t oh = 0; oh < g.oh; ++oh)
+              for (int64_t ow = 0; ow < g.ow; ++ow) yrow[oh * g.ow + ow] = orow[oh * g.wp() + ow] + bias;
+          }
+        continue;
+      }
+      const int64_t cols = images * g.ohw();
+      Im2colPackB<T> packer(g, xg, g.c * g.hw());
+      if (images == 1) {  // the output rows are the GEMM's C rows: write y directly
+        if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), yg, cols, par)) return false;
+        if (bg)
+          for (int64_t kk = 0; kk < g.kg(); ++kk) {
+            T* row = yg + kk * g.ohw();
+            for (int64_t j = 0; j < g.ohw(); ++j) row[j] += bg[kk];
+          }
+        continue;
+      }
+      T* out = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
+      if (!out) return false;
+      if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), out, cols, par)) return false;
+      for (int64_t i = 0; i < images; ++i)
+        for (int64_t kk = 0; kk < g.kg(); ++kk) {
+          const T bias = bg ? bg[kk] : T(0);
+          T* yrow = yg + (i * g.k + kk) * g.ohw();
+          const T* orow = out + kk * cols + i * g.ohw();
+          for (int64_t j = 0; j < g.ohw(); ++j) yrow[j] = orow[j] + bias;
+        }
+    }
+    return true;
+  });
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate GEMM packing buffers");
+}
+
+template <class T>
+crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  const int64_t pad_h = g.dh * (g.r - 1) - g.ph, pad_w = g.dw * (g.s - 1) - g.pw;
+  if (g.sh == 1 && g.sw == 1 && pad_h >= 0 && pad_w >= 0) {
+    // dx = conv(dy, w'), w'[grp][c][k][r][s] = w[grp][k][c][R-1-r][S-1-s]
+    std::vector<T> wt;
+    try {
+      wt.resize(size_t(g.k) * g.crs());
+    } catch (const std::bad_alloc&) {
+      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
+    }
+    const int64_t rs = g.r * g.s;
+    for (int64_t grp = 0; grp < g.groups; ++grp)
+      for (int64_t k = 0; k < g.kg(); ++k)
+        for (int64_t c = 0; c < g.cg(); ++c)
+          for (int64_t i = 0; i < rs; ++i)
+            wt[((grp * g.cg() + c) * g.kg() + k) * rs + (rs - 1 - i)] = w[((grp * g.kg() + k) * g.cg() + c) * rs + i];
+    const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
+    return forward<T>(t, dy, wt.data(), nullptr, dx);
+  }
+  std::vector<PackedA<T>> wpack(g.groups);  // w_g^T, shared by every chunk
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    if (!wpack[grp].pack(g.crs(), g.kg(), transposed(w + grp * g.kg() * g.crs(), g.crs())))
+      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
+  const Chunks plan = plan_chunks(g.n, g.ohw());
+  // dy of a chunk read as a (kg x images*ohw) matrix: the same gather as a 1x1 im2col
+  const ConvGeom rows = {g.n, g.k, g.oh, g.ow, g.k, 1, 1, 1, 1, 0, 0, 1, 1, g.groups, g.oh, g.ow};
+  const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
+    const int64_t cols = images * g.ohw();
+    T* col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * cols));
+    if (!col) return false;
+    std::memset(dx + first * g.c * g.hw(), 0, sizeof(T) * images * g.c * g.hw());
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      // dcol (crs x cols) = wg^T (crs x kg) * dy_g (kg x cols)
+      Im2colPackB<T> packer(rows, dy + (first * g.k + grp * g.kg()) * g.ohw(), g.k * g.ohw());
+      if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), col, cols, par)) return false;
+      for (int64_t i = 0; i < images; ++i)
+        col2im_add(g, col + i * g.ohw(), cols, dx + ((first + i) * g.c + grp * g.cg()) * g.hw());
+    }
+    return true;
+  });
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate im2col / packing buffers");
+}
+
 template <class T>
 crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t wsize = g.k * g.crs();
   const int threads = num_threads();
-  const bool per_image_threads = g.n >= threads;
-  // Each thread accumulates its images into its own copy of dw; the copies are summed at the end.
+  const bool shifted = uses_shifted_grid(g);
+  const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
+  // Each thread accumulates its chunks into its own copy of dw; the copies are summed at the end.
   std::vector<T> partials;
   try {
-    partials.assign(per_image_threads ? size_t(threads - 1) * wsize : 0, T(0));
+    partials.assign(plan.gemm_parallel ? 0 : size_t(threads - 1) * wsize, T(0));
   } catch (const std::bad_alloc&) {
     return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate %d partial weight gradients", threads - 1);
   }
   std::vector<char> touched(threads, 0);
-  const bool pointwise = is_pointwise(g);
-  const bool shifted = g.sh == 1 && g.sw == 1 && !pointwise;
-  const int64_t hp = g.h + 2 * g.ph, wp = g.w + 2 * g.pw, np = (g.oh - 1) * wp + g.ow;
+  const int64_t cstride = plan.per_chunk * g.plane();
   std::vector<int64_t> offsets;
-  if (shifted) {
-    offsets.resize(g.crs());
-    for (int64_t c = 0; c < g.cg(); ++c)
-      for (int64_t r = 0; r < g.r; ++r)
-        for (int64_t s = 0; s < g.s; ++s) offsets[(c * g.r + r) * g.s + s] = c * hp * wp + r * g.dh * wp + s * g.dw;
-  }
-  bool ok = for_each_image(g.n, [&](int64_t img, bool par, int thread) {
+  if (shifted) offsets = shifted_offsets(g, cstride);
+  const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int thread) {
     T* acc = thread == 0 ? dw : partials.data() + (thread - 1) * wsize;
     const T beta = touched[thread] ? T(1) : T(0);
     touched[thread] = 1;
-    if (shifted) {
-      T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * hp * wp));
-      T* dypad = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * np));
-      if (!xpad || !dypad) return false;
-      for (int64_t grp = 0; grp < g.groups; ++grp) {
-        pad_input(g, x + (img * g.c + grp * g.cg()) * g.hw(), xpad);
-        const T* dyg = dy + (img * g.k + grp * g.kg()) * g.ohw();
-        for (int64_t kk = 0; kk < g.kg(); ++kk)
-          for (int64_t i = 0; i < g.oh; ++i) {
-            T* row = dypad + kk * np + i * wp;
-            std::copy(dyg + kk * g.ohw() + i * g.ow, dyg + kk * g.ohw() + (i + 1) * g.ow, row);
-            if (i + 1 < g.oh) std::fill(row + g.ow, row + wp, T(0));
-          }
-        ShiftedColsPackB<T> packer(xpad, offsets.data());
-        if (!gemm<T>(g.kg(), g.crs(), np, T(1), row_major(dypad, np), packer, beta, acc + grp * g.kg() * g.crs(),
-                     g.crs(), par))
-          return false;
-      }
-      return true;
-    }
-    T* col = nullptr;
-    if (!pointwise) {
-      col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * g.ohw()));
-      if (!col) return false;
-    }
     for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* xg = x + (img * g.c + grp * g.cg()) * g.hw();
-      const T* dyg = dy + (img * g.k + grp * g.kg()) * g.ohw();
-      const T* colg = xg;
-      if (!pointwise) {
-        im2col(g, xg, col);
-        colg = col;
+      const T* xg = x + (first * g.c + grp * g.cg()) * g.hw();
+      const T* dyg = dy + (first * g.k + grp * g.kg()) * g.ohw();
+      T* accg = acc + grp * g.kg() * g.crs();
+      if (shifted) {
+        // dw_g (kg x crs) += dy_g on the padded grid (kg x cols) * col_g^T (cols x crs)
+        const int64_t cols = (images - 1) * g.plane() + g.np();
+        T* xpad = static_cast<T*>(scratch(2, sizeof(T) * g.cg() * cstride));
+        T* dypad = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
+        if (!xpad || !dypad) return false;
+        pad_chunk(g, xg, images, cstride, xpad);
+        std::memset(dypad, 0, sizeof(T) * g.kg() * cols);
+        for (int64_t kk = 0; kk < g.kg(); ++kk)
+          for (int64_t i = 0; i < images; ++i)
+            for (int64_t oh = 0; oh < g.oh; ++oh)
+              std::copy(dyg + (i * g.k + kk) * g.ohw() + oh * g.ow, dyg + (i * g.k + kk) * g.ohw() + (oh + 1) * g.ow,
+                        dypad + kk * cols + i * g.plane() + oh * g.wp());
+        ShiftedColsPackB<T> packer(xpad, offsets.data());
+        if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dypad, cols), packer, beta, accg, g.crs(), par))
+          return false;
+        continue;
       }
-      // dw_g (kg x crs) += dy_g (kg x ohw) * col_g^T (ohw x crs)
-      if (!gemm<T>(g.kg(), g.crs(), g.ohw(), T(1), row_major(dyg, g.ohw()), transposed(colg, g.ohw()), beta,
-                   acc + grp * g.kg() * g.crs(), g.crs(), par))
+      // dw_g (kg x crs) += dy_g (kg x cols) * col_g^T (cols x crs), im2col materialised
+      const int64_t cols = images * g.ohw();
+      T* col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * cols));
+      T* dyc = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
+      if (!col || !dyc) return false;
+      for (int64_t i = 0; i < images; ++i) {
+        im2col(g, xg + i * g.c * g.hw(), col + i * g.ohw(), cols);
+        for (int64_t kk = 0; kk < g.kg(); ++kk)
+          std::copy(dyg + (i * g.k + kk) * g.ohw(), dyg + (i * g.k + kk + 1) * g.ohw(), dyc + kk * cols + i * g.ohw());
+      }
+      if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dyc, cols), transposed(col, cols), beta, accg, g.crs(), par))
         return false;
     }
     return true;
   });
   if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate im2col / packing buffers");
-  for (int t = 1; t < threads && per_image_threads; ++t) {
+  if (!touched[0]) std::fill(dw, dw + wsize, T(0));  // the other threads took every chunk
+  for (int t = 1; t < threads && !plan.gemm_parallel; ++t) {
     if (!touched[t]) continue;
     const T* p = partials.data() + (t - 1) * wsize;
     for (int64_t i = 0; i < wsize; ++i) dw[i] += p[i];

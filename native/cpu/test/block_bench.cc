@@ -59,7 +59,13 @@ int main(int argc, char** argv) {
   double t_conv = best_of(reps, [&] { CHECK(be->conv2d_forward(&cd, x.data(), w1.data(), b1.data(), y1.data())); });
   double flops = 2.0 * N * C * H * W * C * 9;
   printf("conv3x3 fwd   %7.2f ms  %6.1f GFLOP/s\n", t_conv * 1e3, flops / t_conv / 1e9);
-  if (argc > 3) return 0;  // conv only
+  if (argc > 3 && argv[3][0] == 'c') return 0;  // conv only
+  if (argc > 3 && argv[3][0] == 'f') {  // filter gradient only
+    std::vector<float> dy(act, 0.01f), dw(C * C * 9);
+    double t = best_of(reps, [&] { CHECK(be->conv2d_backward_filter(&cd, x.data(), dy.data(), dw.data())); });
+    printf("conv bwd filt %7.2f ms  %6.1f GFLOP/s\n", t * 1e3, flops / t / 1e9);
+    return 0;
+  }
   double t_bn = best_of(reps, [&] {
     CHECK(be->batchnorm_forward_train(&bd, y1.data(), g.data(), bt.data(), y2.data(), rm.data(), rv.data(), sm.data(),
                                       si.data()));

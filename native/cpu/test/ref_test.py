@@ -75,6 +75,12 @@ for dt in (F32, F64):
     conv_case(dt, 2, 3, 6, 7, 4, 3, 3, 1, 3, 1, 1)  # pad > dil*(r-1): col2im fallback
     conv_case(dt, 1, 2, 1, 1, 3, 1, 1, 1, 0, 1, 1)
     conv_case(dt, 2, 3, 5, 5, 2, 5, 5, 1, 0, 1, 1)  # output 1x1
+    # many small images: chunks of several images per GEMM
+    conv_case(dt, 37, 8, 7, 7, 16, 3, 3, 1, 1, 1, 1)
+    conv_case(dt, 33, 8, 7, 7, 16, 3, 3, 2, 1, 1, 1)
+    conv_case(dt, 33, 8, 7, 7, 16, 1, 1, 2, 0, 1, 1)
+    conv_case(dt, 45, 16, 1, 1, 8, 3, 3, 1, 1, 1, 1)
+    conv_case(dt, 45, 16, 2, 2, 8, 3, 3, 1, 1, 1, 2)
 
 # batch norm
 def bn_case(dt, n, c, h, w, train, scale=3.0, shift=1.0):

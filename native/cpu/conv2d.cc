@@ -244,7 +244,11 @@ struct ShiftedColsPackB final : PackB<T> {
   }
 };
 
-bool uses_shifted_grid(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
+// The padded grid computes plane() positions per image for ohw() useful ones. Its packing is so
+// much cheaper than im2col's that it wins up to about 2x waste (7x7 -> 9x9 still, 4x4 -> 6x6 not).
+bool uses_shifted_grid(const ConvGeom& g) {
+  return g.sh == 1 && g.sw == 1 && g.plane() <= 2 * g.ohw();
+}
 
 // Offsets of the rows (c, r, s) of col in the chunk's padded buffer (channel stride cstride).
 std::vector<int64_t> shifted_offsets(const ConvGeom& g, int64_t cstride) {
@@ -492,6 +496,109 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   return CRB_OK;
 }
 
+// Kernel taps that only ever read padding contribute nothing: on ResNet's 1x1 maps a 3x3 conv
+// with padding 1 is really a 1x1 conv, 9x less work. The live taps form a smaller kernel with
+// less padding that reads exactly the same inputs.
+struct LiveTaps {
+  int64_t r0, r1, s0, s1;
+  ConvGeom reduced;
+  bool any_dead;
+};
+
+LiveTaps live_taps(const ConvGeom& g) {
+  auto axis = [](int64_t taps, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t size, int64_t* lo,
+                 int64_t* hi) {
+    *lo = taps;
+    *hi = 0;
+    for (int64_t t = 0; t < taps; ++t)
+      for (int64_t o = 0; o < out; ++o) {
+        const int64_t i = o * stride - pad + t * dil;
+        if (i >= 0 && i < size) {
+          *lo = std::min(*lo, t);
+          *hi = std::max(*hi, t + 1);
+          break;
+        }
+      }
+  };
+  LiveTaps lt;
+  axis(g.r, g.oh, g.sh, g.ph, g.dh, g.h, &lt.r0, &lt.r1);
+  axis(g.s, g.ow, g.sw, g.pw, g.dw, g.w, &lt.s0, &lt.s1);
+  lt.any_dead = false;
+  if (lt.r0 >= lt.r1 || lt.s0 >= lt.s1 || (lt.r1 - lt.r0 == g.r && lt.s1 - lt.s0 == g.s)) return lt;
+  ConvGeom t = g;
+  t.r = lt.r1 - lt.r0;
+  t.s = lt.s1 - lt.s0;
+  t.ph = g.ph - lt.r0 * g.dh;
+  t.pw = g.pw - lt.s0 * g.dw;
+  if (t.ph < 0 || t.pw < 0) return lt;
+  // same output size with the same (symmetric) padding on the far side
+  if ((t.h + 2 * t.ph - t.dh * (t.r - 1) - 1) / t.sh + 1 != g.oh) return lt;
+  if ((t.w + 2 * t.pw - t.dw * (t.s - 1) - 1) / t.sw + 1 != g.ow) return lt;
+  lt.reduced = t;
+  lt.any_dead = true;
+  return lt;
+}
+
+// The live taps of w (k, cg, r, s) as a (k, cg, r', s') tensor, or back (dead taps zero).
+template <class T>
+void gather_taps(const ConvGeom& g, const LiveTaps& lt, const T* w, T* wr) {
+  const int64_t r2 = lt.r1 - lt.r0, s2 = lt.s1 - lt.s0;
+  for (int64_t ck = 0; ck < g.k * g.cg(); ++ck)
+    for (int64_t r = 0; r < r2; ++r)
+      for (int64_t s = 0; s < s2; ++s) wr[(ck * r2 + r) * s2 + s] = w[(ck * g.r + r + lt.r0) * g.s + s + lt.s0];
+}
+template <class T>
+void scatter_taps(const ConvGeom& g, const LiveTaps& lt, const T* wr, T* w) {
+  const int64_t r2 = lt.r1 - lt.r0, s2 = lt.s1 - lt.s0;
+  std::fill(w, w + g.k * g.crs(), T(0));
+  for (int64_t ck = 0; ck < g.k * g.cg(); ++ck)
+    for (int64_t r = 0; r < r2; ++r)
+      for (int64_t s = 0; s < s2; ++s) w[(ck * g.r + r + lt.r0) * g.s + s + lt.s0] = wr[(ck * r2 + r) * s2 + s];
+}
+
+template <class T>
+crb_status forward_live(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  const LiveTaps lt = live_taps(g);
+  if (!lt.any_dead) return forward<T>(g, x, w, b, y);
+  std::vector<T> wr;
+  try {
+    wr.resize(size_t(g.k) * lt.reduced.crs());
+  } catch (const std::bad_alloc&) {
+    return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the live-tap weights");
+  }
+  gather_taps(g, lt, w, wr.data());
+  return forward<T>(lt.reduced, x, wr.data(), b, y);
+}
+
+template <class T>
+crb_status backward_data_live(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  const LiveTaps lt = live_taps(g);
+  if (!lt.any_dead) return backward_data<T>(g, dy, w, dx);
+  std::vector<T> wr;
+  try {
+    wr.resize(size_t(g.k) * lt.reduced.crs());
+  } catch (const std::bad_alloc&) {
+    return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the live-tap weights");
+  }
+  gather_taps(g, lt, w, wr.data());
+  return backward_data<T>(lt.reduced, dy, wr.data(), dx);
+}
+
+template <class T>
+crb_status backward_filter_live(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  const LiveTaps lt = live_taps(g);
+  if (!lt.any_dead) return backward_filter<T>(g, x, dy, dw);
+  std::vector<T> dwr;
+  try {
+    dwr.resize(size_t(g.k) * lt.reduced.crs());
+  } catch (const std::bad_alloc&) {
+    return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the live-tap gradient");
+  }
+  if (crb_status st = backward_filter<T>(lt.reduced, x, dy, dwr.data())) return st;
+  scatter_taps(g, lt, dwr.data(), dw);
+  return CRB_OK;
+}
+
 template <class T>
 void backward_bias(const ConvGeom& g, const T* dy, T* db) {
   parallel_for(g.k, 1, [&](int64_t k0, int64_t k1, int) {
@@ -515,7 +622,7 @@ crb_status conv2d_forward(const crb_conv2d_desc* d, const void* x, const void* w
   if (crb_status st = check_desc(d, "conv2d_forward", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_forward", [&](auto zero) {
     using T = decltype(zero);
-    return forward<T>(g, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
+    return forward_live<T>(g, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
                       static_cast<T*>(y));
   });
 }
@@ -525,7 +632,7 @@ crb_status conv2d_backward_data(const crb_conv2d_desc* d, const void* dy, const 
   if (crb_status st = check_desc(d, "conv2d_backward_data", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_backward_data", [&](auto zero) {
     using T = decltype(zero);
-    return backward_data<T>(g, static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx));
+    return backward_data_live<T>(g, static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx));
   });
 }
 
@@ -534,7 +641,7 @@ crb_status conv2d_backward_filter(const crb_conv2d_desc* d, const void* x, const
   if (crb_status st = check_desc(d, "conv2d_backward_filter", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_backward_filter", [&](auto zero) {
     using T = decltype(zero);
-    return backward_filter<T>(g, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw));
+    return backward_filter_live<T>(g, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw));
   });
 }
 

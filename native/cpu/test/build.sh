@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/crb_cpu_test}
 mkdir -p $OUT
 FLAGS="-std=c++17 -O3 -g -fPIC -pthread -Wall -Wextra -Wno-unused-parameter"
-for f in backend errors threadpool memory elementwise relu conv2d batchnorm pooling linear cross_entropy sgd images gemm; do
+for f in $(ls *.cc | grep -v "^gemm_avx" | sed "s/\.cc$//"); do
   g++ $FLAGS -c $f.cc -o $OUT/$f.o &
 done
 g++ $FLAGS -mavx2 -mfma -c gemm_avx2.cc -o $OUT/gemm_avx2.o &

@@ -81,6 +81,9 @@ for dt in (F32, F64):
     conv_case(dt, 33, 8, 7, 7, 16, 1, 1, 2, 0, 1, 1)
     conv_case(dt, 45, 16, 1, 1, 8, 3, 3, 1, 1, 1, 1)
     conv_case(dt, 45, 16, 2, 2, 8, 3, 3, 1, 1, 1, 2)
+    conv_case(dt, 5, 6, 1, 1, 4, 3, 3, 2, 1, 1, 1)  # dead taps, stride 2
+    conv_case(dt, 5, 6, 2, 2, 4, 5, 5, 1, 2, 1, 1)  # dead outer ring of a 5x5
+    conv_case(dt, 5, 6, 3, 3, 4, 3, 3, 1, 2, 2, 1)  # dilation 2 on 3x3 map
 
 # batch norm
 def bn_case(dt, n, c, h, w, train, scale=3.0, shift=1.0):

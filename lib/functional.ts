@@ -89,6 +89,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   checkTensor('x', x);
   checkTensor('weight', weight);
   if (bias !== null) checkTensor('bias', bias);
+  // A channels-last weight makes the convolution channels-last, as in PyTorch: the input follows.
+  if (x.memoryFormat !== weight.memoryFormat && x.device === weight.device && x.ndim === 4) {
+    const moved = x.to({ memoryFormat: weight.memoryFormat });
+    try {
+      return conv2d(moved, weight, bias, options);
+    } finally {
+      moved.dispose();
+    }
+  }
   return withAutocast([x, weight, bias], ([cx, cw, cb]) => conv2dImpl(cx!, cw!, cb, options));
 }
 

@@ -482,6 +482,14 @@ export function binaryAdd(a: Tensor, b: Tensor): Tensor {
     }
   }
   checkSameDeviceDtype('b', a, b);
+  if (a.memoryFormat !== b.memoryFormat && sameShape(a.shape, b.shape)) {
+    const moved = b.to({ memoryFormat: a.memoryFormat });
+    try {
+      return binaryAdd(a, moved);
+    } finally {
+      moved.dispose();
+    }
+  }
   if (!sameShape(a.shape, b.shape)) {
     throw invalidRange('b', `a tensor of shape ${shapeString(a.shape)} (same as a; broadcasting is not supported)`, `shape ${shapeString(b.shape)}`);
   }

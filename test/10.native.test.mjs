@@ -60,12 +60,12 @@ describe('native addon: surface', function () {
     expect(info.cpu.available).to.equal(true);
     expect(info.cpu.threads).to.be.a('number').that.is.at.least(1);
     expect(['avx512', 'avx2', 'sse2']).to.include(info.cpu.simd);
-    expect(info.cpu.abiVersion).to.equal(1);
+    expect(info.cpu.abiVersion).to.equal(2);
     expect(info.cuda.available).to.be.a('boolean');
     expect(info.cuda.attempts).to.be.an('array');
     expect(info.cuda.devices).to.be.an('array');
     if (info.cuda.available) {
-      expect(info.cuda.abiVersion).to.equal(1);
+      expect(info.cuda.abiVersion).to.equal(2);
       expect(info.cuda.devices.length).to.be.at.least(1);
       expect(info.cuda.devices[0].computeCapability).to.match(/^\d+\.\d+$/);
     } else {

@@ -73,3 +73,33 @@ forEachDevice('mixed precision', (device) => {
     expect(() => new GradScaler({ backoffFactor: 2 })).to.throw(RangeError, /backoffFactor/);
   });
 });
+
+forEachDevice('channels-last memory format', (device) => {
+  it('round-trips values through channelsLast and back to the CPU', function () {
+    const values = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i);
+    const x = tensor(values, [2, 3, 4, 5], { device });
+    const cl = x.to({ memoryFormat: 'channelsLast' });
+    expect(cl.memoryFormat).to.equal(device === 'cuda' ? 'channelsLast' : 'contiguous');
+    expect(Array.from(cl.to('cpu').toArraySync())).to.deep.equal(Array.from(values));
+    expect(Array.from(cl.to({ memoryFormat: 'contiguous' }).toArraySync())).to.deep.equal(Array.from(values));
+  });
+
+  it('a channels-last block computes what the contiguous block computes, forward and backward', function () {
+    manualSeed(2);
+    const blk = new ResidualBlock(4, 8, { use1x1conv: true, strides: 2, device });
+    const x = randn([2, 4, 9, 9], { device, requiresGrad: true });
+    const y = blk.forward(x);
+    const ref = y.toArraySync();
+    y.sum().backward();
+    const gref = x.grad.toArraySync();
+    x.zeroGrad();
+    blk.to({ memoryFormat: 'channelsLast' });
+    const y2 = blk.forward(x);
+    y2.sum().backward();
+    const a = y2.to({ device: 'cpu' }).toArraySync();
+    const g = x.grad.toArraySync();
+    const tol = device === 'cuda' ? 1e-2 : 0;
+    for (let i = 0; i < ref.length; i++) expect(Math.abs(a[i] - ref[i])).to.be.at.most(tol * (1 + Math.abs(ref[i])));
+    for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - gref[i])).to.be.at.most(tol * (1 + Math.abs(gref[i])) + 1e-6);
+  });
+});

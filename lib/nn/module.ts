@@ -260,7 +260,7 @@ export abstract class Module {
 }
 
 function copyValues(target: Tensor, value: Tensor): void {
-  if (value.device === target.device && value.dtype === target.dtype) {
+  if (value.device === target.device && value.dtype === target.dtype && value.memoryFormat === target.memoryFormat) {
     native.copyInto(target.handle, value.handle);
     return;
   }

@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define CRB_ABI_VERSION 1
+#define CRB_ABI_VERSION 2
 #define CRB_CUDA_ENTRY_POINT "crb_cuda_backend_v1"
 
 typedef enum crb_dtype {
@@ -228,6 +228,11 @@ typedef struct crb_backend {
 
   // --- data: uint8 images -> normalized, resized float batch
   crb_status (*images_u8_to_float)(const crb_image_desc* d, const uint8_t* src, void* dst);
+
+  // --- layout (ABI 2): copies an (n, c, h, w) tensor of any dtype from src_layout memory order
+  // into dst_layout memory order (NCHW <-> NHWC; equal layouts copy).
+  crb_status (*convert_layout)(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c,
+                               int h, int w, crb_dtype dtype);
 } crb_backend;
 
 // The CUDA shared library exports this symbol (CRB_CUDA_ENTRY_POINT). It returns null and

@@ -13,15 +13,17 @@ namespace {
 
 // Note [channelsLast]
 // The CPU backend only computes in NCHW, so on the CPU `to(..., channelsLast=true)` keeps NCHW
-// storage and reports channelsLast=false. Converting between NCHW and NHWC on CUDA needs a
-// transpose, which the backend ABI does not have; until it does, asking for a layout change on
-// CUDA throws "channelsLast not supported on this backend yet". Copies that keep the layout work.
+// storage and reports channelsLast=false. On CUDA a layout change is one convert_layout call on
+// the destination device, after any move and cast (which are layout-agnostic): a channels-last
+// tensor going to the CPU is moved as it is, then put back in NCHW order there.
+
+Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHandle* h, Device dst_device,
+                         crb_dtype dst_dtype);
 
 // to(h, device, dtype, channelsLast)
 Napi::Value To(const Napi::CallbackInfo& info) {
   OpCall call(info, "to");
   TensorHandle* h = call.Tensor(0, "h");
-  Device src_device = h->device();
   Napi::Value device_value = call.Arg(1);
   if (!device_value.IsString()) call.TypeErr("device", "\"cpu\" or \"cuda\"", DescribeValue(device_value));
   Device dst_device;
@@ -33,12 +35,30 @@ Napi::Value To(const Napi::CallbackInfo& info) {
     call.RangeErr("channelsLast", "false for a tensor that is not 4-D", "true for shape " + ShapeToString(h->shape()));
 
   bool dst_channels_last = dst_device == Device::kCpu ? false : want_channels_last;
-  if (dst_channels_last != h->channels_last())
-    ThrowError(call.env(), std::string("to: channelsLast not supported on this backend yet (") +
-                               DeviceName(h->device()) + " -> " + DeviceName(dst_device) + ", channelsLast " +
-                               (h->channels_last() ? "true" : "false") + " -> " + (want_channels_last ? "true" : "false") +
-                               ")");
+  Napi::Object moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
+  if (dst_channels_last == h->channels_last()) return moved;
+  // Change the memory order on the destination device.
+  TensorHandle* stage = TensorHandle::FromValue(moved);
+  OpCall dst_call(info, "to");
+  dst_call.DeviceArg(1, "device");
+  const crb_backend* backend = dst_call.backend();
+  if (!backend->convert_layout)
+    ThrowError(call.env(), std::string("to: the ") + DeviceName(dst_device) + " backend cannot change the memory format");
+  const Shape& shape = h->shape();
+  auto out = dst_call.Alloc(shape, dst_dtype);
+  dst_call.Check(backend->convert_layout(out->data(), dst_channels_last ? CRB_NHWC : CRB_NCHW, stage->data(),
+                                         h->channels_last() ? CRB_NHWC : CRB_NCHW, AsInt(shape[0]), AsInt(shape[1]),
+                                         AsInt(shape[2]), AsInt(shape[3]), dst_dtype),
+                 "convert_layout");
+  moved.Get("dispose").As<Napi::Function>().Call(moved, {});
+  return dst_call.Wrap(out, shape, dst_dtype, dst_channels_last);
+}
 
+// The tensor on `dst_device` as `dst_dtype`, in h's memory order.
+Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHandle* h, Device dst_device,
+                         crb_dtype dst_dtype) {
+  Device src_device = h->device();
+  const bool dst_channels_last = h->channels_last();
   const crb_backend* src_backend = call.backend();
   int64_t numel = h->numel();
   const Shape& shape = h->shape();
@@ -88,7 +108,9 @@ Napi::Value View(const Napi::CallbackInfo& info) {
     call.RangeErr("shape", "a shape of " + std::to_string(h->numel()) + " elements (h has shape " +
                                ShapeToString(h->shape()) + ")",
                   ShapeToString(shape));
-  if (h->channels_last())
+  // NHWC and NCHW orders coincide when there is one channel or one pixel, e.g. (N, C, 1, 1)
+  // after global pooling, which Flatten then views as (N, C).
+  if (h->channels_last() && h->dim(1) != 1 && h->dim(2) * h->dim(3) != 1)
     call.RangeErr("h", "a contiguous tensor (a channelsLast tensor cannot be viewed)", "a channelsLast tensor");
   return call.Wrap(h->storage(), shape, h->dtype(), false);
 }

@@ -68,6 +68,7 @@ crb_backend make_table() {
   t.accuracy_count = accuracy_count;
   t.sgd_step = sgd_step;
   t.images_u8_to_float = images_u8_to_float;
+  t.convert_layout = convert_layout;
   return t;
 }
 

@@ -26,6 +26,7 @@
         "cross_entropy.cc",
         "sgd.cc",
         "images.cc",
+        "layout.cc",
         "gemm.cc"
       ],
       "cflags!": ["-fno-exceptions"],

@@ -130,6 +130,7 @@ crb_backend make_table() {
   t.accuracy_count = GUARD(accuracy_count);
   t.sgd_step = GUARD(sgd_step);
   t.images_u8_to_float = GUARD(images_u8_to_float);
+  t.convert_layout = GUARD(convert_layout);
   return t;
 }
 

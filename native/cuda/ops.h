@@ -76,6 +76,10 @@ crb_status sgd_step(const crb_sgd_desc* d, const crb_sgd_param* params, int coun
 // images.cu
 crb_status images_u8_to_float(const crb_image_desc* d, const uint8_t* src, void* dst);
 
+// layout.cu
+crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c, int h,
+                          int w, crb_dtype dtype);
+
 }  // namespace crb_cuda
 
 #endif  // CRB_CUDA_OPS_H

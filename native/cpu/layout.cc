@@ -1,0 +1,60 @@
+// NCHW <-> NHWC copies. The CPU backend computes in NCHW only; this lets channels-last tensors
+// coming from CUDA be brought back to NCHW on the host.
+#include <cstdint>
+#include <cstring>
+
+#include "errors.h"
+#include "ops.h"
+
+namespace crb_cpu {
+
+namespace {
+
+size_t element_size(crb_dtype dtype) {
+  switch (dtype) {
+    case CRB_F64: case CRB_I64: return 8;
+    case CRB_F32: case CRB_I32: return 4;
+    case CRB_F16: case CRB_BF16: return 2;
+    case CRB_U8: return 1;
+  }
+  return 0;
+}
+
+template <typename E>
+void transpose(E* dst, crb_layout dst_layout, const E* src, int64_t n, int64_t c, int64_t hw) {
+  for (int64_t image = 0; image < n; image++) {
+    const E* s = src + image * c * hw;
+    E* d = dst + image * c * hw;
+    if (dst_layout == CRB_NHWC) {
+      for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t p = 0; p < hw; p++) d[p * c + ch] = s[ch * hw + p];
+    } else {
+      for (int64_t p = 0; p < hw; p++)
+        for (int64_t ch = 0; ch < c; ch++) d[ch * hw + p] = s[p * c + ch];
+    }
+  }
+}
+
+}  // namespace
+
+crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c, int h,
+                          int w, crb_dtype dtype) {
+  const size_t size = element_size(dtype);
+  if (size == 0) return fail(CRB_ERR_INVALID, "convert_layout", "unknown dtype %d", int(dtype));
+  if (n < 0 || c < 0 || h < 0 || w < 0) return fail(CRB_ERR_INVALID, "convert_layout", "negative size (%d, %d, %d, %d)", n, c, h, w);
+  const int64_t hw = int64_t(h) * w, total = int64_t(n) * c * hw;
+  if (total == 0) return CRB_OK;
+  if (src_layout == dst_layout || c == 1 || hw == 1) {
+    std::memmove(dst, src, size_t(total) * size);
+    return CRB_OK;
+  }
+  switch (size) {
+    case 1: transpose(static_cast<uint8_t*>(dst), dst_layout, static_cast<const uint8_t*>(src), n, c, hw); break;
+    case 2: transpose(static_cast<uint16_t*>(dst), dst_layout, static_cast<const uint16_t*>(src), n, c, hw); break;
+    case 4: transpose(static_cast<uint32_t*>(dst), dst_layout, static_cast<const uint32_t*>(src), n, c, hw); break;
+    default: transpose(static_cast<uint64_t*>(dst), dst_layout, static_cast<const uint64_t*>(src), n, c, hw); break;
+  }
+  return CRB_OK;
+}
+
+}  // namespace crb_cpu

@@ -73,29 +73,21 @@ crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
   return CRB_OK;
 }
 
-// One run of output positions inside a B panel: image img, row oh, columns ow0 .. ow0+len, landing
-// at panel column joff.
-struct Segment {
-  int64_t img, oh, ow0, len, joff;
-};
-
-// Copies input row `row` (length w) sampled at iw = iw0 + t*sw for t in [0, len) into dst,
-// with zeros where iw falls into the padding.
-template <class T>
-inline void gather_row(const T* row, int64_t w, int64_t iw0, int64_t sw, int64_t len, T* __restrict dst) {
-  if (sw == 1) {
-    const int64_t lo = std::min(len, std::max<int64_t>(0, -iw0));
-    const int64_t hi = std::max(lo, std::min(len, w - iw0));
-    for (int64_t t = 0; t < lo; ++t) dst[t] = T(0);
-    const T* src = row + iw0;
-    for (int64_t t = lo; t < hi; ++t) dst[t] = src[t];
-    for (int64_t t = hi; t < len; ++t) dst[t] = T(0);
-    return;
-  }
-  for (int64_t t = 0; t < len; ++t) {
-    const int64_t iw = iw0 + t * sw;
-    dst[t] = (iw >= 0 && iw < w) ? row[iw] : T(0);
-  }
+// Where each kernel tap reads: taps[(r*s_taps + s) * ohw + pos] is the input offset ih*w + iw for
+// output position pos, or -1 in the padding. The same for every image and channel, so im2col,
+// its packed form and col2im become table-driven gathers with no per-row bounds logic (what
+// dominates on ResNet's 7x7, 4x4 and 2x2 maps).
+std::vector<int32_t> tap_table(const ConvGeom& g) {
+  std::vector<int32_t> t(size_t(g.r * g.s) * g.ohw());
+  for (int64_t r = 0; r < g.r; ++r)
+    for (int64_t s = 0; s < g.s; ++s)
+      for (int64_t oh = 0; oh < g.oh; ++oh)
+        for (int64_t ow = 0; ow < g.ow; ++ow) {
+          const int64_t ih = oh * g.sh - g.ph + r * g.dh, iw = ow * g.sw - g.pw + s * g.dw;
+          t[((r * g.s + s) * g.oh + oh) * g.ow + ow] =
+              (ih >= 0 && ih < g.h && iw >= 0 && iw < g.w) ? int32_t(ih * g.w + iw) : -1;
+        }
+  return t;
 }
 
 // B = im2col of a chunk of images for one group (crs x images*ohw), packed panel by panel on
@@ -104,44 +96,37 @@ inline void gather_row(const T* row, int64_t w, int64_t iw0, int64_t sw, int64_t
 template <class T>
 struct Im2colPackB final : PackB<T> {
   const ConvGeom& g;
+  const int32_t* taps;
   const T* x;
   int64_t image_stride;
-  Im2colPackB(const ConvGeom& geom, const T* x_group, int64_t stride) : g(geom), x(x_group), image_stride(stride) {}
+  Im2colPackB(const ConvGeom& geom, const int32_t* tap_table, const T* x_group, int64_t stride)
+      : g(geom), taps(tap_table), x(x_group), image_stride(stride) {}
 
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
-    Segment segs[130];
-    const int64_t ohw = g.ohw();
+    int64_t image_base[130];
+    int32_t position[130];
+    const int64_t ohw = g.ohw(), taps_per_channel = g.r * g.s;
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int64_t cols = std::min<int64_t>(nr, nc - jr);
-      int nseg = 0;
-      for (int64_t j = 0; j < cols;) {
-        const int64_t pos = j0 + jr + j, img = pos / ohw, rem = pos % ohw, oh = rem / g.ow, ow0 = rem % g.ow;
-        const int64_t len = std::min(cols - j, g.ow - ow0);
-        segs[nseg++] = {img, oh, ow0, len, j};
-        j += len;
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t pos = j0 + jr + j;
+        image_base[j] = (pos / ohw) * image_stride;
+        position[j] = int32_t(pos % ohw);
       }
       T* dst = bp + jr * kc;
-      int64_t c = p0 / (g.r * g.s), rs = p0 % (g.r * g.s), r = rs / g.s, s = rs % g.s;
+      int64_t c = p0 / taps_per_channel, rs = p0 % taps_per_channel;
       for (int64_t p = 0; p < kc; ++p) {
         const T* plane = x + c * g.hw();
+        const int32_t* t = taps + rs * ohw;
         T* d = dst + p * nr;
-        for (int i = 0; i < nseg; ++i) {
-          const Segment& sg = segs[i];
-          const int64_t ih = sg.oh * g.sh - g.ph + r * g.dh;
-          if (ih < 0 || ih >= g.h) {
-            for (int64_t t = 0; t < sg.len; ++t) d[sg.joff + t] = T(0);
-          } else {
-            gather_row(plane + sg.img * image_stride + ih * g.w, g.w, sg.ow0 * g.sw - g.pw + s * g.dw, g.sw, sg.len,
-                       d + sg.joff);
-          }
+        for (int64_t j = 0; j < cols; ++j) {
+          const int32_t at = t[position[j]];
+          d[j] = at >= 0 ? plane[image_base[j] + at] : T(0);
         }
         for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
-        if (++s == g.s) {
-          s = 0;
-          if (++r == g.r) {
-            r = 0;
-            ++c;
-          }
+        if (++rs == taps_per_channel) {
+          rs = 0;
+          ++c;
         }
       }
     }
@@ -150,51 +135,32 @@ struct Im2colPackB final : PackB<T> {
 
 // col (crs rows of length ld) gets im2col of one image and group in columns [0, ohw).
 template <class T>
-void im2col(const ConvGeom& g, const T* x, T* col, int64_t ld) {
-  for (int64_t c = 0; c < g.cg(); ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
-        T* dst = col + ((c * g.r + r) * g.s + s) * ld;
-        const T* plane = x + c * g.hw();
-        for (int64_t oh = 0; oh < g.oh; ++oh) {
-          const int64_t ih = oh * g.sh - g.ph + r * g.dh;
-          T* d = dst + oh * g.ow;
-          if (ih < 0 || ih >= g.h) {
-            for (int64_t t = 0; t < g.ow; ++t) d[t] = T(0);
-          } else {
-            gather_row(plane + ih * g.w, g.w, s * g.dw - g.pw, g.sw, g.ow, d);
-          }
-        }
-      }
+void im2col(const ConvGeom& g, const int32_t* taps, const T* x, T* col, int64_t ld) {
+  const int64_t rs_count = g.r * g.s, ohw = g.ohw();
+  for (int64_t c = 0; c < g.cg(); ++c) {
+    const T* plane = x + c * g.hw();
+    for (int64_t rs = 0; rs < rs_count; ++rs) {
+      const int32_t* t = taps + rs * ohw;
+      T* d = col + (c * rs_count + rs) * ld;
+      for (int64_t j = 0; j < ohw; ++j) d[j] = t[j] >= 0 ? plane[t[j]] : T(0);
+    }
+  }
 }
 
 // dx (one image and group) += col2im(col), col being crs rows of length ld: the adjoint of im2col.
+// Within one tap the outputs read distinct inputs, so the scatter has no collisions per row.
 template <class T>
-void col2im_add(const ConvGeom& g, const T* col, int64_t ld, T* dx) {
-  for (int64_t c = 0; c < g.cg(); ++c)
-    for (int64_t r = 0; r < g.r; ++r)
-      for (int64_t s = 0; s < g.s; ++s) {
-        const T* src = col + ((c * g.r + r) * g.s + s) * ld;
-        T* plane = dx + c * g.hw();
-        for (int64_t oh = 0; oh < g.oh; ++oh) {
-          const int64_t ih = oh * g.sh - g.ph + r * g.dh;
-          if (ih < 0 || ih >= g.h) continue;
-          T* row = plane + ih * g.w;
-          const T* sr = src + oh * g.ow;
-          const int64_t iw0 = s * g.dw - g.pw;
-          if (g.sw == 1) {
-            const int64_t lo = std::min(g.ow, std::max<int64_t>(0, -iw0));
-            const int64_t hi = std::max(lo, std::min(g.ow, g.w - iw0));
-            T* dst = row + iw0;
-            for (int64_t t = lo; t < hi; ++t) dst[t] += sr[t];
-          } else {
-            for (int64_t t = 0; t < g.ow; ++t) {
-              const int64_t iw = iw0 + t * g.sw;
-              if (iw >= 0 && iw < g.w) row[iw] += sr[t];
-            }
-          }
-        }
-      }
+void col2im_add(const ConvGeom& g, const int32_t* taps, const T* col, int64_t ld, T* dx) {
+  const int64_t rs_count = g.r * g.s, ohw = g.ohw();
+  for (int64_t c = 0; c < g.cg(); ++c) {
+    T* plane = dx + c * g.hw();
+    for (int64_t rs = 0; rs < rs_count; ++rs) {
+      const int32_t* t = taps + rs * ohw;
+      const T* src = col + (c * rs_count + rs) * ld;
+      for (int64_t j = 0; j < ohw; ++j)
+        if (t[j] >= 0) plane[t[j]] += src[j];
+    }
+  }
 }
 
 // B of the stride-1 forward: row p of col is xpad + offsets[p], contiguous (see the file comment).
@@ -332,7 +298,12 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) 
   const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
   const int64_t cstride = plan.per_chunk * g.plane();  // channel stride of the padded chunk
   std::vector<int64_t> offsets;
-  if (shifted) offsets = shifted_offsets(g, cstride);
+  std::vector<int32_t> taps;
+  if (shifted) {
+    offsets = shifted_offsets(g, cstride);
+  } else {
+    taps = tap_table(g);
+  }
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (first * g.c + grp * g.cg()) * g.hw();
@@ -358,7 +329,7 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) 
         continue;
       }
       const int64_t cols = images * g.ohw();
-      Im2colPackB<T> packer(g, xg, g.c * g.hw());
+      Im2colPackB<T> packer(g, taps.data(), xg, g.c * g.hw());
       if (images == 1) {  // the output rows are the GEMM's C rows: write y directly
         if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), yg, cols, par)) return false;
         if (bg)
@@ -411,6 +382,7 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   const Chunks plan = plan_chunks(g.n, g.ohw());
   // dy of a chunk read as a (kg x images*ohw) matrix: the same gather as a 1x1 im2col
   const ConvGeom rows = {g.n, g.k, g.oh, g.ow, g.k, 1, 1, 1, 1, 0, 0, 1, 1, g.groups, g.oh, g.ow};
+  const std::vector<int32_t> row_taps = tap_table(rows), taps = tap_table(g);
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
     const int64_t cols = images * g.ohw();
     T* col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * cols));
@@ -418,10 +390,10 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
     std::memset(dx + first * g.c * g.hw(), 0, sizeof(T) * images * g.c * g.hw());
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       // dcol (crs x cols) = wg^T (crs x kg) * dy_g (kg x cols)
-      Im2colPackB<T> packer(rows, dy + (first * g.k + grp * g.kg()) * g.ohw(), g.k * g.ohw());
+      Im2colPackB<T> packer(rows, row_taps.data(), dy + (first * g.k + grp * g.kg()) * g.ohw(), g.k * g.ohw());
       if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), col, cols, par)) return false;
       for (int64_t i = 0; i < images; ++i)
-        col2im_add(g, col + i * g.ohw(), cols, dx + ((first + i) * g.c + grp * g.cg()) * g.hw());
+        col2im_add(g, taps.data(), col + i * g.ohw(), cols, dx + ((first + i) * g.c + grp * g.cg()) * g.hw());
     }
     return true;
   });
@@ -444,7 +416,12 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   std::vector<char> touched(threads, 0);
   const int64_t cstride = plan.per_chunk * g.plane();
   std::vector<int64_t> offsets;
-  if (shifted) offsets = shifted_offsets(g, cstride);
+  std::vector<int32_t> taps;
+  if (shifted) {
+    offsets = shifted_offsets(g, cstride);
+  } else {
+    taps = tap_table(g);
+  }
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int thread) {
     T* acc = thread == 0 ? dw : partials.data() + (thread - 1) * wsize;
     const T beta = touched[thread] ? T(1) : T(0);
@@ -477,7 +454,7 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       T* dyc = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
       if (!col || !dyc) return false;
       for (int64_t i = 0; i < images; ++i) {
-        im2col(g, xg + i * g.c * g.hw(), col + i * g.ohw(), cols);
+        im2col(g, taps.data(), xg + i * g.c * g.hw(), col + i * g.ohw(), cols);
         for (int64_t kk = 0; kk < g.kg(); ++kk)
           std::copy(dyg + (i * g.k + kk) * g.ohw(), dyg + (i * g.k + kk + 1) * g.ohw(), dyc + kk * cols + i * g.ohw());
       }

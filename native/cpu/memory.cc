@@ -1,11 +1,16 @@
 // Host memory of the CPU backend: 64-byte aligned allocations (what the vector kernels want),
-// counted so memory_stats means the same as on the CUDA backend. There is no cache.
+// counted so memory_stats means the same as on the CUDA backend.
+// Freed blocks are cached by rounded size and handed out again: a training step frees and
+// reallocates the same activation sizes every time, and fresh pages from the kernel cost a fault
+// and a clear per 4 KiB (measured at ~15% of a ResNet-18 step). The cache holds at most
+// CRB_CPU_CACHE_BYTES (default 2 GiB) of free blocks; empty_cache() returns them all.
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
 #include "errors.h"
 #include "ops.h"
@@ -18,28 +23,63 @@ struct crb_read {
 namespace crb_cpu {
 
 namespace {
+struct Block {
+  size_t requested, rounded;
+};
+
 struct Accounting {
   std::mutex mutex;
-  std::unordered_map<void*, size_t> sizes;
-  uint64_t allocated = 0, peak = 0, count = 0;
+  std::unordered_map<void*, Block> live;
+  std::unordered_map<size_t, std::vector<void*>> cache;  // rounded size -> free blocks
+  uint64_t allocated = 0, peak = 0, count = 0, hits = 0, cached_bytes = 0;
+  uint64_t cache_limit = 2ull << 30;
+  Accounting() {
+    if (const char* v = std::getenv("CRB_CPU_CACHE_BYTES")) cache_limit = std::strtoull(v, nullptr, 10);
+  }
 };
 Accounting& accounting() {
   static Accounting* a = new Accounting;  // never destroyed: frees may arrive during exit
   return *a;
+}
+
+// Size classes: 64-byte multiples up to 64 KiB, then 4 KiB multiples up to 1 MiB, then 1/16 of the
+// power of two above (at most ~6% slack), so similar sizes share blocks.
+size_t round_size(size_t bytes) {
+  if (bytes <= 65536) return bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+  if (bytes <= (1u << 20)) return (bytes + 4095) / 4096 * 4096;
+  size_t pow2 = size_t(1) << (64 - __builtin_clzll(bytes - 1));
+  size_t step = pow2 / 16;
+  return (bytes + step - 1) / step * step;
 }
 }  // namespace
 
 crb_status alloc(size_t bytes, void** out) {
   if (!out) return fail(CRB_ERR_INVALID, "alloc", "out must not be null");
   *out = nullptr;
-  size_t rounded = (bytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;  // a zero-element tensor still gets a distinct pointer
-  void* p = std::aligned_alloc(64, rounded);
-  if (!p) return fail(CRB_ERR_OOM, "alloc", "could not allocate %zu bytes of host memory", bytes);
+  const size_t rounded = round_size(bytes);
   Accounting& a = accounting();
+  void* p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(a.mutex);
+    auto it = a.cache.find(rounded);
+    if (it != a.cache.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      a.cached_bytes -= rounded;
+      a.hits++;
+    }
+  }
+  if (!p) {
+    p = std::aligned_alloc(64, rounded);
+    if (!p) {
+      empty_cache();  // the cache may hold what this needs
+      p = std::aligned_alloc(64, rounded);
+    }
+    if (!p) return fail(CRB_ERR_OOM, "alloc", "could not allocate %zu bytes of host memory", bytes);
+  }
   try {
     std::lock_guard<std::mutex> lock(a.mutex);
-    a.sizes.emplace(p, bytes);
+    a.live.emplace(p, Block{bytes, rounded});
     a.allocated += bytes;
     if (a.allocated > a.peak) a.peak = a.allocated;
     a.count++;
@@ -56,11 +96,21 @@ crb_status free_(void* ptr) {
   Accounting& a = accounting();
   {
     std::lock_guard<std::mutex> lock(a.mutex);
-    auto it = a.sizes.find(ptr);
-    if (it == a.sizes.end())
+    auto it = a.live.find(ptr);
+    if (it == a.live.end())
       return fail(CRB_ERR_INVALID, "free", "pointer %p was not allocated by the CPU backend (or was freed twice)", ptr);
-    a.allocated -= it->second;
-    a.sizes.erase(it);
+    const Block b = it->second;
+    a.allocated -= b.requested;
+    a.live.erase(it);
+    if (a.cached_bytes + b.rounded <= a.cache_limit) {
+      try {
+        a.cache[b.rounded].push_back(ptr);
+        a.cached_bytes += b.rounded;
+        return CRB_OK;
+      } catch (const std::bad_alloc&) {
+        // no room to remember it: release it instead
+      }
+    }
   }
   std::free(ptr);
   return CRB_OK;
@@ -71,14 +121,25 @@ crb_status memory_stats(crb_memory_stats* out) {
   Accounting& a = accounting();
   std::lock_guard<std::mutex> lock(a.mutex);
   out->allocated = a.allocated;
-  out->reserved = a.allocated;  // no caching allocator: everything held is live
+  out->reserved = a.allocated + a.cached_bytes;
   out->peak_allocated = a.peak;
   out->alloc_count = a.count;
-  out->cache_hits = 0;
+  out->cache_hits = a.hits;
   return CRB_OK;
 }
 
-crb_status empty_cache() { return CRB_OK; }
+crb_status empty_cache() {
+  Accounting& a = accounting();
+  std::unordered_map<size_t, std::vector<void*>> blocks;
+  {
+    std::lock_guard<std::mutex> lock(a.mutex);
+    blocks.swap(a.cache);
+    a.cached_bytes = 0;
+  }
+  for (auto& bucket : blocks)
+    for (void* p : bucket.second) std::free(p);
+  return CRB_OK;
+}
 
 crb_status copy_from_host(void* dst, const void* host_src, size_t bytes) {
   if (bytes == 0) return CRB_OK;

@@ -7,6 +7,7 @@ import {
   checkFloat,
   checkSameDeviceDtype,
   checkTensor,
+  isFloatDtype,
   reluOp,
   Tensor,
 } from './tensor';
@@ -244,6 +245,71 @@ export function batchNorm(
   }
   const y = native.batchNormForwardEval(x.handle, weight.handle, bias.handle, runningMean!.handle, runningVar!.handle, eps);
   return Tensor._fromHandle(y, grad ? new BatchNormEvalBackward(x, weight, bias, runningMean!, runningVar!, eps) : null);
+}
+
+class BatchNormAddReluBackward extends Node {
+  readonly name = 'BatchNormAddReluBackward';
+  constructor(x: Tensor, z: Tensor, gamma: Tensor, beta: Tensor,
+              r: { y: NativeHandle; saveMean: NativeHandle; saveInvstd: NativeHandle; reserve: NativeHandle },
+              private readonly eps: number) {
+    super();
+    this.edges = [edgeTo(x), edgeTo(gamma), edgeTo(beta), edgeTo(z)];
+    this.saved = [keep(x), view(r.y), keep(gamma), keep(beta), view(r.saveMean), view(r.saveInvstd), view(r.reserve)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    const [x, y, gamma, beta, mean, invstd, reserve] = this.saved;
+    const r = native.batchNormAddReluBackwardTrain(x.handle, y.handle, g.handle, gamma.handle, beta.handle,
+      mean.handle, invstd.handle, reserve.handle, this.eps);
+    return dropUnneeded(this.edges, [r.dx, r.dgamma, r.dbeta, r.dz]);
+  }
+}
+
+/**
+ * The tail of a residual block, relu(batchNorm(x) + z). In training on CUDA it is one fused
+ * cuDNN call where the layout and dtype allow it (channels-last float16); everywhere else it
+ * runs as batch norm, add and ReLU, with the same result.
+ */
+export function batchNormAddRelu(
+  x: Tensor,
+  z: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor,
+  bias: Tensor,
+  options: BatchNormOptions = {},
+): Tensor {
+  checkTensor('x', x);
+  checkTensor('z', z);
+  if (z.dtype !== x.dtype && isFloatDtype(z.dtype) && isFloatDtype(x.dtype)) {
+    // The block's `Y += X` keeps Y's type: under autocast a float32 shortcut joins in half.
+    const cast = z.to({ dtype: x.dtype });
+    try {
+      return batchNormAddRelu(x, cast, runningMean, runningVar, weight, bias, options);
+    } finally {
+      cast.dispose();
+    }
+  }
+  const o = checkOptions('options', options) as BatchNormOptions;
+  if (o.training && x.device === 'cuda' && runningMean && runningVar && z.dtype === x.dtype &&
+      z.memoryFormat === x.memoryFormat && z.shape.every((d, i) => d === x.shape[i])) {
+    checkTensor('weight', weight);
+    checkTensor('bias', bias);
+    const eps = checkNumber('eps', o.eps ?? 1e-5, 0);
+    const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
+    const r = native.batchNormAddReluForwardTrain(x.handle, z.handle, weight.handle, bias.handle,
+      runningMean.handle, runningVar.handle, momentum, eps);
+    if (r) {
+      const node = needsGrad(x, z, weight, bias) ? new BatchNormAddReluBackward(x, z, weight, bias, r, eps) : null;
+      for (const h of [r.saveMean, r.saveInvstd, r.reserve]) h.dispose();
+      return Tensor._fromHandle(r.y, node);
+    }
+  }
+  const normalized = batchNorm(x, runningMean, runningVar, weight, bias, o);
+  const sum = binaryAdd(normalized, z);
+  normalized.dispose();
+  const out = reluOp(sum);
+  sum.dispose();
+  return out;
 }
 
 // --- pooling

@@ -138,6 +138,15 @@ export interface NativeAddon {
                         runningMean: NativeHandle, runningVar: NativeHandle, eps: number):
     { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
 
+  /** The fused residual tail y = relu(bn(x) + z), training mode; null when the backend cannot
+   * fuse this layout/dtype (run the ops one by one then). `reserve` goes to the backward. */
+  batchNormAddReluForwardTrain(x: NativeHandle, z: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+                               runningMean: NativeHandle, runningVar: NativeHandle, momentum: number, eps: number):
+    { y: NativeHandle; saveMean: NativeHandle; saveInvstd: NativeHandle; reserve: NativeHandle } | null;
+  batchNormAddReluBackwardTrain(x: NativeHandle, y: NativeHandle, dy: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+                                saveMean: NativeHandle, saveInvstd: NativeHandle, reserve: NativeHandle, eps: number):
+    { dx: NativeHandle; dz: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
+
   /** indices (int32) is null on backends that recompute the argmax in backward. */
   maxPool2dForward(x: NativeHandle, kernel: Pair, stride: Pair, padding: Pair):
     { y: NativeHandle; indices: NativeHandle | null };

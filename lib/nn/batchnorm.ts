@@ -1,4 +1,4 @@
-import { batchNorm } from '../functional';
+import { batchNorm, batchNormAddRelu } from '../functional';
 import { native } from '../native';
 import { tensor, Tensor, zeros, ones, type Device, type DType } from '../tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
@@ -59,6 +59,18 @@ export class BatchNorm2d extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('BatchNorm2d', x, this.numFeatures);
+    // In training the running stats are updated in place; in eval they normalize.
+    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.step(x));
+  }
+
+  /** relu(this.forward(x) + z): a residual block's tail, fused on CUDA where cuDNN allows. */
+  forwardAddRelu(x: Tensor, z: Tensor): Tensor {
+    checkImageBatch('BatchNorm2d', x, this.numFeatures);
+    return batchNormAddRelu(x, z, this.runningMean, this.runningVar, this.weight, this.bias, this.step(x));
+  }
+
+  // Counts the batch and gives the options of this forward.
+  private step(x: Tensor): { training: boolean; momentum: number; eps: number } {
     let momentum = this.momentum ?? 0;
     const useBatchStats = this.training || !this.trackRunningStats;
     if (this.training && this.trackRunningStats) {
@@ -66,9 +78,7 @@ export class BatchNorm2d extends Module {
       if (this.momentum === null) momentum = 1 / this.numBatchesTracked;
     }
     if (!this.affine) this.followInput(x);
-    // In training the running stats are updated in place; in eval they normalize.
-    return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias,
-      { training: useBatchStats, momentum, eps: this.eps });
+    return { training: useBatchStats, momentum, eps: this.eps };
   }
 
   // The fixed ones/zeros of a non-affine BN are not registered, so they follow the input.

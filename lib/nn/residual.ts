@@ -1,4 +1,4 @@
-import { add, relu } from '../functional';
+import { relu } from '../functional';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import { BatchNorm2d } from './batchnorm';
@@ -60,14 +60,11 @@ export class ResidualBlock extends Module {
     b1.dispose();
     const c2 = this.conv2.forward(r1);
     r1.dispose();
-    const y = this.bn2.forward(c2);
-    c2.dispose();
     const shortcut = this.conv3 ? this.conv3.forward(x) : x;
-    const sum = add(y, shortcut);
-    y.dispose();
+    // BN -> add -> ReLU: one cuDNN call where it can fuse, else three ops.
+    const out = this.bn2.forwardAddRelu(c2, shortcut);
+    c2.dispose();
     if (shortcut !== x) shortcut.dispose();
-    const out = relu(sum);
-    sum.dispose();
     return out;
   }
 }

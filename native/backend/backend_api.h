@@ -233,6 +233,20 @@ typedef struct crb_backend {
   // into dst_layout memory order (NCHW <-> NHWC; equal layouts copy).
   crb_status (*convert_layout)(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c,
                                int h, int w, crb_dtype dtype);
+
+  // --- the fused tail of a residual block (ABI 2), training mode: y = relu(bn(x) + z).
+  // bn_add_relu_reserve_size returns CRB_ERR_UNSUPPORTED when this backend cannot fuse for the
+  // descriptor's layout and dtype (the caller then runs BN, add and ReLU one by one); otherwise
+  // the bytes of `reserve`, which forward fills and backward reads. Entries may be null.
+  crb_status (*bn_add_relu_reserve_size)(const crb_bn_desc* d, size_t* bytes);
+  crb_status (*bn_add_relu_forward_train)(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
+                                          const void* beta, void* y, void* running_mean, void* running_var,
+                                          void* save_mean, void* save_invstd, void* reserve, size_t reserve_bytes);
+  // dz is the gradient of the sum (after the ReLU); dx, dgamma, dbeta go through the BN.
+  crb_status (*bn_add_relu_backward_train)(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
+                                           const void* gamma, const void* beta, const void* save_mean,
+                                           const void* save_invstd, const void* reserve, size_t reserve_bytes,
+                                           void* dx, void* dz, void* dgamma, void* dbeta);
 } crb_backend;
 
 // The CUDA shared library exports this symbol (CRB_CUDA_ENTRY_POINT). It returns null and

@@ -148,9 +148,94 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// batchNormAddReluForwardTrain(x, z, gamma, beta, runningMean, runningVar, momentum, eps):
+// y = relu(bn(x) + z) in one backend call, or null when the backend cannot fuse this case
+// (the caller then runs the ops one by one). Returns {y, saveMean, saveInvstd, reserve}.
+Napi::Value AddReluForwardTrain(const Napi::CallbackInfo& info) {
+  OpCall call(info, "batchNormAddReluForwardTrain");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* z = call.Tensor(1, "z");
+  TensorHandle* gamma = call.Tensor(2, "gamma");
+  TensorHandle* beta = call.Tensor(3, "beta");
+  TensorHandle* running_mean = call.Tensor(4, "runningMean");
+  TensorHandle* running_var = call.Tensor(5, "runningVar");
+  double momentum = call.Number(6, "momentum");
+  double eps = call.Number(7, "eps");
+  crb_bn_desc d = BnDesc(call, x, eps, momentum);
+  RequireLikeX(call, z, "z", x);
+  RequireChannelTensor(call, gamma, "gamma", x);
+  RequireChannelTensor(call, beta, "beta", x);
+  RequireChannelTensor(call, running_mean, "runningMean", x);
+  RequireChannelTensor(call, running_var, "runningVar", x);
+  const crb_backend* backend = call.backend();
+  size_t reserve_bytes = 0;
+  if (!backend->bn_add_relu_reserve_size || !backend->bn_add_relu_forward_train || x->numel() == 0 ||
+      backend->bn_add_relu_reserve_size(&d, &reserve_bytes) != CRB_OK)
+    return call.env().Null();
+  crb_dtype pdtype = ParamDType(d.dtype);
+  auto y = call.Alloc(x->shape(), d.dtype);
+  auto save_mean = call.Alloc({d.c}, pdtype);
+  auto save_invstd = call.Alloc({d.c}, pdtype);
+  auto reserve = call.Alloc({int64_t(reserve_bytes)}, CRB_U8);
+  call.Check(backend->bn_add_relu_forward_train(&d, x->data(), z->data(), gamma->data(), beta->data(), y->data(),
+                                                running_mean->data(), running_var->data(), save_mean->data(),
+                                                save_invstd->data(), reserve->data(), reserve_bytes),
+             "bn_add_relu_forward_train");
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("y", call.Wrap(y, x->shape(), d.dtype, x->channels_last()));
+  result.Set("saveMean", call.Wrap(save_mean, {d.c}, pdtype));
+  result.Set("saveInvstd", call.Wrap(save_invstd, {d.c}, pdtype));
+  result.Set("reserve", call.Wrap(reserve, {int64_t(reserve_bytes)}, CRB_U8));
+  return result;
+}
+
+// batchNormAddReluBackwardTrain(x, y, dy, gamma, beta, saveMean, saveInvstd, reserve, eps)
+// -> {dx, dz, dgamma, dbeta}
+Napi::Value AddReluBackwardTrain(const Napi::CallbackInfo& info) {
+  OpCall call(info, "batchNormAddReluBackwardTrain");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* y = call.Tensor(1, "y");
+  TensorHandle* dy = call.Tensor(2, "dy");
+  TensorHandle* gamma = call.Tensor(3, "gamma");
+  TensorHandle* beta = call.Tensor(4, "beta");
+  TensorHandle* save_mean = call.Tensor(5, "saveMean");
+  TensorHandle* save_invstd = call.Tensor(6, "saveInvstd");
+  TensorHandle* reserve = call.Tensor(7, "reserve");
+  double eps = call.Number(8, "eps");
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0);
+  RequireLikeX(call, y, "y", x);
+  RequireLikeX(call, dy, "dy", x);
+  RequireChannelTensor(call, gamma, "gamma", x);
+  RequireChannelTensor(call, beta, "beta", x);
+  RequireChannelTensor(call, save_mean, "saveMean", x);
+  RequireChannelTensor(call, save_invstd, "saveInvstd", x);
+  call.RequireDType(reserve, "reserve", CRB_U8, "the uint8 reserve from batchNormAddReluForwardTrain");
+  const crb_backend* backend = call.backend();
+  if (!backend->bn_add_relu_backward_train)
+    ThrowError(call.env(), "batchNormAddReluBackwardTrain: this backend has no fused BN + add + ReLU");
+  crb_dtype pdtype = ParamDType(d.dtype);
+  auto dx = call.Alloc(x->shape(), d.dtype);
+  auto dz = call.Alloc(x->shape(), d.dtype);
+  auto dgamma = call.Alloc({d.c}, pdtype);
+  auto dbeta = call.Alloc({d.c}, pdtype);
+  call.Check(backend->bn_add_relu_backward_train(&d, x->data(), y->data(), dy->data(), gamma->data(), beta->data(),
+                                                 save_mean->data(), save_invstd->data(), reserve->data(),
+                                                 size_t(reserve->numel()), dx->data(), dz->data(), dgamma->data(),
+                                                 dbeta->data()),
+             "bn_add_relu_backward_train");
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("dx", call.Wrap(dx, x->shape(), d.dtype, x->channels_last()));
+  result.Set("dz", call.Wrap(dz, x->shape(), d.dtype, x->channels_last()));
+  result.Set("dgamma", call.Wrap(dgamma, {d.c}, pdtype));
+  result.Set("dbeta", call.Wrap(dbeta, {d.c}, pdtype));
+  return result;
+}
+
 }  // namespace
 
 void RegisterBatchNorm(Napi::Env env, Napi::Object exports) {
+  exports.Set("batchNormAddReluForwardTrain", Napi::Function::New(env, AddReluForwardTrain, "batchNormAddReluForwardTrain"));
+  exports.Set("batchNormAddReluBackwardTrain", Napi::Function::New(env, AddReluBackwardTrain, "batchNormAddReluBackwardTrain"));
   exports.Set("batchNormForwardTrain", Napi::Function::New(env, ForwardTrain, "batchNormForwardTrain"));
   exports.Set("batchNormForwardEval", Napi::Function::New(env, ForwardEval, "batchNormForwardEval"));
   exports.Set("batchNormBackwardTrain", Napi::Function::New(env, Backward<true>, "batchNormBackwardTrain"));

@@ -13,7 +13,7 @@
 // (padding dil*(r-1) - pad); otherwise dcol = w_g^T * dy_g, then col2im scatters it into dx.
 // Backward filter: dw_g = sum over chunks of dy_g * col_g^T; with stride 1 col_g^T is read from the
 // padded input like in forward (dy put on the padded grid, zeros in the discarded positions),
-// otherwise im2col is materialised per chunk.
+// otherwise col^T is gathered straight into the GEMM's panels.
 // Chunks are spread over the threads (each runs its own single-threaded GEMM); when there are
 // fewer chunks than threads the GEMM itself is threaded instead.
 // The im2col segments are short (a few dozen elements): calls to memmove/memset for them cost
@@ -133,19 +133,46 @@ struct Im2colPackB final : PackB<T> {
   }
 };
 
-// col (crs rows of length ld) gets im2col of one image and group in columns [0, ohw).
+// B = im2col(x)^T of a chunk for one group (images*ohw x crs): the filter gradient's B, gathered
+// straight into panels (rows are output positions, columns are kernel taps).
 template <class T>
-void im2col(const ConvGeom& g, const int32_t* taps, const T* x, T* col, int64_t ld) {
-  const int64_t rs_count = g.r * g.s, ohw = g.ohw();
-  for (int64_t c = 0; c < g.cg(); ++c) {
-    const T* plane = x + c * g.hw();
-    for (int64_t rs = 0; rs < rs_count; ++rs) {
-      const int32_t* t = taps + rs * ohw;
-      T* d = col + (c * rs_count + rs) * ld;
-      for (int64_t j = 0; j < ohw; ++j) d[j] = t[j] >= 0 ? plane[t[j]] : T(0);
+struct Im2colTransposedPackB final : PackB<T> {
+  const ConvGeom& g;
+  const int32_t* taps;
+  const T* x;
+  int64_t image_stride;
+  Im2colTransposedPackB(const ConvGeom& geom, const int32_t* tap_table, const T* x_group, int64_t stride)
+      : g(geom), taps(tap_table), x(x_group), image_stride(stride) {}
+
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    int64_t channel_offset[130];
+    const int32_t* tap_row[130];
+    const int64_t ohw = g.ohw(), taps_per_channel = g.r * g.s;
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      for (int64_t j = 0; j < cols; ++j) {
+        const int64_t crs = j0 + jr + j;
+        channel_offset[j] = (crs / taps_per_channel) * g.hw();
+        tap_row[j] = taps + (crs % taps_per_channel) * ohw;
+      }
+      T* dst = bp + jr * kc;
+      int64_t img = p0 / ohw, q = p0 % ohw;
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* base = x + img * image_stride;
+        T* d = dst + p * nr;
+        for (int64_t j = 0; j < cols; ++j) {
+          const int32_t at = tap_row[j][q];
+          d[j] = at >= 0 ? base[channel_offset[j] + at] : T(0);
+        }
+        for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
+        if (++q == ohw) {
+          q = 0;
+          ++img;
+        }
+      }
     }
   }
-}
+};
 
 // dx (one image and group) += col2im(col), col being crs rows of length ld: the adjoint of im2col.
 // Within one tap the outputs read distinct inputs, so the scatter has no collisions per row.
@@ -448,17 +475,15 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
           return false;
         continue;
       }
-      // dw_g (kg x crs) += dy_g (kg x cols) * col_g^T (cols x crs), im2col materialised
+      // dw_g (kg x crs) += dy_g (kg x cols) * col_g^T (cols x crs), col^T gathered into the panels
       const int64_t cols = images * g.ohw();
-      T* col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * cols));
       T* dyc = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
-      if (!col || !dyc) return false;
-      for (int64_t i = 0; i < images; ++i) {
-        im2col(g, taps.data(), xg + i * g.c * g.hw(), col + i * g.ohw(), cols);
+      if (!dyc) return false;
+      for (int64_t i = 0; i < images; ++i)
         for (int64_t kk = 0; kk < g.kg(); ++kk)
           std::copy(dyg + (i * g.k + kk) * g.ohw(), dyg + (i * g.k + kk + 1) * g.ohw(), dyc + kk * cols + i * g.ohw());
-      }
-      if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dyc, cols), transposed(col, cols), beta, accg, g.crs(), par))
+      Im2colTransposedPackB<T> packer(g, taps.data(), xg, g.c * g.hw());
+      if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dyc, cols), packer, beta, accg, g.crs(), par))
         return false;
     }
     return true;

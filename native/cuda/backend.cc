@@ -131,6 +131,9 @@ crb_backend make_table() {
   t.sgd_step = GUARD(sgd_step);
   t.images_u8_to_float = GUARD(images_u8_to_float);
   t.convert_layout = GUARD(convert_layout);
+  t.bn_add_relu_reserve_size = GUARD(bn_add_relu_reserve_size);
+  t.bn_add_relu_forward_train = GUARD(bn_add_relu_forward_train);
+  t.bn_add_relu_backward_train = GUARD(bn_add_relu_backward_train);
   return t;
 }
 

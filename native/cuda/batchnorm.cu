@@ -247,4 +247,119 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
   });
 }
 
+
+// Note [fused BN + add + ReLU]
+// The tail of a residual block, y = relu(bn(x) + z), in one cuDNN call
+// (CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION), and its backward in one more, which also yields dz.
+// cuDNN fuses it only for channels-last half precision with the persistent kernels (and C a
+// multiple of 4); its reserve space (the ReLU mask) goes from forward to backward through the
+// caller's `reserve` buffer. Anything else reports CRB_ERR_UNSUPPORTED and runs unfused.
+namespace {
+
+bool fusable(const crb_bn_desc& d) {
+  return d.layout == CRB_NHWC && d.dtype == CRB_F16 && d.c % 4 == 0 && !options().deterministic.load();
+}
+
+struct FusedSetup {
+  BnSetup bn;
+  ActivationDescriptor relu;
+};
+
+crb_status make_fused_setup(const crb_bn_desc& d, FusedSetup& s, const OpScope& scope) {
+  CRB_TRY(make_bn_setup(d, CUDNN_BATCHNORM_SPATIAL_PERSISTENT, s.bn, scope));
+  CRB_TRY(s.relu.create(scope));
+  CRB_CUDNN_CHECK(scope, cudnnSetActivationDescriptor(s.relu.get(), CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
+  return CRB_OK;
+}
+
+}  // namespace
+
+crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
+  BN_SCOPE("bn_add_relu_reserve_size");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!bytes) return invalid(scope, "bytes must not be null");
+  if (!fusable(*d))
+    return unsupported(scope, "cuDNN fuses BN + add + ReLU for channels-last float16 with c %% 4 == 0 only");
+  CudnnLease lease(scope);
+  FusedSetup s;
+  CRB_TRY(make_fused_setup(*d, s, scope));
+  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT,
+                                                           CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION, s.relu.get(),
+                                                           s.bn.x.get(), bytes) != CUDNN_STATUS_SUCCESS)
+    return unsupported(scope, "this cuDNN does not fuse BN + add + ReLU for these shapes");
+  return CRB_OK;
+}
+
+crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
+                                     const void* beta, void* y, void* running_mean, void* running_var, void* save_mean,
+                                     void* save_invstd, void* reserve, size_t reserve_bytes) {
+  BN_SCOPE("bn_add_relu_forward_train");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
+  if (!x || !z || !gamma || !beta || !y || !save_mean || !save_invstd || !running_mean || !running_var)
+    return invalid(scope, "x, z, gamma, beta, y, running stats and save_mean/save_invstd must not be null");
+  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
+  CudnnLease lease(scope);
+  FusedSetup s;
+  CRB_TRY(make_fused_setup(*d, s, scope));
+  size_t need = 0;
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.relu.get(), s.bn.x.get(), &need));
+  if (reserve_bytes < need || (need && !reserve))
+    return invalid(scope, "reserve has %zu bytes, cuDNN needs %zu", reserve_bytes, need);
+  size_t ws_bytes = 0;
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(), s.relu.get(), &ws_bytes));
+  void* ws = nullptr;
+  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+  CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationForwardTrainingEx(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             one, zero, s.bn.x.get(), x, s.bn.x.get(), z, s.bn.x.get(), y, s.bn.param.get(), gamma,
+                             beta, d->momentum, running_mean, running_var, d->eps, save_mean, save_invstd,
+                             s.relu.get(), ws, ws_bytes, reserve, reserve_bytes));
+  return CRB_OK;
+}
+
+crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
+                                      const void* gamma, const void* beta, const void* save_mean,
+                                      const void* save_invstd, const void* reserve, size_t reserve_bytes, void* dx,
+                                      void* dz, void* dgamma, void* dbeta) {
+  BN_SCOPE("bn_add_relu_backward_train");
+  CRB_TRY(ensure_init(scope));
+  CRB_TRY(validate_bn(d, scope));
+  if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
+  if (!x || !y || !dy || !gamma || !beta || !save_mean || !save_invstd || !dx || !dz)
+    return invalid(scope, "x, y, dy, gamma, beta, save_mean, save_invstd, dx and dz must not be null");
+  DeviceBuffer scratch;
+  if (!dgamma || !dbeta) {
+    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
+    if (!dgamma) dgamma = scratch.get();
+    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
+  }
+  CudnnLease lease(scope);
+  FusedSetup s;
+  CRB_TRY(make_fused_setup(*d, s, scope));
+  size_t ws_bytes = 0;
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(),
+                             s.relu.get(), &ws_bytes));
+  void* ws = nullptr;
+  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+  CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationBackwardEx(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             one, zero, one, zero, s.bn.x.get(), x, s.bn.x.get(), y, s.bn.x.get(), dy, s.bn.x.get(),
+                             dz, s.bn.x.get(), dx, s.bn.param.get(), gamma, beta, dgamma, dbeta, d->eps, save_mean,
+                             save_invstd, s.relu.get(), ws, ws_bytes, const_cast<void*>(reserve), reserve_bytes));
+  return CRB_OK;
+}
+
 }  // namespace crb_cuda

@@ -76,6 +76,16 @@ crb_status sgd_step(const crb_sgd_desc* d, const crb_sgd_param* params, int coun
 // images.cu
 crb_status images_u8_to_float(const crb_image_desc* d, const uint8_t* src, void* dst);
 
+// batchnorm.cu: the fused residual tail, y = relu(bn(x) + z) (Note [fused BN + add + ReLU])
+crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes);
+crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
+                                     const void* beta, void* y, void* running_mean, void* running_var, void* save_mean,
+                                     void* save_invstd, void* reserve, size_t reserve_bytes);
+crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
+                                      const void* gamma, const void* beta, const void* save_mean,
+                                      const void* save_invstd, const void* reserve, size_t reserve_bytes, void* dx,
+                                      void* dz, void* dgamma, void* dbeta);
+
 // layout.cu
 crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c, int h,
                           int w, crb_dtype dtype);

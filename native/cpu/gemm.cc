@@ -66,18 +66,8 @@ GemmKernel<double> pick_kernel<double>() {
 }
 
 template <class T>
-GemmKernel<T> tuned_kernel() {
-  GemmKernel<T> k = pick_kernel<T>();
-  // TUNING ONLY: blocking overrides
-  if (const char* v = std::getenv("CRB_GEMM_KC")) k.kc = std::atoi(v);
-  if (const char* v = std::getenv("CRB_GEMM_MC")) k.mc = std::atoi(v);
-  if (const char* v = std::getenv("CRB_GEMM_NC")) k.nc = std::atoi(v);
-  return k;
-}
-
-template <class T>
 const GemmKernel<T>& kernel() {
-  static const GemmKernel<T> k = tuned_kernel<T>();
+  static const GemmKernel<T> k = pick_kernel<T>();
   return k;
 }
 
@@ -93,6 +83,14 @@ void pack_a(MatRef<T> a, int64_t i0, int64_t p0, int64_t mc, int64_t kc, int mr,
         const T* src = a.p + (i0 + ir) + (p0 + p) * a.cs;
         for (int i = 0; i < mr; ++i) dst[p * mr + i] = src[i];
       }
+      continue;
+    }
+    if (a.cs == 1 && rows == mr && mr <= 16) {
+      // rows of A are contiguous: read the mr rows side by side so every store is sequential
+      const T* src[16];
+      for (int i = 0; i < mr; ++i) src[i] = a.p + (i0 + ir + i) * a.rs + p0;
+      for (int64_t p = 0; p < kc; ++p)
+        for (int i = 0; i < mr; ++i) dst[p * mr + i] = src[i][p];
       continue;
     }
     for (int i = 0; i < rows; ++i) {
@@ -128,6 +126,21 @@ struct StridedPackB final : PackB<T> {
           int j = 0;
           for (; j < cols; ++j) d[j] = src[j];
           for (; j < nr; ++j) d[j] = T(0);
+        }
+        continue;
+      }
+      if (b.rs == 1 && nr <= 64) {
+        // columns of B are contiguous: walk them side by side in short runs of k so the stores
+        // stay sequential and the column streams stay in L1
+        const T* src[64];
+        for (int j = 0; j < cols; ++j) src[j] = b.p + p0 + (j0 + jr + j) * b.cs;
+        for (int64_t pb = 0; pb < kc; pb += 16) {
+          const int64_t pe = std::min<int64_t>(kc, pb + 16);
+          for (int64_t p = pb; p < pe; ++p) {
+            T* d = dst + p * nr;
+            for (int j = 0; j < cols; ++j) d[j] = src[j][p];
+            for (int j = cols; j < nr; ++j) d[j] = T(0);
+          }
         }
         continue;
       }

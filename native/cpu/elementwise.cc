@@ -133,7 +133,8 @@ crb_status check_numel(int64_t numel, const char* op) {
 
 template <class D, class S>
 void cast_loop(D* dst, const S* src, int64_t numel) {
-  parallel_for(numel, kGrain, [&](int64_t b, int64_t e, int) {
+  // pointers captured by value: see relu.cc (-fno-strict-aliasing would reload them per element)
+  parallel_for(numel, kGrain, [dst, src](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       if constexpr (std::is_same<D, float>::value && std::is_same<S, Half>::value) {
         dst[i] = half_to_float(src[i].bits);
@@ -161,7 +162,7 @@ crb_status fill(void* dst, int64_t numel, crb_dtype dtype, double value) {
     using T = decltype(zero);
     const T v = from_double<T>(value);
     T* p = static_cast<T*>(dst);
-    parallel_for(numel, kGrain, [&](int64_t b, int64_t e, int) {
+    parallel_for(numel, kGrain, [p, v](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) p[i] = v;
     });
     return CRB_OK;
@@ -191,8 +192,11 @@ crb_status add(void* out, const void* a, const void* b, int64_t numel, crb_dtype
     T* o = static_cast<T*>(out);
     const T* x = static_cast<const T*>(a);
     const T* y = static_cast<const T*>(b);
-    parallel_for(numel, kGrain, [&](int64_t s, int64_t e, int) {
-      for (int64_t i = s; i < e; ++i) o[i] = x[i] + y[i];
+    parallel_for(numel, kGrain, [o, x, y](int64_t s, int64_t e, int) {
+      T* const out = o;  // locals, not closure members: see relu.cc
+      const T* const lhs = x;
+      const T* const rhs = y;
+      for (int64_t i = s; i < e; ++i) out[i] = lhs[i] + rhs[i];
     });
     return CRB_OK;
   });
@@ -205,11 +209,14 @@ crb_status axpby(void* y, const void* x, double alpha, double beta, int64_t nume
     T* yy = static_cast<T*>(y);
     const T* xx = static_cast<const T*>(x);
     const T a = T(alpha), b = T(beta);
-    parallel_for(numel, kGrain, [&](int64_t s, int64_t e, int) {
+    parallel_for(numel, kGrain, [yy, xx, a, b, beta](int64_t s, int64_t e, int) {
+      T* const out = yy;  // locals, not closure members: see relu.cc
+      const T* const in = xx;
+      const T ca = a, cb = b;
       if (beta == 0) {
-        for (int64_t i = s; i < e; ++i) yy[i] = a * xx[i];  // y may hold garbage: never read it
+        for (int64_t i = s; i < e; ++i) out[i] = ca * in[i];  // y may hold garbage: never read it
       } else {
-        for (int64_t i = s; i < e; ++i) yy[i] = a * xx[i] + b * yy[i];
+        for (int64_t i = s; i < e; ++i) out[i] = ca * in[i] + cb * out[i];
       }
     });
     return CRB_OK;
@@ -223,7 +230,7 @@ crb_status sum(void* out, const void* x, int64_t numel, crb_dtype dtype) {
     using Acc = typename std::conditional<std::is_floating_point<T>::value, double, int64_t>::type;
     const T* p = static_cast<const T*>(x);
     Acc parts[1024] = {};
-    parallel_for(numel, kGrain, [&](int64_t s, int64_t e, int thread) {
+    parallel_for(numel, kGrain, [p, &parts](int64_t s, int64_t e, int thread) {
       Acc total = 0;
       for (int64_t i = s; i < e; ++i) total += p[i];  // float32 widened to double: no drift
       parts[thread] = total;

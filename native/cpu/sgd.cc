@@ -19,7 +19,8 @@ void step(const crb_sgd_desc* d, const crb_sgd_param& prm) {
   const T lr = T(d->lr), wd = T(d->weight_decay), mom = T(d->momentum), damp = T(1 - d->dampening);
   const bool use_wd = d->weight_decay != 0, use_mom = d->momentum != 0, nesterov = d->nesterov != 0,
              maximize = d->maximize != 0, first = prm.init_momentum != 0;
-  parallel_for(prm.numel, 1 << 14, [&](int64_t b, int64_t e, int) {
+  // captured by value: see relu.cc
+  parallel_for(prm.numel, 1 << 14, [=](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) {
       T g = maximize ? -grad[i] : grad[i];
       if (use_wd) g = g + wd * p[i];

@@ -69,6 +69,9 @@ crb_backend make_table() {
   t.sgd_step = sgd_step;
   t.images_u8_to_float = images_u8_to_float;
   t.convert_layout = convert_layout;
+  t.bn_add_relu_reserve_size = bn_add_relu_reserve_size;
+  t.bn_add_relu_forward_train = bn_add_relu_forward_train;
+  t.bn_add_relu_backward_train = bn_add_relu_backward_train;
   return t;
 }
 

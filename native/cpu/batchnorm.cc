@@ -84,9 +84,11 @@ inline void lane_grad_sums(const T* p, const T* g, int64_t len, double mean, dou
   *s2 += tb;
 }
 
+// z null: plain BN. z given: y = relu(bn(x) + z), the fused tail of a residual block (one pass
+// over memory instead of three).
 template <class T>
 crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
-                         T* running_var, T* save_mean, T* save_invstd) {
+                         T* running_var, T* save_mean, T* save_invstd, const T* z = nullptr) {
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
   if (count == 1)
     return fail(CRB_ERR_INVALID, "batchnorm_forward_train",
@@ -109,7 +111,15 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
       T* q = y + (i * c + ch) * hw;
-      for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mu) * scale + shift;
+      if (z) {
+        const T* r = z + (i * c + ch) * hw;
+        for (int64_t j = 0; j < hw; ++j) {
+          const T v = (p[j] - mu) * scale + shift + r[j];
+          q[j] = v < T(0) ? T(0) : v;
+        }
+      } else {
+        for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mu) * scale + shift;
+      }
     }
     if (save_mean) save_mean[ch] = T(mean);
     if (save_invstd) save_invstd[ch] = T(invstd);
@@ -149,16 +159,32 @@ void channel_sums(const T* x, const T* dy, int64_t n, int64_t c, int64_t hw, int
   *sum_dy_xmu = s2;
 }
 
+// relu_y null: plain BN backward. relu_y given (the fused forward's output): the incoming dy first
+// goes through the ReLU, dz = (y <= 0) ? 0 : dy, is written to dz (the gradient of z) and is then
+// the dy of the BN.
 template <class T>
 crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T* gamma, const T* save_mean,
-                          const T* save_invstd, T* dx, T* dgamma, T* dbeta) {
+                          const T* save_invstd, T* dx, T* dgamma, T* dbeta, const T* relu_y = nullptr,
+                          T* dz = nullptr) {
   if (!save_mean || !save_invstd)
     return fail(CRB_ERR_INVALID, "batchnorm_backward_train", "save_mean and save_invstd are required");
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
   for_each_channel(c, [&](int64_t ch) {
     const double mean = save_mean[ch], invstd = save_invstd[ch];
+    if (relu_y) {
+      for (int64_t i = 0; i < n; ++i) {
+        const T* yy = relu_y + (i * c + ch) * hw;
+        const T* g = dy + (i * c + ch) * hw;
+        T* out = dz + (i * c + ch) * hw;
+        for (int64_t j = 0; j < hw; ++j) {
+          const T v = g[j];
+          out[j] = yy[j] <= T(0) ? T(0) : v;
+        }
+      }
+    }
+    const T* grad = relu_y ? dz : dy;
     double sum_dy, sum_dy_xmu;
-    channel_sums(x, dy, n, c, hw, ch, mean, &sum_dy, &sum_dy_xmu);
+    channel_sums(x, grad, n, c, hw, ch, mean, &sum_dy, &sum_dy_xmu);
     const double sum_dy_xhat = sum_dy_xmu * invstd;
     if (dgamma) dgamma[ch] = T(sum_dy_xhat);
     if (dbeta) dbeta[ch] = T(sum_dy);
@@ -169,7 +195,7 @@ crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T
     const T k = T(invstd * g), mean_dy = T(sum_dy / count), proj = T(sum_dy_xhat * invstd / count), mu = T(mean);
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
-      const T* gy = dy + (i * c + ch) * hw;
+      const T* gy = grad + (i * c + ch) * hw;
       T* q = dx + (i * c + ch) * hw;
       for (int64_t j = 0; j < hw; ++j) q[j] = (gy[j] - mean_dy - (p[j] - mu) * proj) * k;
     }
@@ -243,6 +269,46 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
     using T = decltype(zero);
     return backward_eval<T>(d, (const T*)x, (const T*)dy, (const T*)gamma, (const T*)running_mean,
                             (const T*)running_var, (T*)dx, (T*)dgamma, (T*)dbeta);
+  });
+}
+
+crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
+  if (crb_status st = check_desc(d, "bn_add_relu_reserve_size")) return st;
+  if (!bytes) return fail(CRB_ERR_INVALID, "bn_add_relu_reserve_size", "bytes must not be null");
+  if (d->dtype != CRB_F32 && d->dtype != CRB_F64)
+    return fail(CRB_ERR_UNSUPPORTED, "bn_add_relu_reserve_size", "dtype %s is not supported on the CPU backend",
+                dtype_name(d->dtype));
+  *bytes = 0;  // backward recomputes the ReLU mask from y
+  return CRB_OK;
+}
+
+crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
+                                     const void* beta, void* y, void* running_mean, void* running_var, void* save_mean,
+                                     void* save_invstd, void* reserve, size_t reserve_bytes) {
+  (void)reserve;
+  (void)reserve_bytes;
+  if (crb_status st = check_desc(d, "bn_add_relu_forward_train")) return st;
+  if (!z) return fail(CRB_ERR_INVALID, "bn_add_relu_forward_train", "z must not be null");
+  return dispatch_float(d->dtype, "bn_add_relu_forward_train", [&](auto zero) {
+    using T = decltype(zero);
+    return forward_train<T>(d, (const T*)x, (const T*)gamma, (const T*)beta, (T*)y, (T*)running_mean,
+                            (T*)running_var, (T*)save_mean, (T*)save_invstd, (const T*)z);
+  });
+}
+
+crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
+                                      const void* gamma, const void* beta, const void* save_mean,
+                                      const void* save_invstd, const void* reserve, size_t reserve_bytes, void* dx,
+                                      void* dz, void* dgamma, void* dbeta) {
+  (void)beta;
+  (void)reserve;
+  (void)reserve_bytes;
+  if (crb_status st = check_desc(d, "bn_add_relu_backward_train")) return st;
+  if (!y || !dz) return fail(CRB_ERR_INVALID, "bn_add_relu_backward_train", "y and dz must not be null");
+  return dispatch_float(d->dtype, "bn_add_relu_backward_train", [&](auto zero) {
+    using T = decltype(zero);
+    return backward_train<T>(d, (const T*)x, (const T*)dy, (const T*)gamma, (const T*)save_mean,
+                             (const T*)save_invstd, (T*)dx, (T*)dgamma, (T*)dbeta, (const T*)y, (T*)dz);
   });
 }
 

@@ -50,6 +50,16 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
                                    const void* running_mean, const void* running_var, void* dx, void* dgamma,
                                    void* dbeta);
 
+// the fused tail of a residual block, y = relu(bn(x) + z) (batchnorm.cc)
+crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes);
+crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
+                                     const void* beta, void* y, void* running_mean, void* running_var, void* save_mean,
+                                     void* save_invstd, void* reserve, size_t reserve_bytes);
+crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
+                                      const void* gamma, const void* beta, const void* save_mean,
+                                      const void* save_invstd, const void* reserve, size_t reserve_bytes, void* dx,
+                                      void* dz, void* dgamma, void* dbeta);
+
 // pooling.cc
 crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int32_t* indices);
 crb_status maxpool2d_backward(const crb_pool_desc* d, const void* x, const void* y, const void* dy,

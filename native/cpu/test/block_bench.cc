@@ -88,6 +88,17 @@ int main(int argc, char** argv) {
   };
   double t_block = best_of(reps, block);
   printf("block fwd     %7.2f ms (train-mode BN)\n", t_block * 1e3);
+  auto fused = [&] {
+    CHECK(be->conv2d_forward(&cd, x.data(), w1.data(), b1.data(), y1.data()));
+    CHECK(be->batchnorm_forward_train(&bd, y1.data(), g.data(), bt.data(), y2.data(), rm.data(), rv.data(), sm.data(),
+                                      si.data()));
+    CHECK(be->relu_forward(y2.data(), y2.data(), act, CRB_F32));
+    CHECK(be->conv2d_forward(&cd, y2.data(), w2.data(), b2.data(), y3.data()));
+    CHECK(be->bn_add_relu_forward_train(&bd, y3.data(), x.data(), g.data(), bt.data(), out.data(), rm.data(),
+                                        rv.data(), sm2.data(), si2.data(), nullptr, 0));
+  };
+  double t_fused = best_of(reps, fused);
+  printf("block fwd     %7.2f ms (train-mode BN, fused BN+add+ReLU tail)\n", t_fused * 1e3);
   // backward pieces
   std::vector<float> dy(act, 0.01f), dx(act), dw(C * C * 9), db(C);
   double t_bd = best_of(reps, [&] { CHECK(be->conv2d_backward_data(&cd, dy.data(), w1.data(), dx.data())); });

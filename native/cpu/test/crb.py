@@ -49,6 +49,8 @@ SIGS = [
     ("adaptive_avgpool2d_backward", [P] * 3), ("linear_forward", [P] * 5), ("linear_backward", [P] * 7),
     ("cross_entropy_forward", [I, I, I, P, P, P, P]), ("cross_entropy_backward", [I, I, I, P, P, P, P]),
     ("accuracy_count", [I, I, I, P, P, P]), ("sgd_step", [P, P, I]), ("images_u8_to_float", [P, P, P]),
+    ("convert_layout", [P, I, P, I, I, I, I, I, I]), ("bn_add_relu_reserve_size", [P, P]),
+    ("bn_add_relu_forward_train", [P] * 11 + [S]), ("bn_add_relu_backward_train", [P] * 9 + [S] + [P] * 4),
 ]
 
 class Table(C.Structure):

@@ -128,6 +128,38 @@ for dt in (F32, F64):
         bn_case(dt, 32, 16, 14, 14, train)
         bn_case(dt, 2, 5, 1, 1, train)
         bn_case(dt, 8, 4, 9, 9, train, scale=0.01, shift=1000.0)
+# fused y = relu(bn(x) + z), as the residual block's tail
+def bn_add_relu_case(dt, n, c, h, w):
+    x = (torch.randn(n, c, h, w, dtype=tdt(dt)) * 2 + 0.5).requires_grad_()
+    z = torch.randn(n, c, h, w, dtype=tdt(dt)).requires_grad_()
+    g = torch.randn(c, dtype=tdt(dt)).requires_grad_(); b = torch.randn(c, dtype=tdt(dt)).requires_grad_()
+    rm = torch.randn(c, dtype=tdt(dt)); rv = torch.rand(c, dtype=tdt(dt)) + 0.5
+    rmn, rvn = rm.numpy().copy(), rv.numpy().copy()
+    y = F.relu(F.batch_norm(x, rm, rv, g, b, training=True, momentum=0.1, eps=1e-5) + z)
+    dy = torch.randn_like(y); y.backward(dy)
+    T = npdt(dt); d = BnDesc(n, c, h, w, 1e-5, 0.1, dt, 0)
+    xn, zn, gn, bn_, dyn = [t.detach().numpy().copy() for t in (x, z, g, b, dy)]
+    size = C.c_size_t(99); ops["bn_add_relu_reserve_size"](ref(d), C.byref(size))
+    res = np.zeros(max(1, size.value), np.uint8)
+    yn = np.empty(x.shape, T); sm = np.empty(c, T); si = np.empty(c, T)
+    ops["bn_add_relu_forward_train"](ref(d), ptr(xn), ptr(zn), ptr(gn), ptr(bn_), ptr(yn), ptr(rmn), ptr(rvn), ptr(sm), ptr(si), ptr(res), size.value)
+    dxn = np.empty(x.shape, T); dzn = np.empty(x.shape, T); dgn = np.empty(c, T); dbn = np.empty(c, T)
+    ops["bn_add_relu_backward_train"](ref(d), ptr(xn), ptr(yn), ptr(dyn), ptr(gn), ptr(bn_), ptr(sm), ptr(si), ptr(res), size.value, ptr(dxn), ptr(dzn), ptr(dgn), ptr(dbn))
+    tag = f"bn+add+relu {dt} {(n, c, h, w)}"
+    check(tag + " y", yn, y.detach().numpy(), tol(dt) * 10)
+    check(tag + " running_mean", rmn, rm.numpy(), tol(dt)); check(tag + " running_var", rvn, rv.numpy(), tol(dt))
+    check(tag + " dx", dxn, x.grad.numpy(), tol(dt) * 50); check(tag + " dz", dzn, z.grad.numpy(), tol(dt))
+    check(tag + " dgamma", dgn, g.grad.numpy(), tol(dt) * 50); check(tag + " dbeta", dbn, b.grad.numpy(), tol(dt) * 50)
+
+for dt in (F32, F64):
+    bn_add_relu_case(dt, 4, 3, 5, 7)
+    bn_add_relu_case(dt, 16, 8, 14, 14)
+try:
+    ops["bn_add_relu_reserve_size"](ref(BnDesc(2, 3, 4, 4, 1e-5, 0.1, F32, 1)), C.byref(C.c_size_t()))
+    failures.append("fused BN accepted NHWC")
+except CrbError as e:
+    print("ok   fused BN declines NHWC:", e)
+
 try:
     d = BnDesc(1, 2, 1, 1, 1e-5, 0.1, F32, 0)
     z = np.zeros(2, np.float32)

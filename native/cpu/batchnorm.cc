@@ -28,7 +28,7 @@ crb_status check_desc(const crb_bn_desc* d, const char* op) {
 // Runs fn(channel) for every channel on the pool.
 template <class Fn>
 void for_each_channel(int64_t c, Fn&& fn) {
-  parallel_for(c, 1, [&](int64_t c0, int64_t c1, int) {
+  parallel_for_dynamic(c, 1, [&](int64_t c0, int64_t c1, int) {
     for (int64_t ch = c0; ch < c1; ++ch) fn(ch);
   });
 }

@@ -219,8 +219,10 @@ bool gemm_any(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const T* pa
   const bool split_n = (n / kern.nr) >= (m / kern.mr);
   const int64_t unit = split_n ? kern.nr : kern.mr;
   const int64_t units = ((split_n ? n : m) + unit - 1) / unit;
+  // about four pieces per thread, handed out dynamically (see parallel_for_dynamic)
+  const int64_t grain = std::max<int64_t>(1, units / (4 * threads));
   std::atomic<bool> ok{true};
-  parallel_for(units, 1, [&](int64_t u0, int64_t u1, int) {
+  parallel_for_dynamic(units, grain, [&](int64_t u0, int64_t u1, int) {
     const int64_t lo = u0 * unit, hi = std::min<int64_t>(u1 * unit, split_n ? n : m);
     bool r = split_n ? gemm_serial<T>(0, m, lo, hi, k, alpha, a, packed_a, packed_m, b, beta, c, ldc)
                      : gemm_serial<T>(lo, hi, 0, n, k, alpha, a, packed_a, packed_m, b, beta, c, ldc);

@@ -71,6 +71,30 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
            (void*)&f);
 }
 
+// f(begin, end, thread) over [0, n) in pieces of `grain`, handed out to the threads as they come
+// free: when another process steals a core, the other threads take over its share instead of
+// waiting for it. For loops whose pieces are big enough that one atomic add per piece is noise.
+template <class F>
+void parallel_for_dynamic(int64_t n, int64_t grain, F&& f) {
+  if (n <= 0) return;
+  if (grain < 1) grain = 1;
+  const int64_t pieces = (n + grain - 1) / grain;
+  ThreadPool& pool = thread_pool();
+  if (pieces <= 1 || pool.size() <= 1) {
+    f(int64_t(0), n, 0);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  const int64_t threads = pieces < pool.size() ? pieces : pool.size();
+  parallel_for(threads, 1, [&](int64_t t0, int64_t t1, int thread) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t piece = next.fetch_add(1); piece < pieces; piece = next.fetch_add(1)) {
+        const int64_t b = piece * grain, e = b + grain < n ? b + grain : n;
+        f(b, e, thread);
+      }
+  });
+}
+
 // A per-thread buffer that only grows: packing and im2col reuse it instead of allocating per call.
 // Each slot is independent, so one op can hold several at once. Returns 64-byte aligned memory,
 // or null when the allocation fails.

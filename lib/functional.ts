@@ -265,9 +265,9 @@ class BatchNormAddReluBackward extends Node {
 }
 
 /**
- * The tail of a residual block, relu(batchNorm(x) + z). In training on CUDA it is one fused
- * cuDNN call where the layout and dtype allow it (channels-last float16); everywhere else it
- * runs as batch norm, add and ReLU, with the same result.
+ * The tail of a residual block, relu(batchNorm(x) + z). In training it is one fused backend op
+ * where the backend can fuse: the CPU always, CUDA through cuDNN for channels-last float16;
+ * otherwise it runs as batch norm, add and ReLU, with the same result.
  */
 export function batchNormAddRelu(
   x: Tensor,
@@ -290,7 +290,7 @@ export function batchNormAddRelu(
     }
   }
   const o = checkOptions('options', options) as BatchNormOptions;
-  if (o.training && x.device === 'cuda' && runningMean && runningVar && z.dtype === x.dtype &&
+  if (o.training && runningMean && runningVar && z.dtype === x.dtype &&
       z.memoryFormat === x.memoryFormat && z.shape.every((d, i) => d === x.shape[i])) {
     checkTensor('weight', weight);
     checkTensor('bias', bias);

@@ -16,8 +16,8 @@
 // otherwise col^T is gathered straight into the GEMM's panels.
 // Chunks are spread over the threads (each runs its own single-threaded GEMM); when there are
 // fewer chunks than threads the GEMM itself is threaded instead.
-// The im2col segments are short (a few dozen elements): calls to memmove/memset for them cost
-// more than the copy, so keep GCC from turning the copy loops into library calls.
+// The packing loops copy and zero short runs (at most one register panel, 48 elements): a call
+// to memmove/memset costs more than that, so keep GCC from turning those loops into library calls.
 #pragma GCC optimize("no-tree-loop-distribute-patterns")
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 // compiler on PATH, and use it through require, import and the CLI.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkContents, cleanup, installAndRun, pack, prebuiltAddon, root } from '../tools/install-check.mjs';
@@ -52,5 +52,26 @@ describe('install from the packed tarball', function () {
     expect(result.help.stdout).to.match(/train/);
     expect(result.doctor.status, result.doctor.stderr).to.equal(0);
     expect(result.doctor.stdout).to.match(/cpu/i);
+  });
+
+  it('without a prebuild and without compilers, install names what is missing and fails', function () {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'crb-source-'));
+    try {
+      mkdirSync(path.join(dir, 'tools'));
+      mkdirSync(path.join(dir, 'node_modules'));
+      mkdirSync(path.join(dir, 'bin'));
+      copyFileSync(path.join(root, 'tools', 'install.cjs'), path.join(dir, 'tools', 'install.cjs'));
+      writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'cudnn-resblock', version: '0.0.0' }));
+      symlinkSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'));
+      symlinkSync(process.execPath, path.join(dir, 'bin', 'node'));
+      const r = spawnSync(process.execPath, [path.join(dir, 'tools', 'install.cjs')], {
+        cwd: dir, encoding: 'utf8', env: { PATH: path.join(dir, 'bin'), HOME: process.env.HOME },
+      });
+      expect(r.status).to.equal(1);
+      expect(r.stdout).to.match(/no prebuilt binary for linux-x64; building from source/);
+      expect(r.stderr).to.match(/cannot build from source: missing a C\+\+17 compiler \(g\+\+ or clang\+\+\), make, python3/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

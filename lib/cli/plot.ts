@@ -60,7 +60,7 @@ export function plotSvg(series: Series[], options: PlotOptions = {}): string {
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
   if (options.title) out.push(`<text x="${width / 2}" y="20" text-anchor="middle" font-size="14">${esc(options.title)}</text>`);
   // grid and ticks
-  for (const t of niceTicks(x0, x1, Math.min(10, Math.max(1, Math.round(xSpan))))) {
+  for (const t of niceTicks(x0, x1, Math.min(10, Math.max(4, Math.round(xSpan))))) {
     out.push(`<line x1="${fmt(X(t))}" y1="${m.top}" x2="${fmt(X(t))}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);
     out.push(`<text x="${fmt(X(t))}" y="${m.top + ph + 16}" text-anchor="middle">${fmt(t)}</text>`);
   }

@@ -127,6 +127,8 @@ CudaLoadResult load(const std::string& addon_dir) {
       attempt("cuDNN " + path + " (CUDNN_LIB_DIR)", "ok");
     else
       attempt("cuDNN " + path + " (CUDNN_LIB_DIR)", dl_error());
+  } else {
+    attempt("cuDNN from CUDNN_LIB_DIR", "not set");
   }
 
   // 3. The backend, with libcudnn.so.9 from what is loaded, its RUNPATH or the system path.
@@ -137,6 +139,7 @@ CudaLoadResult load(const std::string& addon_dir) {
     std::string err = dl_error();
     attempt(backend_what, err);
     if (err.find("libcudnn") != std::string::npos) {
+      attempt("cuDNN through the backend's RUNPATH ($ORIGIN) and the system loader path", "libcudnn.so.9 not found");
       // Last resort for cuDNN: the pip package.
       const std::string pip = pip_cudnn_dir();
       if (pip.empty()) {

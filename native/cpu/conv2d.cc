@@ -224,15 +224,22 @@ struct ShiftedColsPackB final : PackB<T> {
   const int64_t* offsets;  // one per column (crs)
   ShiftedColsPackB(const T* x, const int64_t* offs) : xpad(x), offsets(offs) {}
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    // The columns are walked side by side in short runs of p: the stores stay sequential and the
+    // nr source streams stay in L1 (column by column, every store would touch a new cache line).
+    const T* src[128];
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int64_t cols = std::min<int64_t>(nr, nc - jr);
       T* dst = bp + jr * kc;
-      for (int64_t j = 0; j < cols; ++j) {
-        const T* src = xpad + offsets[j0 + jr + j] + p0;
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = src[p];
+      for (int64_t j = 0; j < cols; ++j) src[j] = xpad + offsets[j0 + jr + j] + p0;
+      for (int64_t pb = 0; pb < kc; pb += 16) {
+        const int64_t pe = std::min<int64_t>(kc, pb + 16);
+        for (int64_t p = pb; p < pe; ++p) {
+          T* d = dst + p * nr;
+          int64_t j = 0;
+          for (; j < cols; ++j) d[j] = src[j][p];
+          for (; j < nr; ++j) d[j] = T(0);
+        }
       }
-      for (int64_t j = cols; j < nr; ++j)
-        for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = T(0);
     }
   }
 };

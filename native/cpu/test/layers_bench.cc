@@ -35,7 +35,10 @@ int main(int argc, char** argv) {
       {128, 4, 128, 3, 1, 1, 3}, {128, 4, 256, 3, 2, 1, 1}, {128, 4, 256, 1, 2, 0, 1}, {256, 2, 256, 3, 1, 1, 3},
       {256, 2, 512, 3, 2, 1, 1}, {256, 2, 512, 1, 2, 0, 1}, {512, 1, 512, 3, 1, 1, 3}};
   double total = 0;
+  const char* only = getenv("CRB_BENCH_ONLY");  // index of one layer to time
+  int index = -1;
   for (auto& l : layers) {
+    if (only && ++index != atoi(only)) continue;
     const int oh = (l.h + 2 * l.pad - l.r) / l.stride + 1;
     crb_conv2d_desc d = {N, l.c, l.h, l.h, l.k, l.r, l.r, l.stride, l.stride, l.pad, l.pad, 1, 1, 1, oh, oh, CRB_F32, CRB_NCHW};
     std::vector<float> x(size_t(N) * l.c * l.h * l.h, 0.5f), w(size_t(l.k) * l.c * l.r * l.r, 0.1f),

@@ -279,6 +279,30 @@ void pad_chunk(const ConvGeom& g, const T* x, int64_t images, int64_t cstride, T
     }
 }
 
+// Scratch slots of the calling thread (the chunk bodies use 2 and 3, the GEMM 0 and 1): reusing
+// them saves an allocation, its zeroing and its page faults per call (deep layers hold megabytes).
+constexpr int kLiveTapsSlot = 4;
+constexpr int kFlippedWeightsSlot = 5;  // backward data
+constexpr int kFilterPartialsSlot = 5;  // backward filter
+
+// The packed weights of each group. Ungrouped convs (all of ResNet) reuse one per-thread buffer
+// across calls, for the same reason.
+template <class T>
+class PackedWeights {
+ public:
+  // Constructed on the calling thread: the chunk bodies on the pool threads read its buffer.
+  explicit PackedWeights(int64_t groups) {
+    static thread_local PackedA<T> reused;
+    if (groups > 1) own_ = std::vector<PackedA<T>>(groups);
+    first_ = groups > 1 ? own_.data() : &reused;
+  }
+  PackedA<T>& operator[](int64_t grp) { return first_[grp]; }
+
+ private:
+  std::vector<PackedA<T>> own_;
+  PackedA<T>* first_;
+};
+
 // How a batch is cut into chunks of whole images.
 struct Chunks {
   int64_t per_chunk, count;
@@ -321,12 +345,14 @@ bool for_each_chunk(int64_t n, const Chunks& plan, Body&& body) {
   return ok.load();
 }
 
+// w_cs: distance between consecutive weights (1, or r*s when w is the single live tap of a larger
+// kernel, see live_taps: read in place instead of gathered).
 template <class T>
-crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, int64_t w_cs = 1) {
   // The weights are the A of every chunk's GEMM: pack them once, share them across threads.
-  std::vector<PackedA<T>> wpack(g.groups);
+  PackedWeights<T> wpack(g.groups);
   for (int64_t grp = 0; grp < g.groups; ++grp)
-    if (!wpack[grp].pack(g.kg(), g.crs(), row_major(w + grp * g.kg() * g.crs(), g.crs())))
+    if (!wpack[grp].pack(g.kg(), g.crs(), MatRef<T>{w + grp * g.kg() * g.crs() * w_cs, g.crs() * w_cs, w_cs}))
       return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
   const bool shifted = uses_shifted_grid(g);
   const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
@@ -390,16 +416,12 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) 
 }
 
 template <class T>
-crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, int64_t w_cs = 1) {
   const int64_t pad_h = g.dh * (g.r - 1) - g.ph, pad_w = g.dw * (g.s - 1) - g.pw;
   if (g.sh == 1 && g.sw == 1 && pad_h >= 0 && pad_w >= 0) {
     // dx = conv(dy, w'), w'[grp][c][k][r][s] = w[grp][k][c][R-1-r][S-1-s]
-    std::vector<T> wt;
-    try {
-      wt.resize(size_t(g.k) * g.crs());
-    } catch (const std::bad_alloc&) {
-      return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
-    }
+    T* wt = static_cast<T*>(scratch(kFlippedWeightsSlot, sizeof(T) * g.k * g.crs()));
+    if (!wt) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
     const int64_t rs = g.r * g.s;
     // transposed in 16x16 tiles of (k, c): one side of a plain loop would miss cache on every element
     for (int64_t grp = 0; grp < g.groups; ++grp)
@@ -409,13 +431,13 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx) {
             for (int64_t k = k0; k < std::min(k0 + 16, g.kg()); ++k)
               for (int64_t i = 0; i < rs; ++i)
                 wt[((grp * g.cg() + c) * g.kg() + k) * rs + (rs - 1 - i)] =
-                    w[((grp * g.kg() + k) * g.cg() + c) * rs + i];
+                    w[(((grp * g.kg() + k) * g.cg() + c) * rs + i) * w_cs];
     const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
-    return forward<T>(t, dy, wt.data(), nullptr, dx);
+    return forward<T>(t, dy, wt, nullptr, dx);
   }
-  std::vector<PackedA<T>> wpack(g.groups);  // w_g^T, shared by every chunk
+  PackedWeights<T> wpack(g.groups);  // w_g^T, shared by every chunk
   for (int64_t grp = 0; grp < g.groups; ++grp)
-    if (!wpack[grp].pack(g.crs(), g.kg(), transposed(w + grp * g.kg() * g.crs(), g.crs())))
+    if (!wpack[grp].pack(g.crs(), g.kg(), MatRef<T>{w + grp * g.kg() * g.crs() * w_cs, w_cs, g.crs() * w_cs}))
       return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
   const Chunks plan = plan_chunks(g.n, g.ohw());
   // dy of a chunk read as a (kg x images*ohw) matrix: the same gather as a 1x1 im2col
@@ -445,12 +467,10 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const bool shifted = uses_shifted_grid(g);
   const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
   // Each thread accumulates its chunks into its own copy of dw; the copies are summed at the end.
-  std::vector<T> partials;
-  try {
-    partials.assign(plan.gemm_parallel ? 0 : size_t(threads - 1) * wsize, T(0));
-  } catch (const std::bad_alloc&) {
+  T* partials = plan.gemm_parallel ? nullptr
+                                    : static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * (threads - 1) * wsize + 1));
+  if (!plan.gemm_parallel && !partials)
     return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate %d partial weight gradients", threads - 1);
-  }
   std::vector<char> touched(threads, 0);
   const int64_t cstride = plan.per_chunk * g.plane();
   std::vector<int64_t> offsets;
@@ -461,7 +481,7 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     taps = tap_table(g);
   }
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int thread) {
-    T* acc = thread == 0 ? dw : partials.data() + (thread - 1) * wsize;
+    T* acc = thread == 0 ? dw : partials + (thread - 1) * wsize;
     const T beta = touched[thread] ? T(1) : T(0);
     touched[thread] = 1;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -501,11 +521,14 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   });
   if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate im2col / packing buffers");
   if (!touched[0]) std::fill(dw, dw + wsize, T(0));  // the other threads took every chunk
-  for (int t = 1; t < threads && !plan.gemm_parallel; ++t) {
-    if (!touched[t]) continue;
-    const T* p = partials.data() + (t - 1) * wsize;
-    for (int64_t i = 0; i < wsize; ++i) dw[i] += p[i];
-  }
+  if (plan.gemm_parallel) return CRB_OK;
+  parallel_for(wsize, 16384, [&](int64_t i0, int64_t i1, int) {
+    for (int t = 1; t < threads; ++t) {
+      if (!touched[t]) continue;
+      const T* p = partials + (t - 1) * wsize;
+      for (int64_t i = i0; i < i1; ++i) dw[i] += p[i];
+    }
+  });
   return CRB_OK;
 }
 
@@ -552,63 +575,66 @@ LiveTaps live_taps(const ConvGeom& g) {
   return lt;
 }
 
-// The live taps of w (k, cg, r, s) as a (k, cg, r', s') tensor, or back (dead taps zero).
+// The live taps of w (k, cg, r, s) as a (k, cg, r', s') tensor.
 template <class T>
 void gather_taps(const ConvGeom& g, const LiveTaps& lt, const T* w, T* wr) {
   const int64_t r2 = lt.r1 - lt.r0, s2 = lt.s1 - lt.s0;
-  for (int64_t ck = 0; ck < g.k * g.cg(); ++ck)
-    for (int64_t r = 0; r < r2; ++r)
-      for (int64_t s = 0; s < s2; ++s) wr[(ck * r2 + r) * s2 + s] = w[(ck * g.r + r + lt.r0) * g.s + s + lt.s0];
+  const int64_t rs = g.r * g.s, first = lt.r0 * g.s + lt.s0;
+  parallel_for(g.k * g.cg(), 256, [&](int64_t ck0, int64_t ck1, int) {
+    for (int64_t ck = ck0; ck < ck1; ++ck) {
+      const T* src = w + ck * rs + first;
+      T* dst = wr + ck * r2 * s2;
+      for (int64_t r = 0; r < r2; ++r)
+        for (int64_t s = 0; s < s2; ++s) dst[r * s2 + s] = src[r * g.s + s];
+    }
+  });
 }
+// And back, dead taps zero.
 template <class T>
 void scatter_taps(const ConvGeom& g, const LiveTaps& lt, const T* wr, T* w) {
   const int64_t r2 = lt.r1 - lt.r0, s2 = lt.s1 - lt.s0;
-  std::fill(w, w + g.k * g.crs(), T(0));
-  for (int64_t ck = 0; ck < g.k * g.cg(); ++ck)
-    for (int64_t r = 0; r < r2; ++r)
-      for (int64_t s = 0; s < s2; ++s) w[(ck * g.r + r + lt.r0) * g.s + s + lt.s0] = wr[(ck * r2 + r) * s2 + s];
+  parallel_for(g.k * g.cg(), 256, [&](int64_t ck0, int64_t ck1, int) {
+    const int64_t rs = g.r * g.s;
+    std::fill(w + ck0 * rs, w + ck1 * rs, T(0));
+    for (int64_t ck = ck0; ck < ck1; ++ck)
+      for (int64_t r = 0; r < r2; ++r)
+        for (int64_t s = 0; s < s2; ++s) w[(ck * g.r + r + lt.r0) * g.s + s + lt.s0] = wr[(ck * r2 + r) * s2 + s];
+  });
 }
+
+// One live tap (3x3 on 1x1 maps): the reduced weights are w itself, every r*s-th element.
+bool single_tap(const LiveTaps& lt) { return lt.r1 - lt.r0 == 1 && lt.s1 - lt.s0 == 1; }
 
 template <class T>
 crb_status forward_live(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
   const LiveTaps lt = live_taps(g);
   if (!lt.any_dead) return forward<T>(g, x, w, b, y);
-  std::vector<T> wr;
-  try {
-    wr.resize(size_t(g.k) * lt.reduced.crs());
-  } catch (const std::bad_alloc&) {
-    return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the live-tap weights");
-  }
-  gather_taps(g, lt, w, wr.data());
-  return forward<T>(lt.reduced, x, wr.data(), b, y);
+  if (single_tap(lt)) return forward<T>(lt.reduced, x, w + lt.r0 * g.s + lt.s0, b, y, g.r * g.s);
+  T* wr = static_cast<T*>(scratch(kLiveTapsSlot, sizeof(T) * g.k * lt.reduced.crs()));
+  if (!wr) return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the live-tap weights");
+  gather_taps(g, lt, w, wr);
+  return forward<T>(lt.reduced, x, wr, b, y);
 }
 
 template <class T>
 crb_status backward_data_live(const ConvGeom& g, const T* dy, const T* w, T* dx) {
   const LiveTaps lt = live_taps(g);
   if (!lt.any_dead) return backward_data<T>(g, dy, w, dx);
-  std::vector<T> wr;
-  try {
-    wr.resize(size_t(g.k) * lt.reduced.crs());
-  } catch (const std::bad_alloc&) {
-    return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the live-tap weights");
-  }
-  gather_taps(g, lt, w, wr.data());
-  return backward_data<T>(lt.reduced, dy, wr.data(), dx);
+  if (single_tap(lt)) return backward_data<T>(lt.reduced, dy, w + lt.r0 * g.s + lt.s0, dx, g.r * g.s);
+  T* wr = static_cast<T*>(scratch(kLiveTapsSlot, sizeof(T) * g.k * lt.reduced.crs()));
+  if (!wr) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the live-tap weights");
+  gather_taps(g, lt, w, wr);
+  return backward_data<T>(lt.reduced, dy, wr, dx);
 }
 
 template <class T>
 crb_status backward_filter_live(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const LiveTaps lt = live_taps(g);
   if (!lt.any_dead) return backward_filter<T>(g, x, dy, dw);
-  std::vector<T> dwr;
-  try {
-    dwr.resize(size_t(g.k) * lt.reduced.crs());
-  } catch (const std::bad_alloc&) {
-    return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the live-tap gradient");
-  }
-  if (crb_status st = backward_filter<T>(lt.reduced, x, dy, dwr.data())) return st;
-  scatter_taps(g, lt, dwr.data(), dw);
+  T* dwr = static_cast<T*>(scratch(kLiveTapsSlot, sizeof(T) * g.k * lt.reduced.crs()));
+  if (!dwr) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the live-tap gradient");
+  if (crb_status st = backward_filter<T>(lt.reduced, x, dy, dwr)) return st;
+  scatter_taps(g, lt, dwr, dw);
   return CRB_OK;
 }
 

@@ -80,6 +80,12 @@ function accumulateGrad(leaf: Tensor, grad: Tensor): void {
     grad.dispose();
     throw new Error('backward: a leaf tensor that requires grad was disposed before backward reached it');
   }
+  if (grad.memoryFormat !== leaf.memoryFormat) {
+    // .grad always has the leaf's memory format, so in-place updates line up element by element.
+    const aligned = Tensor._fromHandle(native.to(grad.handle, leaf.device, leaf.dtype, leaf.memoryFormat === 'channelsLast'));
+    grad.dispose();
+    grad = aligned;
+  }
   if (leaf.grad === null || leaf.grad.isDisposed) {
     leaf.grad = grad;
   } else {
@@ -256,7 +262,7 @@ export class Tensor {
           `${gradient.dtype} ${shapeString(gradient.shape)} on ${gradient.device}`,
         );
       }
-      seed = Tensor._fromHandle(native.to(gradient.handle, this.device, this.dtype, false));
+      seed = Tensor._fromHandle(native.to(gradient.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast'));
     }
     if (this.gradFn === null) {
       accumulateGrad(this, seed);
@@ -403,14 +409,17 @@ class ToBackward extends Node {
   readonly name = 'ToBackward';
   private readonly device: DeviceType;
   private readonly dtype: DType;
+  private readonly channelsLast: boolean;
   constructor(input: Tensor) {
     super();
     this.device = input.device;
     this.dtype = input.dtype;
+    // The gradient goes back in the input's device, dtype and memory format.
+    this.channelsLast = input.memoryFormat === 'channelsLast';
     this.edges = [edgeTo(input)];
   }
   apply(g: Tensor): (Tensor | null)[] {
-    return [Tensor._fromHandle(native.to(g.handle, this.device, this.dtype, false))];
+    return [Tensor._fromHandle(native.to(g.handle, this.device, this.dtype, this.channelsLast))];
   }
 }
 

@@ -77,17 +77,19 @@ export class SGD implements Optimizer {
     for (const p of this.params) {
       const g = p.grad;
       if (!g || g.isDisposed) continue;
-      if (g.device !== p.device || g.dtype !== p.dtype) {
-        throw invalidRange('grad', `a gradient on ${p.device} as ${p.dtype}`, `${g.dtype} on ${g.device}`);
+      if (g.device !== p.device || g.dtype !== p.dtype || g.memoryFormat !== p.memoryFormat) {
+        throw invalidRange('grad', `a gradient on ${p.device} as ${p.dtype} (${p.memoryFormat})`,
+          `${g.dtype} on ${g.device} (${g.memoryFormat})`);
       }
       params.push(p.handle);
       grads.push(g.handle);
       if (this.momentum !== 0) {
         let buf = this.buffers.get(p);
-        const fresh = !buf || buf.device !== p.device || buf.dtype !== p.dtype;
+        const fresh = !buf || buf.device !== p.device || buf.dtype !== p.dtype || buf.memoryFormat !== p.memoryFormat;
         if (fresh) {
           buf?.dispose();
-          buf = Tensor._fromHandle(native.empty(p.shape.slice(), p.dtype, p.device));
+          // Same memory format as the parameter: the update is elementwise over raw memory.
+          buf = Tensor._fromHandle(native.to(p.handle, p.device, p.dtype, p.memoryFormat === 'channelsLast'));
           this.buffers.set(p, buf);
         }
         bufs.push(buf!.handle);

@@ -1,10 +1,11 @@
 // 2-D convolution, PyTorch semantics (any kernel, stride, padding, dilation, groups), NCHW.
 //   x: (n, c, h, w)   w: (k, c/groups, r, s)   b: (k)   y: (n, k, out_h, out_w)
 // Forward is one GEMM per chunk of images and group: y_g = w_g (k/g x c/g*r*s) * col_g, where
-// col_g (c/g*r*s x images*out_h*out_w) is im2col(x) packed straight into the GEMM's B panels.
+// col_g (c/g*r*s x images*out_h*out_w) is im2col(x) gathered straight into the GEMM's B panels
+// from the zero-padded chunk (x in place when unpadded): no bounds checks per element.
 // Chunks put several small images side by side so the GEMM's N stays large (ResNet's 7x7 and
 // 1x1 layers would otherwise waste most of each register tile).
-// Stride 1 needs no im2col at all: on the zero-padded input (channel-major, the chunk's images
+// Stride 1 on large maps needs no gather at all: on the zero-padded input (channel-major, the chunk's images
 // side by side: c, image, hp, wp), row (c, r, s) of col is that buffer shifted by
 // c*images*hp*wp + r*dh*wp + s*dw, if the output is computed on the padded grid (positions whose
 // column is >= out_w, and the rows between images, are computed and discarded). Packing is then
@@ -74,9 +75,8 @@ crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
 }
 
 // Where each kernel tap reads: taps[(r*s_taps + s) * ohw + pos] is the input offset ih*w + iw for
-// output position pos, or -1 in the padding. The same for every image and channel, so im2col,
-// its packed form and col2im become table-driven gathers with no per-row bounds logic (what
-// dominates on ResNet's 7x7, 4x4 and 2x2 maps).
+// output position pos, or -1 in the padding. The same for every image and channel, so col2im
+// becomes a table-driven scatter with no per-row bounds logic (what dominates on small maps).
 std::vector<int32_t> tap_table(const ConvGeom& g) {
   std::vector<int32_t> t(size_t(g.r * g.s) * g.ohw());
   for (int64_t r = 0; r < g.r; ++r)
@@ -89,49 +89,6 @@ std::vector<int32_t> tap_table(const ConvGeom& g) {
         }
   return t;
 }
-
-// B = im2col of a chunk of images for one group (crs x images*ohw), packed panel by panel on
-// demand. x points at the group's first channel of the chunk's first image; image_stride is the
-// distance between images (c*h*w of the full tensor).
-template <class T>
-struct Im2colPackB final : PackB<T> {
-  const ConvGeom& g;
-  const int32_t* taps;
-  const T* x;
-  int64_t image_stride;
-  Im2colPackB(const ConvGeom& geom, const int32_t* tap_table, const T* x_group, int64_t stride)
-      : g(geom), taps(tap_table), x(x_group), image_stride(stride) {}
-
-  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
-    int64_t image_base[130];
-    int32_t position[130];
-    const int64_t ohw = g.ohw(), taps_per_channel = g.r * g.s;
-    for (int64_t jr = 0; jr < nc; jr += nr) {
-      const int64_t cols = std::min<int64_t>(nr, nc - jr);
-      for (int64_t j = 0; j < cols; ++j) {
-        const int64_t pos = j0 + jr + j;
-        image_base[j] = (pos / ohw) * image_stride;
-        position[j] = int32_t(pos % ohw);
-      }
-      T* dst = bp + jr * kc;
-      int64_t c = p0 / taps_per_channel, rs = p0 % taps_per_channel;
-      for (int64_t p = 0; p < kc; ++p) {
-        const T* plane = x + c * g.hw();
-        const int32_t* t = taps + rs * ohw;
-        T* d = dst + p * nr;
-        for (int64_t j = 0; j < cols; ++j) {
-          const int32_t at = t[position[j]];
-          d[j] = at >= 0 ? plane[image_base[j] + at] : T(0);
-        }
-        for (int64_t j = cols; j < nr; ++j) d[j] = T(0);
-        if (++rs == taps_per_channel) {
-          rs = 0;
-          ++c;
-        }
-      }
-    }
-  }
-};
 
 // dx (one image and group) += col2im(col), col being crs rows of length ld: the adjoint of im2col.
 // Within one tap the outputs read distinct inputs, so the scatter has no collisions per row.
@@ -176,6 +133,41 @@ struct ShiftedRowsPackB final : PackB<T> {
   }
 };
 
+// B of the forward, col of a chunk (crs x images*ohw), read from the zero-padded input (or x in
+// place when unpadded): B(p, j) = xpad[offsets[p] + positions[j]]. No bounds checks and no
+// discarded positions.
+template <class T>
+struct PaddedGatherRowsPackB final : PackB<T> {
+  const T* xpad;
+  const int64_t* offsets;    // one per row (crs)
+  const int64_t* positions;  // one per column (output position of the chunk)
+  PaddedGatherRowsPackB(const T* x, const int64_t* offs, const int64_t* pos) : xpad(x), offsets(offs), positions(pos) {}
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      const int64_t* pos = positions + j0 + jr;
+      T* dst = bp + jr * kc;
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* src = xpad + offsets[p0 + p];
+        T* d = dst + p * nr;
+        int64_t j = 0;
+        for (; j < cols; ++j) d[j] = src[pos[j]];
+        for (; j < nr; ++j) d[j] = T(0);
+      }
+    }
+  }
+};
+
+// Output positions of a chunk of `images` images as offsets into the (padded) input.
+std::vector<int64_t> chunk_positions(const ConvGeom& g, int64_t images, int64_t image_stride) {
+  std::vector<int64_t> positions(size_t(images * g.ohw()));
+  for (int64_t i = 0; i < images; ++i)
+    for (int64_t oh = 0; oh < g.oh; ++oh)
+      for (int64_t ow = 0; ow < g.ow; ++ow)
+        positions[(i * g.oh + oh) * g.ow + ow] = i * image_stride + oh * g.sh * g.wp() + ow * g.sw;
+  return positions;
+}
+
 // B of the filter gradient, col^T of a chunk (images*ohw x crs), read from the zero-padded input:
 // B(p, j) = xpad[positions[p] + offsets[j]]. Only the real output positions are rows (the shifted
 // grid would also multiply the discarded ones, 65% more on 7x7 maps), and no bounds checks.
@@ -204,10 +196,11 @@ struct PaddedGatherPackB final : PackB<T> {
   }
 };
 
-// The padded grid computes plane() positions per image for ohw() useful ones. Its packing is so
-// much cheaper than im2col's that it wins up to about 2x waste (7x7 -> 9x9 still, 4x4 -> 6x6 not).
+// The padded grid computes plane() positions per image for ohw() useful ones, but its packing is
+// plain contiguous copies; the exact positions need a gather per element. Measured on 7x7 maps
+// (81 vs 49 positions) the gather already wins by ~7%; large maps waste little on the grid.
 bool uses_shifted_grid(const ConvGeom& g) {
-  return g.sh == 1 && g.sw == 1 && g.plane() <= 2 * g.ohw();
+  return g.sh == 1 && g.sw == 1 && 4 * g.plane() <= 5 * g.ohw();
 }
 
 // Offsets of the rows (c, r, s) of col in the chunk's padded buffer (channel stride cstride).
@@ -316,14 +309,12 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, 
       return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
   const bool shifted = uses_shifted_grid(g);
   const Chunks plan = plan_chunks(g.n, shifted ? g.plane() : g.ohw());
-  const int64_t cstride = plan.per_chunk * g.plane();  // channel stride of the padded chunk
-  std::vector<int64_t> offsets;
-  std::vector<int32_t> taps;
-  if (shifted) {
-    offsets = shifted_offsets(g, cstride);
-  } else {
-    taps = tap_table(g);
-  }
+  // Without padding (and off the shifted grid) x is read in place.
+  const bool padded = shifted || g.ph > 0 || g.pw > 0;
+  const int64_t cstride = padded ? plan.per_chunk * g.plane() : g.hw();  // channel stride of the chunk
+  const std::vector<int64_t> offsets = shifted_offsets(g, cstride);
+  std::vector<int64_t> positions;
+  if (!shifted) positions = chunk_positions(g, plan.per_chunk, padded ? g.plane() : g.c * g.hw());
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (first * g.c + grp * g.cg()) * g.hw();
@@ -349,7 +340,10 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, 
         continue;
       }
       const int64_t cols = images * g.ohw();
-      Im2colPackB<T> packer(g, taps.data(), xg, g.c * g.hw());
+      T* xpad = padded ? static_cast<T*>(scratch(2, sizeof(T) * g.cg() * cstride)) : nullptr;
+      if (padded && !xpad) return false;
+      if (padded) pad_chunk(g, xg, images, cstride, xpad);
+      PaddedGatherRowsPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data());
       if (images == 1) {  // the output rows are the GEMM's C rows: write y directly
         if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), yg, cols, par)) return false;
         if (bg)
@@ -400,9 +394,11 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, int6
     if (!wpack[grp].pack(g.crs(), g.kg(), MatRef<T>{w + grp * g.kg() * g.crs() * w_cs, w_cs, g.crs() * w_cs}))
       return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
   const Chunks plan = plan_chunks(g.n, g.ohw());
-  // dy of a chunk read as a (kg x images*ohw) matrix: the same gather as a 1x1 im2col
-  const ConvGeom rows = {g.n, g.k, g.oh, g.ow, g.k, 1, 1, 1, 1, 0, 0, 1, 1, g.groups, g.oh, g.ow};
-  const std::vector<int32_t> row_taps = tap_table(rows), taps = tap_table(g);
+  // dy of a chunk read as a (kg x images*ohw) matrix: row kk at kk*ohw, image i at i*k*ohw
+  std::vector<int64_t> dy_rows(size_t(g.kg())), dy_positions(size_t(plan.per_chunk * g.ohw()));
+  for (int64_t kk = 0; kk < g.kg(); ++kk) dy_rows[kk] = kk * g.ohw();
+  for (int64_t j = 0; j < plan.per_chunk * g.ohw(); ++j) dy_positions[j] = (j / g.ohw()) * g.k * g.ohw() + j % g.ohw();
+  const std::vector<int32_t> taps = tap_table(g);
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
     const int64_t cols = images * g.ohw();
     T* col = static_cast<T*>(scratch(2, sizeof(T) * g.crs() * cols));
@@ -410,7 +406,7 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, int6
     std::memset(dx + first * g.c * g.hw(), 0, sizeof(T) * images * g.c * g.hw());
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       // dcol (crs x cols) = wg^T (crs x kg) * dy_g (kg x cols)
-      Im2colPackB<T> packer(rows, row_taps.data(), dy + (first * g.k + grp * g.kg()) * g.ohw(), g.k * g.ohw());
+      PaddedGatherRowsPackB<T> packer(dy + (first * g.k + grp * g.kg()) * g.ohw(), dy_rows.data(), dy_positions.data());
       if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), col, cols, par)) return false;
       for (int64_t i = 0; i < images; ++i)
         col2im_add(g, taps.data(), col + i * g.ohw(), cols, dx + ((first + i) * g.c + grp * g.cg()) * g.hw());

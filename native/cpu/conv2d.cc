@@ -378,14 +378,19 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, int6
     if (!wt) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
     const int64_t rs = g.r * g.s;
     // transposed in 16x16 tiles of (k, c): one side of a plain loop would miss cache on every element
-    for (int64_t grp = 0; grp < g.groups; ++grp)
-      for (int64_t k0 = 0; k0 < g.kg(); k0 += 16)
-        for (int64_t c0 = 0; c0 < g.cg(); c0 += 16)
+    // (threaded over the c tiles: megabytes of weights on the deep layers, flipped every call)
+    const int64_t c_tiles = (g.cg() + 15) / 16;
+    parallel_for(g.groups * c_tiles, 1, [&](int64_t t0, int64_t t1, int) {
+      for (int64_t tile = t0; tile < t1; ++tile) {
+        const int64_t grp = tile / c_tiles, c0 = tile % c_tiles * 16;
+        for (int64_t k0 = 0; k0 < g.kg(); k0 += 16)
           for (int64_t c = c0; c < std::min(c0 + 16, g.cg()); ++c)
             for (int64_t k = k0; k < std::min(k0 + 16, g.kg()); ++k)
               for (int64_t i = 0; i < rs; ++i)
                 wt[((grp * g.cg() + c) * g.kg() + k) * rs + (rs - 1 - i)] =
                     w[(((grp * g.kg() + k) * g.cg() + c) * rs + i) * w_cs];
+      }
+    });
     const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
     return forward<T>(t, dy, wt, nullptr, dx);
   }

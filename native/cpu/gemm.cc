@@ -276,10 +276,15 @@ bool PackedA<T>::pack(int64_t m_, int64_t k_, MatRef<T> a) {
     capacity = bytes;
   }
   // Same block layout gemm_serial walks: k-blocks of kc, each holding all of M as mr-row panels.
-  for (int64_t pc = 0; pc < k; pc += kern.kc) {
-    const int64_t kc = std::min<int64_t>(kern.kc, k - pc);
-    pack_a(a, 0, pc, m, kc, kern.mr, data + pc * padded_m);
-  }
+  // The panels are independent: threaded (a conv's weights reach megabytes, packed every call).
+  const int64_t panels = padded_m / kern.mr;
+  parallel_for(panels, std::max<int64_t>(1, 16384 / (kern.mr * std::max<int64_t>(k, 1))), [&](int64_t q0, int64_t q1, int) {
+    const int64_t i0 = q0 * kern.mr, rows = std::min<int64_t>(q1 * kern.mr, m) - i0;
+    for (int64_t pc = 0; pc < k; pc += kern.kc) {
+      const int64_t kc = std::min<int64_t>(kern.kc, k - pc);
+      pack_a(a, i0, pc, rows, kc, kern.mr, data + pc * padded_m + i0 * kc);
+    }
+  });
   return true;
 }
 

@@ -24,7 +24,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <immintrin.h>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 #include "dtype.h"
@@ -133,6 +135,28 @@ struct ShiftedRowsPackB final : PackB<T> {
   }
 };
 
+// One full 48-column panel of PaddedGatherRowsPackB<float> with AVX-512 gathers (16 columns per
+// instruction instead of one load and one store each). Only called when the GEMM runs its
+// AVX-512 kernel (nr 48), so the CPU has it.
+// Row p of the panel: base + row_offsets[p] + pos[j] for the 48 columns j.
+__attribute__((target("avx512f"))) void gather_rows_panel48(const float* base, const int64_t* row_offsets,
+                                                            const int32_t* pos, int64_t kc, float* dst) {
+  const __m512i i0 = _mm512_loadu_si512(pos), i1 = _mm512_loadu_si512(pos + 16), i2 = _mm512_loadu_si512(pos + 32);
+  const __m512 zero = _mm512_setzero_ps();  // (the masked form: GCC 12 warns on the plain one)
+  for (int64_t p = 0; p < kc; ++p) {
+    const float* src = base + row_offsets[p];
+    float* d = dst + p * 48;
+    _mm512_storeu_ps(d, _mm512_mask_i32gather_ps(zero, 0xFFFF, i0, src, 4));
+    _mm512_storeu_ps(d + 16, _mm512_mask_i32gather_ps(zero, 0xFFFF, i1, src, 4));
+    _mm512_storeu_ps(d + 32, _mm512_mask_i32gather_ps(zero, 0xFFFF, i2, src, 4));
+  }
+}
+
+bool avx512_kernel() {
+  static const bool yes = !std::strcmp(gemm_isa(), "avx512");
+  return yes;
+}
+
 // B of the forward, col of a chunk (crs x images*ohw), read from the zero-padded input (or x in
 // place when unpadded): B(p, j) = xpad[offsets[p] + positions[j]]. No bounds checks and no
 // discarded positions.
@@ -141,12 +165,20 @@ struct PaddedGatherRowsPackB final : PackB<T> {
   const T* xpad;
   const int64_t* offsets;    // one per row (crs)
   const int64_t* positions;  // one per column (output position of the chunk)
-  PaddedGatherRowsPackB(const T* x, const int64_t* offs, const int64_t* pos) : xpad(x), offsets(offs), positions(pos) {}
+  const int32_t* positions32;  // the same as int32, or null: AVX-512 gathers for float
+  PaddedGatherRowsPackB(const T* x, const int64_t* offs, const int64_t* pos, const int32_t* pos32 = nullptr)
+      : xpad(x), offsets(offs), positions(pos), positions32(pos32) {}
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int64_t cols = std::min<int64_t>(nr, nc - jr);
       const int64_t* pos = positions + j0 + jr;
       T* dst = bp + jr * kc;
+      if constexpr (std::is_same<T, float>::value) {
+        if (positions32 && nr == 48 && cols == 48) {
+          gather_rows_panel48(xpad, offsets + p0, positions32 + j0 + jr, kc, dst);
+          continue;
+        }
+      }
       for (int64_t p = 0; p < kc; ++p) {
         const T* src = xpad + offsets[p0 + p];
         T* d = dst + p * nr;
@@ -176,7 +208,9 @@ struct PaddedGatherPackB final : PackB<T> {
   const T* xpad;
   const int64_t* offsets;    // one per column (crs): c*cstride + r*dh*wp + s*dw
   const int64_t* positions;  // one per row: image*plane + oh*sh*wp + ow*sw
-  PaddedGatherPackB(const T* x, const int64_t* offs, const int64_t* pos) : xpad(x), offsets(offs), positions(pos) {}
+  const int32_t* offsets32;  // offsets as int32, or null: AVX-512 gathers for float
+  PaddedGatherPackB(const T* x, const int64_t* offs, const int64_t* pos, const int32_t* offs32 = nullptr)
+      : xpad(x), offsets(offs), positions(pos), offsets32(offs32) {}
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
     // Row by row: the stores stay sequential and the nr source streams stay in L1 (column by
     // column, every store would touch a new cache line).
@@ -185,6 +219,12 @@ struct PaddedGatherPackB final : PackB<T> {
       const int64_t cols = std::min<int64_t>(nr, nc - jr);
       const int64_t* off = offsets + j0 + jr;
       T* dst = bp + jr * kc;
+      if constexpr (std::is_same<T, float>::value) {
+        if (offsets32 && nr == 48 && cols == 48) {  // rows start at positions, columns at offsets
+          gather_rows_panel48(xpad, pos, offsets32 + j0 + jr, kc, dst);
+          continue;
+        }
+      }
       for (int64_t p = 0; p < kc; ++p) {
         const T* src = xpad + pos[p];
         T* d = dst + p * nr;
@@ -314,7 +354,12 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, 
   const int64_t cstride = padded ? plan.per_chunk * g.plane() : g.hw();  // channel stride of the chunk
   const std::vector<int64_t> offsets = shifted_offsets(g, cstride);
   std::vector<int64_t> positions;
-  if (!shifted) positions = chunk_positions(g, plan.per_chunk, padded ? g.plane() : g.c * g.hw());
+  std::vector<int32_t> positions32;  // for the AVX-512 gathers, when every index fits
+  if (!shifted) {
+    positions = chunk_positions(g, plan.per_chunk, padded ? g.plane() : g.c * g.hw());
+    if (std::is_same<T, float>::value && avx512_kernel() && !positions.empty() && positions.back() < INT32_MAX)
+      positions32.assign(positions.begin(), positions.end());
+  }
   const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (first * g.c + grp * g.cg()) * g.hw();
@@ -343,7 +388,8 @@ crb_status forward(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, 
       T* xpad = padded ? static_cast<T*>(scratch(2, sizeof(T) * g.cg() * cstride)) : nullptr;
       if (padded && !xpad) return false;
       if (padded) pad_chunk(g, xg, images, cstride, xpad);
-      PaddedGatherRowsPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data());
+      PaddedGatherRowsPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data(),
+                                      positions32.empty() ? nullptr : positions32.data());
       if (images == 1) {  // the output rows are the GEMM's C rows: write y directly
         if (!gemm<T>(cols, T(1), wpack[grp], packer, T(0), yg, cols, par)) return false;
         if (bg)
@@ -438,6 +484,9 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t cstride = padded ? plan.per_chunk * g.plane() : g.hw();
   const int64_t image_stride = padded ? g.plane() : g.c * g.hw();
   const std::vector<int64_t> offsets = shifted_offsets(g, cstride);
+  std::vector<int32_t> offsets32;  // for the AVX-512 gathers, when every index fits
+  if (std::is_same<T, float>::value && avx512_kernel() && *std::max_element(offsets.begin(), offsets.end()) < INT32_MAX)
+    offsets32.assign(offsets.begin(), offsets.end());
   std::vector<int64_t> positions(size_t(plan.per_chunk * g.ohw()));
   for (int64_t i = 0; i < plan.per_chunk; ++i)
     for (int64_t oh = 0; oh < g.oh; ++oh)
@@ -459,7 +508,8 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       for (int64_t i = 0; i < images; ++i)
         for (int64_t kk = 0; kk < g.kg(); ++kk)
           std::copy(dyg + (i * g.k + kk) * g.ohw(), dyg + (i * g.k + kk + 1) * g.ohw(), dyc + kk * cols + i * g.ohw());
-      PaddedGatherPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data());
+      PaddedGatherPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data(),
+                                  offsets32.empty() ? nullptr : offsets32.data());
       if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dyc, cols), packer, beta, acc + grp * g.kg() * g.crs(),
                    g.crs(), par))
         return false;

@@ -33,22 +33,26 @@ void for_each_channel(int64_t c, Fn&& fn) {
   });
 }
 
-// Adds sum(x - pivot) and sum((x - pivot)^2) over p[0, len) to *s1, *s2, in double. Eight
-// independent lanes keep the additions vectorisable and off one long dependency chain.
+// Adds sum(x - pivot) and sum((x - pivot)^2) over the n runs p + i*stride, [0, len), to *s1, *s2,
+// in double. Eight independent lanes keep the additions vectorisable and off one long dependency
+// chain; they live across the runs, so the short runs of small maps (7x7 down to 1x1) pay for no
+// per-run setup and reduction.
 template <class T>
-inline void lane_moments(const T* p, int64_t len, double pivot, double* s1, double* s2) {
+inline void lane_moments(const T* p, int64_t n, int64_t stride, int64_t len, double pivot, double* s1, double* s2) {
   double a[8] = {}, b[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= len; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      const double d = double(p[j + l]) - pivot;
+  for (int64_t i = 0; i < n; ++i, p += stride) {
+    int64_t j = 0;
+    for (; j + 8 <= len; j += 8)
+      for (int l = 0; l < 8; ++l) {
+        const double d = double(p[j + l]) - pivot;
+        a[l] += d;
+        b[l] += d * d;
+      }
+    for (int l = int(i & 7); j < len; ++j, l = (l + 1) & 7) {  // tails rotate over the lanes
+      const double d = double(p[j]) - pivot;
       a[l] += d;
       b[l] += d * d;
     }
-  for (; j < len; ++j) {
-    const double d = double(p[j]) - pivot;
-    a[0] += d;
-    b[0] += d * d;
   }
   double ta = 0, tb = 0;
   for (int l = 0; l < 8; ++l) {
@@ -59,21 +63,25 @@ inline void lane_moments(const T* p, int64_t len, double pivot, double* s1, doub
   *s2 += tb;
 }
 
-// Adds sum(g) and sum(g * (p - mean)) over [0, len) to *s1, *s2, in double, eight lanes.
+// Adds sum(g) and sum(g * (p - mean)) over the n runs p + i*stride (g likewise), [0, len), to
+// *s1, *s2, in double, eight lanes as above.
 template <class T>
-inline void lane_grad_sums(const T* p, const T* g, int64_t len, double mean, double* s1, double* s2) {
+inline void lane_grad_sums(const T* p, const T* g, int64_t n, int64_t stride, int64_t len, double mean, double* s1,
+                           double* s2) {
   double a[8] = {}, b[8] = {};
-  int64_t j = 0;
-  for (; j + 8 <= len; j += 8)
-    for (int l = 0; l < 8; ++l) {
-      const double gv = double(g[j + l]);
+  for (int64_t i = 0; i < n; ++i, p += stride, g += stride) {
+    int64_t j = 0;
+    for (; j + 8 <= len; j += 8)
+      for (int l = 0; l < 8; ++l) {
+        const double gv = double(g[j + l]);
+        a[l] += gv;
+        b[l] += gv * (double(p[j + l]) - mean);
+      }
+    for (int l = int(i & 7); j < len; ++j, l = (l + 1) & 7) {
+      const double gv = double(g[j]);
       a[l] += gv;
-      b[l] += gv * (double(p[j + l]) - mean);
+      b[l] += gv * (double(p[j]) - mean);
     }
-  for (; j < len; ++j) {
-    const double gv = double(g[j]);
-    a[0] += gv;
-    b[0] += gv * (double(p[j]) - mean);
   }
   double ta = 0, tb = 0;
   for (int l = 0; l < 8; ++l) {
@@ -99,7 +107,7 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
     // cancel catastrophically when |mean| >> std.
     const double pivot = x[ch * hw];
     double s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < n; ++i) lane_moments(x + (i * c + ch) * hw, hw, pivot, &s1, &s2);
+    lane_moments(x + ch * hw, n, c * hw, hw, pivot, &s1, &s2);
     const double mean_shift = s1 / count;
     const double mean = pivot + mean_shift;
     const double sq = std::max(0.0, s2 - s1 * mean_shift);  // sum of (x - mean)^2
@@ -154,7 +162,7 @@ template <class T>
 void channel_sums(const T* x, const T* dy, int64_t n, int64_t c, int64_t hw, int64_t ch, double mean, double* sum_dy,
                   double* sum_dy_xmu) {
   double s1 = 0, s2 = 0;
-  for (int64_t i = 0; i < n; ++i) lane_grad_sums(x + (i * c + ch) * hw, dy + (i * c + ch) * hw, hw, mean, &s1, &s2);
+  lane_grad_sums(x + ch * hw, dy + ch * hw, n, c * hw, hw, mean, &s1, &s2);
   *sum_dy = s1;
   *sum_dy_xmu = s2;
 }

@@ -33,6 +33,22 @@ void for_each_channel(int64_t c, Fn&& fn) {
   });
 }
 
+// Runs fn(c0, c1) for blocks of at most kChannelBlock channels on the pool. Within a block the
+// passes go image by image over the block's channels, which sit side by side in memory: walking
+// one channel through all images jumps c*h*w values per short run (49 values on a 7x7 map), which
+// defeats the prefetchers.
+constexpr int64_t kChannelBlock = 64;
+template <class Fn>
+void for_each_channel_block(int64_t c, Fn&& fn) {
+  const int64_t per_thread = 4;  // blocks per thread, so a stalled core's share is picked up
+  const int64_t block = std::max<int64_t>(
+      1, std::min<int64_t>(kChannelBlock, (c + per_thread * num_threads() - 1) / (per_thread * num_threads())));
+  const int64_t blocks = (c + block - 1) / block;
+  parallel_for_dynamic(blocks, 1, [&](int64_t b0, int64_t b1, int) {
+    for (int64_t b = b0; b < b1; ++b) fn(b * block, std::min(c, (b + 1) * block));
+  });
+}
+
 // Adds sum(x - pivot) and sum((x - pivot)^2) over the n runs p + i*stride, [0, len), to *s1, *s2,
 // in double. Eight independent lanes keep the additions vectorisable and off one long dependency
 // chain; they live across the runs, so the short runs of small maps (7x7 down to 1x1) pay for no
@@ -102,38 +118,49 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
     return fail(CRB_ERR_INVALID, "batchnorm_forward_train",
                 "Expected more than 1 value per channel when training, got input size (%d, %d, %d, %d)", d->n, d->c,
                 d->h, d->w);
-  for_each_channel(c, [&](int64_t ch) {
-    // One pass for both moments, shifted by the channel's first value so E[x^2] - E[x]^2 does not
-    // cancel catastrophically when |mean| >> std.
-    const double pivot = x[ch * hw];
-    double s1 = 0, s2 = 0;
-    lane_moments(x + ch * hw, n, c * hw, hw, pivot, &s1, &s2);
-    const double mean_shift = s1 / count;
-    const double mean = pivot + mean_shift;
-    const double sq = std::max(0.0, s2 - s1 * mean_shift);  // sum of (x - mean)^2
-    const double var = sq / count;
-    const double invstd = 1.0 / std::sqrt(var + d->eps);
-    const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
-    // (x - mean) * scale + beta: folding mean into the shift would cancel badly when |mean| >> std
-    const T scale = T(invstd * g), shift = T(b), mu = T(mean);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* p = x + (i * c + ch) * hw;
-      T* q = y + (i * c + ch) * hw;
-      if (z) {
-        const T* r = z + (i * c + ch) * hw;
-        for (int64_t j = 0; j < hw; ++j) {
-          const T v = (p[j] - mu) * scale + shift + r[j];
-          q[j] = v < T(0) ? T(0) : v;
-        }
-      } else {
-        for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mu) * scale + shift;
-      }
+  const double m = d->momentum;
+  for_each_channel_block(c, [&](int64_t c0, int64_t c1) {
+    // One pass for both moments, shifted by each channel's first value so E[x^2] - E[x]^2 does
+    // not cancel catastrophically when |mean| >> std.
+    double pivot[kChannelBlock], s1[kChannelBlock] = {}, s2[kChannelBlock] = {};
+    T scale[kChannelBlock], shift[kChannelBlock], mu[kChannelBlock];
+    for (int64_t ch = c0; ch < c1; ++ch) pivot[ch - c0] = x[ch * hw];
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = c0; ch < c1; ++ch)
+        lane_moments(x + (i * c + ch) * hw, 1, 0, hw, pivot[ch - c0], &s1[ch - c0], &s2[ch - c0]);
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t b = ch - c0;
+      const double mean_shift = s1[b] / count;
+      const double mean = pivot[b] + mean_shift;
+      const double sq = std::max(0.0, s2[b] - s1[b] * mean_shift);  // sum of (x - mean)^2
+      const double var = sq / count;
+      const double invstd = 1.0 / std::sqrt(var + d->eps);
+      const double g = gamma ? double(gamma[ch]) : 1.0;
+      // (x - mean) * scale + beta: folding mean into the shift would cancel badly when |mean| >> std
+      scale[b] = T(invstd * g);
+      shift[b] = beta ? beta[ch] : T(0);
+      mu[b] = T(mean);
+      if (save_mean) save_mean[ch] = T(mean);
+      if (save_invstd) save_invstd[ch] = T(invstd);
+      if (running_mean) running_mean[ch] = T((1 - m) * double(running_mean[ch]) + m * mean);
+      if (running_var) running_var[ch] = T((1 - m) * double(running_var[ch]) + m * (sq / (count - 1)));
     }
-    if (save_mean) save_mean[ch] = T(mean);
-    if (save_invstd) save_invstd[ch] = T(invstd);
-    const double m = d->momentum;
-    if (running_mean) running_mean[ch] = T((1 - m) * double(running_mean[ch]) + m * mean);
-    if (running_var) running_var[ch] = T((1 - m) * double(running_var[ch]) + m * (sq / (count - 1)));
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const int64_t b = ch - c0;
+        const T* p = x + (i * c + ch) * hw;
+        T* q = y + (i * c + ch) * hw;
+        const T sc = scale[b], sh = shift[b], mean_t = mu[b];
+        if (z) {
+          const T* r = z + (i * c + ch) * hw;
+          for (int64_t j = 0; j < hw; ++j) {
+            const T v = (p[j] - mean_t) * sc + sh + r[j];
+            q[j] = v < T(0) ? T(0) : v;
+          }
+        } else {
+          for (int64_t j = 0; j < hw; ++j) q[j] = (p[j] - mean_t) * sc + sh;
+        }
+      }
   });
   return CRB_OK;
 }
@@ -177,36 +204,50 @@ crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T
   if (!save_mean || !save_invstd)
     return fail(CRB_ERR_INVALID, "batchnorm_backward_train", "save_mean and save_invstd are required");
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
-  for_each_channel(c, [&](int64_t ch) {
-    const double mean = save_mean[ch], invstd = save_invstd[ch];
-    if (relu_y) {
-      for (int64_t i = 0; i < n; ++i) {
-        const T* yy = relu_y + (i * c + ch) * hw;
-        const T* g = dy + (i * c + ch) * hw;
-        T* out = dz + (i * c + ch) * hw;
-        for (int64_t j = 0; j < hw; ++j) {
-          const T v = g[j];
-          out[j] = yy[j] <= T(0) ? T(0) : v;
+  for_each_channel_block(c, [&](int64_t c0, int64_t c1) {
+    // the ReLU mask and both sums in one pass, image by image
+    double sum_dy[kChannelBlock] = {}, sum_dy_xmu[kChannelBlock] = {};
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const int64_t at = (i * c + ch) * hw;
+        if (relu_y) {
+          const T* yy = relu_y + at;
+          const T* g = dy + at;
+          T* out = dz + at;
+          for (int64_t j = 0; j < hw; ++j) {
+            const T v = g[j];
+            out[j] = yy[j] <= T(0) ? T(0) : v;
+          }
         }
+        lane_grad_sums(x + at, (relu_y ? dz : dy) + at, 1, 0, hw, double(save_mean[ch]), &sum_dy[ch - c0],
+                       &sum_dy_xmu[ch - c0]);
       }
-    }
     const T* grad = relu_y ? dz : dy;
-    double sum_dy, sum_dy_xmu;
-    channel_sums(x, grad, n, c, hw, ch, mean, &sum_dy, &sum_dy_xmu);
-    const double sum_dy_xhat = sum_dy_xmu * invstd;
-    if (dgamma) dgamma[ch] = T(sum_dy_xhat);
-    if (dbeta) dbeta[ch] = T(sum_dy);
-    if (!dx) return;
-    // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
-    //    = k * (dy - mean(dy) - (x - mean) * proj)
-    const double g = gamma ? double(gamma[ch]) : 1.0;
-    const T k = T(invstd * g), mean_dy = T(sum_dy / count), proj = T(sum_dy_xhat * invstd / count), mu = T(mean);
-    for (int64_t i = 0; i < n; ++i) {
-      const T* p = x + (i * c + ch) * hw;
-      const T* gy = grad + (i * c + ch) * hw;
-      T* q = dx + (i * c + ch) * hw;
-      for (int64_t j = 0; j < hw; ++j) q[j] = (gy[j] - mean_dy - (p[j] - mu) * proj) * k;
+    T k[kChannelBlock], mean_dy[kChannelBlock], proj[kChannelBlock], mu[kChannelBlock];
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const int64_t b = ch - c0;
+      const double invstd = save_invstd[ch];
+      const double sum_dy_xhat = sum_dy_xmu[b] * invstd;
+      if (dgamma) dgamma[ch] = T(sum_dy_xhat);
+      if (dbeta) dbeta[ch] = T(sum_dy[b]);
+      // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
+      //    = k * (dy - mean(dy) - (x - mean) * proj)
+      const double g = gamma ? double(gamma[ch]) : 1.0;
+      k[b] = T(invstd * g);
+      mean_dy[b] = T(sum_dy[b] / count);
+      proj[b] = T(sum_dy_xhat * invstd / count);
+      mu[b] = save_mean[ch];
     }
+    if (!dx) return;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t ch = c0; ch < c1; ++ch) {
+        const int64_t b = ch - c0, at = (i * c + ch) * hw;
+        const T* p = x + at;
+        const T* gy = grad + at;
+        T* q = dx + at;
+        const T kb = k[b], mdy = mean_dy[b], pr = proj[b], mean_t = mu[b];
+        for (int64_t j = 0; j < hw; ++j) q[j] = (gy[j] - mdy - (p[j] - mean_t) * pr) * kb;
+      }
   });
   return CRB_OK;
 }

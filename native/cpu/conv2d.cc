@@ -261,14 +261,16 @@ void pad_chunk(const ConvGeom& g, const T* x, int64_t images, int64_t cstride, T
     for (int64_t i = 0; i < images; ++i) {
       T* dst = xpad + c * cstride + i * plane;
       const T* in = x + i * g.c * g.hw() + c * g.hw();
-      std::fill(dst, dst + g.ph * wp, T(0));
+      // plain loops: the runs are a few values long, a memmove/memset call each would cost more
+      for (int64_t j = 0; j < g.ph * wp; ++j) dst[j] = T(0);
       for (int64_t row = 0; row < g.h; ++row) {
         T* d = dst + (g.ph + row) * wp;
-        std::fill(d, d + g.pw, T(0));
-        std::copy(in + row * g.w, in + (row + 1) * g.w, d + g.pw);
-        std::fill(d + g.pw + g.w, d + wp, T(0));
+        const T* src = in + row * g.w;
+        for (int64_t j = 0; j < g.pw; ++j) d[j] = T(0);
+        for (int64_t j = 0; j < g.w; ++j) d[g.pw + j] = src[j];
+        for (int64_t j = g.pw + g.w; j < wp; ++j) d[j] = T(0);
       }
-      std::fill(dst + (g.ph + g.h) * wp, dst + plane, T(0));
+      for (int64_t j = (g.ph + g.h) * wp; j < plane; ++j) dst[j] = T(0);
     }
 }
 
@@ -506,8 +508,11 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       // dw_g (kg x crs) += dy_g (kg x cols) * col_g^T (cols x crs), col^T gathered into the panels
       if (padded) pad_chunk(g, xg, images, cstride, xpad);
       for (int64_t i = 0; i < images; ++i)
-        for (int64_t kk = 0; kk < g.kg(); ++kk)
-          std::copy(dyg + (i * g.k + kk) * g.ohw(), dyg + (i * g.k + kk + 1) * g.ohw(), dyc + kk * cols + i * g.ohw());
+        for (int64_t kk = 0; kk < g.kg(); ++kk) {
+          const T* src = dyg + (i * g.k + kk) * g.ohw();
+          T* d = dyc + kk * cols + i * g.ohw();
+          for (int64_t j = 0; j < g.ohw(); ++j) d[j] = src[j];  // short runs: no memmove call
+        }
       PaddedGatherPackB<T> packer(padded ? xpad : xg, offsets.data(), positions.data(),
                                   offsets32.empty() ? nullptr : offsets32.data());
       if (!gemm<T>(g.kg(), g.crs(), cols, T(1), row_major(dyc, cols), packer, beta, acc + grp * g.kg() * g.crs(),

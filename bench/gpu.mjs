@@ -1,6 +1,7 @@
 // Benchmark (not a test) on CUDA: images/s for the ResidualBlock (N=256, 64->64, 56x56; and
 // 128->256 stride 2), forward and forward+backward, and for the ResNet-18 training step (batch
-// 256, 1x96x96), in fp32 (TF32) NCHW and bf16 channels-last. When `python3 -c 'import torch'`
+// 256, 1x96x96) and a whole d2l epoch with data feeding (uint8 28x28 batches resized to 96x96 on
+// the device; BENCH_EPOCH_IMAGES, default 60000), in fp32 (TF32) NCHW and bf16 channels-last. When `python3 -c 'import torch'`
 // works with CUDA, PyTorch runs the same cases in the same call; the ratio and the floor (FLOPs
 // at the measured tensor-core rate, bytes at the measured bandwidth) are printed beside ours.
 // Writes bench/results/gpu.json.
@@ -12,11 +13,12 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const lib = require('../dist/index.js');
-const { ResidualBlock, resnet18, randn, tensor, manualSeed, noGrad, backendInfo, cuda, SGD, crossEntropy } = lib;
+const { ResidualBlock, resnet18, randn, tensor, manualSeed, noGrad, backendInfo, cuda, SGD, crossEntropy, DataLoader } = lib;
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const ITERS = Number(process.env.BENCH_ITERS ?? 10);
+const EPOCH_IMAGES = Number(process.env.BENCH_EPOCH_IMAGES ?? 60000);
 
 const info = backendInfo();
 if (!info.cuda.available) {
@@ -32,6 +34,8 @@ for (const precision of ['fp32', 'bf16']) {
   CASES.push(block('block 64->64 56x56 N=256 fwd+bwd', 256, 64, 64, 56, 1, true, precision));
   CASES.push(block('block 128->256 s2 28x28 N=256 fwd+bwd', 256, 128, 256, 28, 2, true, precision));
   CASES.push({ name: 'resnet18 train step 256x1x96x96', kind: 'resnet18', n: 256, h: 96, w: 96, train: true, precision });
+  CASES.push({ name: `d2l epoch (${EPOCH_IMAGES} uint8 28x28 -> 96x96, batch 256, data feeding included)`, kind: 'epoch',
+    n: 256, images: EPOCH_IMAGES, h: 96, w: 96, train: true, precision });
 }
 
 // --- FLOPs and minimal bytes, for the floor
@@ -74,7 +78,44 @@ function time(fn) {
   return median(times);
 }
 
+// A whole epoch as d2l runs it: uint8 images batched on the host, converted and resized to
+// 96x96 on the device, one training step per batch. Random pixels (never zeros), one timing.
+function oursEpoch(c) {
+  manualSeed(0);
+  const bf16 = c.precision === 'bf16';
+  let seed = 1;
+  const images = new Uint8Array(c.images * 28 * 28);
+  for (let i = 0; i < images.length; i++) images[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+  const labels = Uint8Array.from({ length: c.images }, (_, i) => i % 10);
+  const loader = new DataLoader({ images, labels, n: c.images, height: 28, width: 28 },
+    { batchSize: c.n, device: 'cuda', resize: c.h, dropLast: true });
+  const model = resnet18({ numClasses: 10, inChannels: 1, device: 'cuda' });
+  if (bf16) model.to({ dtype: 'bfloat16', memoryFormat: 'channelsLast' });
+  const opt = new SGD(model.parameters(), { lr: 0.05 });
+  const stepOn = (batch) => {
+    const logits = model.forward(batch.images);
+    const loss = crossEntropy(logits, batch.labels);
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    logits.dispose();
+    loss.dispose();
+    batch.dispose();
+  };
+  let warm = 0;
+  for (const batch of loader.epoch(1)) { stepOn(batch); if (++warm === WARMUP) break; }
+  cuda.synchronize();
+  const t0 = process.hrtime.bigint();
+  let seen = 0;
+  for (const batch of loader.epoch(0)) { seen += batch.size; stepOn(batch); }
+  cuda.synchronize();
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  model.dispose(); opt.dispose();
+  return { ms, images_per_s: (seen / ms) * 1000 };
+}
+
 function ours(c) {
+  if (c.kind === 'epoch') return oursEpoch(c);
   manualSeed(0);
   const bf16 = c.precision === 'bf16';
   const layout = bf16 ? { device: 'cuda', memoryFormat: 'channelsLast' } : { device: 'cuda' };
@@ -120,7 +161,7 @@ for (const c of CASES) {
 const torch = torchSide();
 const table = rows.map(({ case: c, ours: r }) => {
   const t = torch?.results.find((x) => x.name === c.name && x.precision === c.precision);
-  const work = c.kind === 'block' ? blockFlops(c) : resnetFlops(c.n, c.h);
+  const work = c.kind === 'block' ? blockFlops(c) : resnetFlops(c.kind === 'epoch' ? Math.floor(c.images / c.n) * c.n : c.n, c.h);
   const bytesPerElem = c.precision === 'bf16' ? 2 : 4;
   const bytes = (work.elemsIn + work.elemsOut) * bytesPerElem * (c.train ? 3 : 1);
   const floorMs = torch ? Math.max(work.flops / (torch.rates.bf16_tflops * 1e12), bytes / (torch.rates.bandwidth_gbps * 1e9)) * 1000 : null;

@@ -31,7 +31,46 @@ def timed(fn, warmup, iters):
     return statistics.median(times)
 
 
+def run_epoch(c, warmup):
+    """A whole d2l-style epoch with data feeding: uint8 28x28 images in pinned host memory, each
+    batch copied to the GPU, scaled to [0, 1] and resized to 96x96 there, then one training step."""
+    torch.manual_seed(0)
+    bf16 = c["precision"] == "bf16"
+    fmt = torch.channels_last if bf16 else torch.contiguous_format
+    n, batch = c["images"], c["n"]
+    images = torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8).pin_memory()
+    labels = torch.randint(0, 10, (n,)).pin_memory()
+    model = resnet18().cuda().to(memory_format=fmt)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+
+    def step(idx):
+        x = images[idx].cuda(non_blocking=True).float().div_(255)
+        x = F.interpolate(x, size=(c["h"], c["w"]), mode="bilinear", align_corners=False).contiguous(memory_format=fmt)
+        y = labels[idx].cuda(non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    perm = torch.randperm(n)
+    for i in range(warmup):
+        step(perm[i * batch:(i + 1) * batch])
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    steps = n // batch
+    for i in range(steps):
+        step(perm[i * batch:(i + 1) * batch])
+    end.record()
+    end.synchronize()
+    ms = start.elapsed_time(end)
+    return {"name": c["name"], "precision": c["precision"], "ms": ms, "images_per_s": steps * batch / ms * 1000}
+
+
 def run_case(c, warmup, iters):
+    if c["kind"] == "epoch":
+        return run_epoch(c, warmup)
     torch.manual_seed(0)
     bf16 = c["precision"] == "bf16"
     fmt = torch.channels_last if bf16 else torch.contiguous_format

@@ -453,10 +453,17 @@ function checkLabels(logits: Tensor, labels: Tensor): void {
 
 /**
  * Softmax cross-entropy from logits (N, classes) and int32 class indices (N), averaged over
- * the batch, like `F.cross_entropy`. Labels out of range raise a RangeError.
+ * the batch, like `F.cross_entropy`. A label outside [0, classes) raises a RangeError on the
+ * CPU (checked here, the labels being host memory) and a BackendError from the CUDA kernel.
  */
 export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   checkLabels(logits, labels);
+  if (labels.device === 'cpu') {
+    const classes = logits.shape[1];
+    const values = labels.toArraySync() as Int32Array;
+    const bad = values.findIndex((v) => v < 0 || v >= classes);
+    if (bad >= 0) throw invalidRange(`labels[${bad}]`, `a class index in [0, ${classes})`, values[bad]);
+  }
   // The loss is computed in float32 from half-precision logits, as autocast does.
   if (logits.dtype === 'float16' || logits.dtype === 'bfloat16') {
     const wide = logits.to({ dtype: 'float32' });

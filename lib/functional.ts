@@ -454,7 +454,8 @@ function checkLabels(logits: Tensor, labels: Tensor): void {
 /**
  * Softmax cross-entropy from logits (N, classes) and int32 class indices (N), averaged over
  * the batch, like `F.cross_entropy`. A label outside [0, classes) raises a RangeError on the
- * CPU (checked here, the labels being host memory) and a BackendError from the CUDA kernel.
+ * CPU (checked here, the labels being host memory); on CUDA it makes the loss NaN, since
+ * checking would make the host wait for the GPU.
  */
 export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   checkLabels(logits, labels);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../backend/names.h"
 #include "addon_data.h"
 #include "tensor_handle.h"
 
@@ -81,18 +82,7 @@ std::string DescribeValue(const Napi::Value& value) {
 
 namespace {
 
-const char* StatusCodeName(crb_status status) {
-  switch (status) {
-    case CRB_OK: return "CRB_OK";
-    case CRB_ERR_INVALID: return "CRB_ERR_INVALID";
-    case CRB_ERR_OOM: return "CRB_ERR_OOM";
-    case CRB_ERR_CUDA: return "CRB_ERR_CUDA";
-    case CRB_ERR_CUDNN: return "CRB_ERR_CUDNN";
-    case CRB_ERR_UNSUPPORTED: return "CRB_ERR_UNSUPPORTED";
-    case CRB_ERR_INTERNAL: return "CRB_ERR_INTERNAL";
-  }
-  return "CRB_ERR_UNKNOWN";
-}
+const char* StatusCodeName(crb_status status) { return crb_status_name(status); }
 
 }  // namespace
 

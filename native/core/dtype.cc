@@ -1,5 +1,7 @@
 #include "dtype.h"
 
+#include "../backend/names.h"
+
 namespace crb {
 
 const char* DeviceName(Device device) { return device == Device::kCuda ? "cuda" : "cpu"; }
@@ -17,38 +19,22 @@ bool ParseDevice(const std::string& name, Device* out) {
 }
 
 namespace {
-struct DTypeEntry {
-  crb_dtype dtype;
-  const char* name;
-  size_t size;
-};
-constexpr DTypeEntry kDTypes[] = {
-    {CRB_F32, "float32", 4}, {CRB_F64, "float64", 8}, {CRB_F16, "float16", 2}, {CRB_BF16, "bfloat16", 2},
-    {CRB_I32, "int32", 4},   {CRB_I64, "int64", 8},   {CRB_U8, "uint8", 1},
-};
+constexpr crb_dtype kDTypes[] = {CRB_F32, CRB_F64, CRB_F16, CRB_BF16, CRB_I32, CRB_I64, CRB_U8};
 }  // namespace
 
-const char* DTypeName(crb_dtype dtype) {
-  for (const auto& e : kDTypes)
-    if (e.dtype == dtype) return e.name;
-  return "unknown";
-}
+const char* DTypeName(crb_dtype dtype) { return crb_dtype_name(dtype); }
 
 bool ParseDType(const std::string& name, crb_dtype* out) {
-  for (const auto& e : kDTypes) {
-    if (name == e.name) {
-      *out = e.dtype;
+  for (crb_dtype dtype : kDTypes) {
+    if (name == crb_dtype_name(dtype)) {
+      *out = dtype;
       return true;
     }
   }
   return false;
 }
 
-size_t DTypeSize(crb_dtype dtype) {
-  for (const auto& e : kDTypes)
-    if (e.dtype == dtype) return e.size;
-  return 0;
-}
+size_t DTypeSize(crb_dtype dtype) { return crb_dtype_size(dtype); }
 
 bool IsFloatDType(crb_dtype dtype) {
   return dtype == CRB_F32 || dtype == CRB_F64 || dtype == CRB_F16 || dtype == CRB_BF16;

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "../backend/names.h"
+
 namespace crb_cpu {
 
 namespace {
@@ -23,30 +25,8 @@ crb_status fail(crb_status code, const char* op, const char* fmt, ...) {
 
 const crb_error* last_error() { return &tls_error; }
 
-const char* status_name(crb_status code) {
-  switch (code) {
-    case CRB_OK: return "CRB_OK";
-    case CRB_ERR_INVALID: return "CRB_ERR_INVALID";
-    case CRB_ERR_OOM: return "CRB_ERR_OOM";
-    case CRB_ERR_CUDA: return "CRB_ERR_CUDA";
-    case CRB_ERR_CUDNN: return "CRB_ERR_CUDNN";
-    case CRB_ERR_UNSUPPORTED: return "CRB_ERR_UNSUPPORTED";
-    case CRB_ERR_INTERNAL: return "CRB_ERR_INTERNAL";
-  }
-  return "CRB_ERR_UNKNOWN";
-}
+const char* status_name(crb_status code) { return crb_status_name(code); }
 
-const char* dtype_name(crb_dtype dtype) {
-  switch (dtype) {
-    case CRB_F32: return "float32";
-    case CRB_F64: return "float64";
-    case CRB_F16: return "float16";
-    case CRB_BF16: return "bfloat16";
-    case CRB_I32: return "int32";
-    case CRB_I64: return "int64";
-    case CRB_U8: return "uint8";
-  }
-  return "unknown dtype";
-}
+const char* dtype_name(crb_dtype dtype) { return crb_dtype_name(dtype); }
 
 }  // namespace crb_cpu

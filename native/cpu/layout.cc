@@ -3,22 +3,13 @@
 #include <cstdint>
 #include <cstring>
 
+#include "../backend/names.h"
 #include "errors.h"
 #include "ops.h"
 
 namespace crb_cpu {
 
 namespace {
-
-size_t element_size(crb_dtype dtype) {
-  switch (dtype) {
-    case CRB_F64: case CRB_I64: return 8;
-    case CRB_F32: case CRB_I32: return 4;
-    case CRB_F16: case CRB_BF16: return 2;
-    case CRB_U8: return 1;
-  }
-  return 0;
-}
 
 template <typename E>
 void transpose(E* dst, crb_layout dst_layout, const E* src, int64_t n, int64_t c, int64_t hw) {
@@ -39,7 +30,7 @@ void transpose(E* dst, crb_layout dst_layout, const E* src, int64_t n, int64_t c
 
 crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c, int h,
                           int w, crb_dtype dtype) {
-  const size_t size = element_size(dtype);
+  const size_t size = crb_dtype_size(dtype);
   if (size == 0) return fail(CRB_ERR_INVALID, "convert_layout", "unknown dtype %d", int(dtype));
   if (n < 0 || c < 0 || h < 0 || w < 0) return fail(CRB_ERR_INVALID, "convert_layout", "negative size (%d, %d, %d, %d)", n, c, h, w);
   const int64_t hw = int64_t(h) * w, total = int64_t(n) * c * hw;

@@ -2,6 +2,7 @@
 #include <cstdarg>
 #include <cstring>
 
+#include "../backend/names.h"
 #include "common.h"
 
 // Long messages are cut to the fixed-size fields of crb_error on purpose.
@@ -83,36 +84,11 @@ void clear_error() {
   tls_error.op[0] = tls_error.status[0] = tls_error.message[0] = '\0';
 }
 
-const char* dtype_name(crb_dtype dtype) {
-  switch (dtype) {
-    case CRB_F32: return "float32";
-    case CRB_F64: return "float64";
-    case CRB_F16: return "float16";
-    case CRB_BF16: return "bfloat16";
-    case CRB_I32: return "int32";
-    case CRB_I64: return "int64";
-    case CRB_U8: return "uint8";
-  }
-  return "unknown dtype";
-}
+const char* dtype_name(crb_dtype dtype) { return crb_dtype_name(dtype); }
 
-const char* layout_name(crb_layout layout) {
-  switch (layout) {
-    case CRB_NCHW: return "NCHW";
-    case CRB_NHWC: return "NHWC";
-  }
-  return "unknown layout";
-}
+const char* layout_name(crb_layout layout) { return crb_layout_name(layout); }
 
-size_t dtype_size(crb_dtype dtype) {
-  switch (dtype) {
-    case CRB_F32: case CRB_I32: return 4;
-    case CRB_F64: case CRB_I64: return 8;
-    case CRB_F16: case CRB_BF16: return 2;
-    case CRB_U8: return 1;
-  }
-  return 0;
-}
+size_t dtype_size(crb_dtype dtype) { return crb_dtype_size(dtype); }
 
 bool is_float_dtype(crb_dtype dtype) {
   return dtype == CRB_F32 || dtype == CRB_F64 || dtype == CRB_F16 || dtype == CRB_BF16;

@@ -3,9 +3,9 @@
 // `GradScaler` does dynamic loss scaling for float16. On the CPU backend autocast is accepted
 // and computes in float32, so the same script runs everywhere.
 import { native } from './native';
-import { edgeTo, needsGrad, Node, noGrad } from './autograd';
+import { edgeTo, needsGrad, Node } from './autograd';
 import type { DType } from './native';
-import { checkTensor, Tensor } from './tensor';
+import { checkTensor, scaledHandle, Tensor } from './tensor';
 import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
@@ -64,20 +64,14 @@ class ScaleBackward extends Node {
 }
 
 function scaled(t: Tensor, factor: number): Tensor {
-  const out = native.full(t.shape.slice(), t.dtype, t.device, 0);
-  native.axpby(out, t.handle, factor, 0);
-  return Tensor._fromHandle(out);
+  return Tensor._fromHandle(scaledHandle(t.handle, factor));
 }
 
 /** `t * factor` (differentiable). */
 export function mulScalar(t: Tensor, factor: number): Tensor {
   checkTensor('t', t);
   checkNumber('factor', factor);
-  const out = noGrad(() => scaled(t, factor));
-  if (!needsGrad(t)) return out;
-  const result = Tensor._fromHandle(native.view(out.handle, out.shape.slice()), new ScaleBackward(t, factor));
-  out.dispose();
-  return result;
+  return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
 }
 
 export interface GradScalerOptions {

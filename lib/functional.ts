@@ -46,7 +46,7 @@ function view(h: NativeHandle): Tensor {
 }
 
 function keep(t: Tensor): Tensor {
-  return Tensor._fromHandle(native.view(t.handle, t.shape.slice()));
+  return view(t.handle);
 }
 
 function wrap(h: NativeHandle | null): Tensor | null {

@@ -3,7 +3,7 @@
 // only a safety net.
 import { native, type DType, type DeviceType, type HostArray, type NativeHandle } from './native';
 import { BackendError, CudaError, CudnnError, OutOfMemoryError } from './errors';
-import { edgeTo, isGradEnabled, needsGrad, Node, runBackward } from './autograd';
+import { edgeTo, needsGrad, Node, runBackward } from './autograd';
 import {
   checkBoolean,
   checkInteger,
@@ -11,7 +11,6 @@ import {
   checkOneOf,
   checkOptions,
   checkShape,
-  describe,
   invalidRange,
   invalidType,
   shapeString,
@@ -525,10 +524,17 @@ export function meanOp(x: Tensor): Tensor {
   checkFloat('x', x);
   if (x.numel === 0) throw invalidRange('x', 'a non-empty tensor', 'an empty tensor');
   const total = native.sum(x.handle);
-  const out = native.full([], x.dtype, x.device, 0);
-  native.axpby(out, total, 1 / x.numel, 0);
+  const out = scaledHandle(total, 1 / x.numel);
   total.dispose();
   return Tensor._fromHandle(out, needsGrad(x) ? new SumBackward(x, x.shape, 1 / x.numel) : null);
+}
+
+/** @internal a new handle holding factor * h (no autograd). */
+export function scaledHandle(h: NativeHandle, factor: number): NativeHandle {
+  // Zero-filled first so beta = 0 never multiplies uninitialized memory (0 * NaN).
+  const out = native.full(h.shape.slice(), h.dtype, h.device, 0);
+  native.axpby(out, h, factor, 0);
+  return out;
 }
 
 // --- checks shared by ops
@@ -764,4 +770,3 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
-export { describe as describeValue, isGradEnabled };

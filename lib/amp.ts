@@ -22,7 +22,7 @@ let state: { enabled: boolean; dtype: AutocastDtype } = { enabled: false, dtype:
 
 /** Runs `fn` with autocast on (see the module comment); restores the previous state after. */
 export function autocast<T>(options: AutocastOptions | AutocastDtype, fn: () => T): T {
-  const o = typeof options === 'string' ? { dtype: options } : (checkOptions('options', options) as AutocastOptions);
+  const o = typeof options === 'string' ? { dtype: options } : checkOptions<AutocastOptions>('options', options, ['enabled', 'dtype']);
   const next = {
     enabled: checkBoolean('options.enabled', o.enabled ?? true),
     dtype: checkOneOf('options.dtype', o.dtype ?? 'bfloat16', ['bfloat16', 'float16'] as const),
@@ -103,7 +103,7 @@ export class GradScaler {
   private unscaled = false;
 
   constructor(options: GradScalerOptions = {}) {
-    const o = checkOptions('options', options) as GradScalerOptions;
+    const o = checkOptions<GradScalerOptions>('options', options, ['initScale', 'growthFactor', 'backoffFactor', 'growthInterval', 'enabled']);
     this.scale_ = checkNumber('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE);
     this.growthFactor = checkNumber('options.growthFactor', o.growthFactor ?? 2, 1);
     this.backoffFactor = checkNumber('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1);

@@ -105,7 +105,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 function conv2dImpl(x: Tensor, weight: Tensor, bias: Tensor | null, options: Conv2dOptions): Tensor {
   checkFloat('x', x);
   checkSameDeviceDtype('weight', x, weight);
-  const o = checkOptions('options', options) as Conv2dOptions;
+  const o = checkOptions<Conv2dOptions>('options', options, ['stride', 'padding', 'dilation', 'groups']);
   const stride = checkPair('stride', o.stride ?? 1, 1);
   const padding = checkPair('padding', o.padding ?? 0, 0);
   const dilation = checkPair('dilation', o.dilation ?? 1, 1);
@@ -198,7 +198,7 @@ export function batchNorm(
 ): Tensor {
   checkTensor('x', x);
   checkFloat('x', x);
-  const o = checkOptions('options', options) as BatchNormOptions;
+  const o = checkOptions<BatchNormOptions>('options', options, ['training', 'momentum', 'eps']);
   const training = o.training ?? false;
   const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
   const eps = checkNumber('eps', o.eps ?? 1e-5, 0, Infinity, 'a positive number');
@@ -289,7 +289,7 @@ export function batchNormAddRelu(
       cast.dispose();
     }
   }
-  const o = checkOptions('options', options) as BatchNormOptions;
+  const o = checkOptions<BatchNormOptions>('options', options, ['training', 'momentum', 'eps']);
   if (o.training && runningMean && runningVar && z.dtype === x.dtype &&
       z.memoryFormat === x.memoryFormat && z.shape.every((d, i) => d === x.shape[i])) {
     checkTensor('weight', weight);
@@ -339,7 +339,7 @@ class MaxPool2dBackward extends Node {
 export function maxPool2d(x: Tensor, kernelSize: number | Pair, options: MaxPool2dOptions = {}): Tensor {
   checkTensor('x', x);
   checkFloat('x', x);
-  const o = checkOptions('options', options) as MaxPool2dOptions;
+  const o = checkOptions<MaxPool2dOptions>('options', options, ['stride', 'padding']);
   const kernel = checkPair('kernelSize', kernelSize, 1);
   const stride = checkPair('stride', o.stride ?? kernel, 1);
   const padding = checkPair('padding', o.padding ?? 0, 0);
@@ -505,7 +505,7 @@ export function normalizeImages(images: Tensor, options: NormalizeImagesOptions 
   checkTensor('images', images);
   if (images.dtype !== 'uint8') throw invalidType('images', 'a uint8 tensor', `a ${images.dtype} tensor`);
   if (images.ndim !== 4) throw invalidRange('images', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(images.shape)}`);
-  const o = checkOptions('options', options) as NormalizeImagesOptions;
+  const o = checkOptions<NormalizeImagesOptions>('options', options, ['size', 'mean', 'std', 'dtype']);
   const size = o.size === undefined ? [images.shape[2], images.shape[3]] as Pair : checkPair('size', o.size, 1);
   const mean = checkNumber('mean', o.mean ?? 0);
   const std = checkNumber('std', o.std ?? 1);

@@ -310,7 +310,7 @@ export class Tensor {
     if (typeof target === 'string') {
       options = (DTYPES as readonly string[]).includes(target) ? { dtype: target as DType } : { device: target as Device };
     } else {
-      options = checkOptions('to', target) as ToOptions;
+      options = checkOptions<ToOptions>('to', target, ['device', 'dtype', 'memoryFormat']);
     }
     const device = options.device === undefined ? this.device : normalizeDevice('device', options.device);
     const dtype = options.dtype === undefined ? this.dtype : checkOneOf('dtype', options.dtype, DTYPES);
@@ -619,8 +619,10 @@ interface ResolvedCreate {
   requiresGrad: boolean;
 }
 
-function resolveCreate(options: unknown, fallbackDtype: DType = 'float32'): ResolvedCreate {
-  const o = checkOptions('options', options) as CreateOptions;
+const CREATE_KEYS = ['dtype', 'device', 'requiresGrad'] as const;
+
+function resolveCreate(options: unknown, fallbackDtype: DType = 'float32', extraKeys: readonly string[] = []): ResolvedCreate {
+  const o: CreateOptions = checkOptions('options', options, [...CREATE_KEYS, ...extraKeys] as (keyof CreateOptions)[]);
   const dtype = o.dtype === undefined ? fallbackDtype : checkOneOf('options.dtype', o.dtype, DTYPES);
   const device = o.device === undefined ? defaultDevice() : normalizeDevice('options.device', o.device);
   const requiresGrad = o.requiresGrad === undefined ? false : checkBoolean('options.requiresGrad', o.requiresGrad);
@@ -747,7 +749,7 @@ export function onesLike(t: Tensor, options: CreateOptions = {}): Tensor {
 
 /** Standard normal samples (times std, plus mean) from the seedable generator. */
 export function randn(shape: readonly number[], options?: CreateOptions & { mean?: number; std?: number }): Tensor {
-  const o = resolveCreate(options);
+  const o = resolveCreate(options, 'float32', ['mean', 'std']);
   if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
   const mean = checkNumber('options.mean', options?.mean ?? 0);
   const std = checkNumber('options.std', options?.std ?? 1, 0);
@@ -756,7 +758,7 @@ export function randn(shape: readonly number[], options?: CreateOptions & { mean
 
 /** Uniform samples in [low, high) (default [0, 1)) from the seedable generator. */
 export function rand(shape: readonly number[], options?: CreateOptions & { low?: number; high?: number }): Tensor {
-  const o = resolveCreate(options);
+  const o = resolveCreate(options, 'float32', ['low', 'high']);
   if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
   const low = checkNumber('options.low', options?.low ?? 0);
   const high = checkNumber('options.high', options?.high ?? 1);

@@ -73,10 +73,25 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
   return value as T;
 }
 
-export function checkOptions(name: string, value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalidType(name, 'an options object', value);
-  return value as Record<string, unknown>;
+/**
+ * An options object's own keys, each one of `allowed` (PyTorch raises on an unexpected keyword, so
+ * a misspelt option never builds something else silently). Returns a null-prototype copy: keys
+ * inherited through the prototype are never read.
+ */
+export function checkOptions<T extends object>(name: string, value: unknown, allowed: readonly (keyof T & string)[]): Partial<T> {
+  const out = Object.create(null) as Partial<T>;
+  if (value === undefined) return out;
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+    throw invalidType(name, 'an options object', value);
+  }
+  for (const key of Object.keys(value)) {
+    if (!(allowed as readonly string[]).includes(key)) {
+      const expected = allowed.length ? `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}` : 'no options';
+      throw new TypeError(`Unknown option ${quote(key)} for ${name}: expected ${expected}`);
+    }
+    (out as Record<string, unknown>)[key] = (value as Record<string, unknown>)[key];
+  }
+  return out;
 }
 
 export function shapeString(shape: readonly number[]): string {

@@ -35,7 +35,7 @@ export class BatchNorm2d extends Module {
 
   constructor(numFeatures: number, args: BatchNorm2dArgs = {}) {
     super();
-    const a = checkOptions('args', args) as BatchNorm2dArgs;
+    const a = checkOptions<BatchNorm2dArgs>('args', args, ['eps', 'momentum', 'affine', 'trackRunningStats', 'device']);
     this.numFeatures = checkInteger('numFeatures', numFeatures, 1);
     this.eps = checkNumber('eps', a.eps ?? 1e-5, 0);
     if (!(this.eps > 0)) throw invalidRange('eps', 'a positive number', this.eps);

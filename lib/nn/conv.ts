@@ -35,7 +35,7 @@ export class Conv2d extends Module {
 
   constructor(inChannels: number, outChannels: number, kernelSize: number | Pair, args: Conv2dArgs = {}) {
     super();
-    const a = checkOptions('args', args) as Conv2dArgs;
+    const a = checkOptions<Conv2dArgs>('args', args, ['stride', 'padding', 'dilation', 'groups', 'bias', 'device']);
     this.inChannels = checkInteger('inChannels', inChannels, 1);
     this.outChannels = checkInteger('outChannels', outChannels, 1);
     this.kernelSize = checkPair('kernelSize', kernelSize, 1);

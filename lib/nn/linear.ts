@@ -20,7 +20,7 @@ export class Linear extends Module {
 
   constructor(inFeatures: number, outFeatures: number, args: LinearArgs = {}) {
     super();
-    const a = checkOptions('args', args) as LinearArgs;
+    const a = checkOptions<LinearArgs>('args', args, ['bias', 'device']);
     this.inFeatures = checkInteger('inFeatures', inFeatures, 1);
     this.outFeatures = checkInteger('outFeatures', outFeatures, 1);
     this.weight = this.registerParameter('weight', kaimingUniformDefault([outFeatures, inFeatures], inFeatures, a.device));

@@ -147,7 +147,7 @@ export abstract class Module {
     if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict) || stateDict instanceof Tensor) {
       throw invalidType('stateDict', 'an object mapping names to Tensors', stateDict);
     }
-    const strict = checkBoolean('options.strict', checkOptions('options', options).strict ?? true);
+    const strict = checkBoolean('options.strict', checkOptions<LoadStateDictOptions>('options', options, ['strict']).strict ?? true);
     type Target = { key: string; shape: readonly number[]; dtype: DType; assign: (v: Tensor) => void };
     const targets: Target[] = [];
     for (const [path, m] of this.namedModules()) {
@@ -200,7 +200,7 @@ export abstract class Module {
    * CUDA (the CPU backend keeps NCHW).
    */
   to(target: Device | ToOptions): this {
-    const options: ToOptions = typeof target === 'string' ? { device: target } : (checkOptions('to', target) as ToOptions);
+    const options: ToOptions = typeof target === 'string' ? { device: target } : checkOptions<ToOptions>('to', target, ['device', 'dtype', 'memoryFormat']);
     const device = options.device === undefined ? undefined : normalizeDevice('device', options.device);
     let dtype = options.dtype === undefined ? undefined : checkOneOf('dtype', options.dtype, ['float32', 'float64', 'bfloat16', 'float16'] as const);
     if (dtype === 'bfloat16' || dtype === 'float16') {

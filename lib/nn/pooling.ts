@@ -19,7 +19,7 @@ export class MaxPool2d extends Module {
 
   constructor(kernelSize: number | Pair, args: MaxPool2dArgs = {}) {
     super();
-    const a = checkOptions('args', args) as MaxPool2dArgs;
+    const a = checkOptions<MaxPool2dArgs>('args', args, ['stride', 'padding']);
     this.kernelSize = checkPair('kernelSize', kernelSize, 1);
     this.stride = checkPair('stride', a.stride ?? this.kernelSize, 1);
     this.padding = checkPair('padding', a.padding ?? 0, 0);

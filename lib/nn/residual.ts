@@ -31,7 +31,7 @@ export class ResidualBlock extends Module {
 
   constructor(inputChannels: number, numChannels: number, args: ResidualBlockArgs = {}) {
     super();
-    const a = checkOptions('args', args) as ResidualBlockArgs;
+    const a = checkOptions<ResidualBlockArgs>('args', args, ['use1x1conv', 'strides', 'device']);
     this.inputChannels = checkInteger('inputChannels', inputChannels, 1);
     this.numChannels = checkInteger('numChannels', numChannels, 1);
     this.strides = checkInteger('strides', a.strides ?? 1, 1);

@@ -33,7 +33,7 @@ export interface ResNet18Args {
  * 512 channels (two residual blocks each), 5 = AdaptiveAvgPool2d(1, 1), 6 = Flatten, 7 = Linear.
  */
 export function resnet18(args: ResNet18Args = {}): Sequential {
-  const a = checkOptions('args', args) as ResNet18Args;
+  const a = checkOptions<ResNet18Args>('args', args, ['numClasses', 'inChannels', 'device']);
   const numClasses = checkInteger('numClasses', a.numClasses ?? 10, 1);
   const inChannels = checkInteger('inChannels', a.inChannels ?? 1, 1);
   const device = a.device;

@@ -47,7 +47,7 @@ export class SGD implements Optimizer {
       if (!p.requiresGrad) throw invalidRange(`params[${i}]`, 'a Tensor that requires grad', p.toString());
     });
     if (new Set(list).size !== list.length) throw invalidRange('params', 'each parameter once', 'a parameter listed twice');
-    const o = checkOptions('options', options) as unknown as SGDOptions;
+    const o = checkOptions<SGDOptions>('options', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'maximize']) as SGDOptions;
     if (o.lr === undefined) throw invalidType('options.lr', 'a learning rate > 0', undefined);
     this.lr = checkNumber('options.lr', o.lr, 0);
     this.initialLr = this.lr;

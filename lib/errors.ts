@@ -29,3 +29,24 @@ export class CudaError extends BackendError {}
 export class CudnnError extends BackendError {}
 /** Device memory ran out; the backend is still usable (free memory or use a smaller batch). */
 export class OutOfMemoryError extends BackendError {}
+
+/**
+ * A checkpoint or safetensors file that cannot be read, is malformed, or does not fit the model.
+ * `file` names it; nothing was loaded.
+ */
+export class CheckpointError extends Error {
+  file?: string;
+  constructor(message: string, fields: { file?: string } = {}) {
+    super(message);
+    this.name = new.target.name;
+    Object.assign(this, fields);
+  }
+}
+
+/** A tensor used after dispose(): a TypeError, as every bad argument is. */
+export class DisposedTensorError extends TypeError {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}

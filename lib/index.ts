@@ -27,7 +27,7 @@ export {
 export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
 export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
 export { backendInfo, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type MemoryStats } from './device';
-export { BackendError, CudaError, CudnnError, OutOfMemoryError } from './errors';
+export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError } from './errors';
 export * as functional from './functional';
 export { crossEntropy, accuracyCount, normalizeImages } from './functional';
 export * as nn from './nn';

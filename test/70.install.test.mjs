@@ -1,5 +1,5 @@
-// The package as users get it: pack, install the tarball into a fresh project offline with no
-// compiler on PATH, and use it through require, import and the CLI.
+// The package as users get it: pack, install the tarball into a fresh project with an empty npm
+// cache and no compiler on PATH, and use it through require, import and the CLI.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ describe('install from the packed tarball', function () {
     expect(checkContents(packed)).to.deep.equal([]);
   });
 
-  it('installs offline with no compiler on PATH, using the prebuilt binary (nothing compiled)', function () {
+  it('installs with an empty npm cache and no compiler on PATH, using the prebuilt binary (nothing compiled)', function () {
     expect(result.install.status, result.install.stdout + result.install.stderr).to.equal(0);
     expect(result.install.stdout + result.install.stderr).to.match(/using prebuilds\/linux-x64\//);
     expect(result.compiled).to.equal(false);

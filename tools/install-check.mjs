@@ -1,4 +1,4 @@
-// Packs the package and installs the tarball into a fresh project, offline, with compilers out of
+// Packs the package and installs the tarball into a fresh project with an empty npm cache and compilers out of
 // reach (PATH holds only node and sh), then runs the seed through require and import, and the
 // CLI's --help and doctor. Used by test/70.install.test.mjs and `npm run release:check`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -53,8 +53,12 @@ export function installAndRun(tarball) {
   const project = path.join(dir, 'app');
   mkdirSync(project);
   writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  const env = { HOME: process.env.HOME, PATH: bin, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false',
-    npm_config_update_notifier: 'false', CUDNN_RESBLOCK_DEVICE: 'cpu' };
+  // An npm cache of its own, empty, so the result never depends on what the machine's cache holds:
+  // the dependencies come from the registry as they do for a new user. The machine's npm config
+  // (registry, CA file) is kept.
+  const env = { HOME: process.env.HOME, PATH: bin, npm_config_cache: path.join(dir, 'npm-cache'), npm_config_audit: 'false',
+    npm_config_fund: 'false', npm_config_update_notifier: 'false', CUDNN_RESBLOCK_DEVICE: 'cpu' };
+  for (const key of ['npm_config_userconfig', 'npm_config_globalconfig']) if (process.env[key]) env[key] = process.env[key];
   const run = (file, args, opts = {}) => spawnSync(file, args, { cwd: project, env, encoding: 'utf8', ...opts });
   const results = { dir, project };
   results.install = run(process.execPath, [npmCli(), 'install', '--foreground-scripts', tarball]);

@@ -6,7 +6,7 @@ import { native } from './native';
 import { edgeTo, needsGrad, Node } from './autograd';
 import type { DType } from './native';
 import { checkTensor, scaledHandle, Tensor } from './tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions } from './validate';
+import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
 export type AutocastDtype = 'bfloat16' | 'float16';
@@ -70,7 +70,7 @@ function scaled(t: Tensor, factor: number): Tensor {
 /** `t * factor` (differentiable). */
 export function mulScalar(t: Tensor, factor: number): Tensor {
   checkTensor('t', t);
-  checkNumber('factor', factor);
+  checkFinite('factor', factor);
   return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
 }
 
@@ -104,9 +104,9 @@ export class GradScaler {
 
   constructor(options: GradScalerOptions = {}) {
     const o = checkOptions<GradScalerOptions>('options', options, ['initScale', 'growthFactor', 'backoffFactor', 'growthInterval', 'enabled']);
-    this.scale_ = checkNumber('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE);
-    this.growthFactor = checkNumber('options.growthFactor', o.growthFactor ?? 2, 1);
-    this.backoffFactor = checkNumber('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1);
+    this.scale_ = checkFinite('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE, Number.MAX_VALUE, 'a positive finite number');
+    this.growthFactor = checkFinite('options.growthFactor', o.growthFactor ?? 2, 1);
+    this.backoffFactor = checkFinite('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1, 'a number in (0, 1]');
     this.growthInterval = checkInteger('options.growthInterval', o.growthInterval ?? 2000, 1);
     this.enabled = checkBoolean('options.enabled', o.enabled ?? true);
   }

@@ -288,6 +288,19 @@ describe('bad input: errors name the right thing', function () {
     throws(() => new nn.Linear(2 ** 31, 1, cpu), RangeError, 'inFeatures');
   });
 
+  it('Module.training is a boolean: assigning a string is a TypeError, not training', function () {
+    const bn = new nn.BatchNorm2d(1, cpu);
+    try {
+      throws(() => { bn.training = 'false'; }, TypeError, 'for training', 'a boolean');
+      throws(() => bn.train('false'), TypeError, 'for mode');
+      expect(bn.training).to.equal(true);
+      bn.eval();
+      expect(bn.training).to.equal(false);
+    } finally {
+      bn.dispose();
+    }
+  });
+
   it('CUDA being unavailable is a RangeError for the device argument', function () {
     if (lib.cuda.isAvailable()) this.skip();
     throws(() => zeros([1], { device: 'cuda' }), RangeError, 'options.device', 'CUDA is not available');
@@ -369,7 +382,42 @@ describe('bad input: every public options object is checked', function () {
         m.dispose();
       }
     }],
+    ['io.parseSafetensors', ['source', 'copy'], (o) => {
+      const m = model();
+      try {
+        io.save(m, ckpt);
+        io.parseSafetensors(fs.readFileSync(ckpt), o);
+      } finally {
+        m.dispose();
+      }
+    }],
+    ['io.readSafetensorsFile', ['copy'], (o) => { const m = model(); try { io.save(m, ckpt); io.readSafetensorsFile(ckpt, o); } finally { m.dispose(); } }],
   ];
+  // The async ones reject (or throw) the same TypeError.
+  const ioAsyncCases = [
+    ['io.saveAsync', ['metadata'], async (o) => { const m = model(); try { await io.saveAsync(m, ckpt, o); } finally { m.dispose(); } }],
+    ['io.saveStateDictAsync', ['metadata'], async (o) => {
+      const m = model();
+      try {
+        await io.saveStateDictAsync(m.stateDict(), ckpt, o);
+      } finally {
+        m.dispose();
+      }
+    }],
+  ];
+  for (const [name, keys, call] of ioAsyncCases) {
+    it(`(io) ${name}: an unknown key is a TypeError naming it; inherited keys are not read`, async function () {
+      let err;
+      try {
+        await call({ bogusKey: 1 });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, 'expected a rejection').to.be.instanceOf(TypeError);
+      expect(err.message).to.include('"bogusKey"').and.to.include(JSON.stringify(keys[0]));
+      await call(Object.create(Object.fromEntries(keys.map((k) => [k, Symbol(k)]))));
+    });
+  }
 
   const inherited = (keys, own = {}) => Object.assign(Object.create(Object.fromEntries(keys.map((k) => [k, Symbol(k)]))), own);
   for (const [group, list] of [['', cases], ['(io) ', ioCases]]) {

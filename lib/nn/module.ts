@@ -19,8 +19,17 @@ export interface LoadStateDictResult {
 }
 
 export abstract class Module {
-  /** Whether the module is in training mode (the default), as `nn.Module.training`. */
-  training = true;
+  #training = true;
+
+  /** Whether the module is in training mode (the default), as `nn.Module.training`; a boolean
+   * (assigning 'false' would otherwise train). */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  set training(mode: boolean) {
+    this.#training = checkBoolean('training', mode);
+  }
   /**
    * Mixed precision set by `to({ dtype: 'bfloat16' | 'float16' })`: convolutions and linear
    * layers compute in this type on CUDA (float32 on the CPU) while parameters stay float32.

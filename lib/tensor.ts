@@ -120,7 +120,7 @@ export class Tensor {
   gradFn: Node | null = null;
 
   // Creation, as static methods too (`Tensor.randn(shape, { device: 'cuda' })`).
-  static tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | CreateOptions, options?: CreateOptions): Tensor {
+  static tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | ArrayLike<number> | CreateOptions, options?: CreateOptions): Tensor {
     return tensor(data, shape, options);
   }
   static zeros(shape: readonly number[], options?: CreateOptions): Tensor {

@@ -135,6 +135,7 @@ describe('bad input: values that used to convert silently', function () {
     const ds = { images: new Uint8Array(4 * 4), labels: new Uint8Array(4), n: 4, height: 2, width: 2 };
     throws(() => new data.DataLoader(ds, { batchSize: 2, shuffle: 'false' }), TypeError, 'options.shuffle');
     throws(() => new data.DataLoader(ds, { batchSize: 2, dropLast: 1 }), TypeError, 'options.dropLast');
+    throws(() => new data.DataLoader(ds, { batchSize: 2 }).order('1'), TypeError, 'for epoch');
     const p = keep(tensor([1, 2], { requiresGrad: true, ...cpu }));
     const y = p.sum();
     throws(() => y.backward(undefined, { retainGraph: 'no' }), TypeError, 'retainGraph', 'a boolean');
@@ -225,6 +226,8 @@ describe('bad input: values that used to convert silently', function () {
     throws(() => sched.step(), RangeError, 'LambdaLR', 'learning rate for epoch 1');
     expect(opt.lr).to.equal(0.1);
     expect(sched.lastEpoch).to.equal(0);
+    throws(() => new SGD(p, { lr: 0.1 }), TypeError, 'for params', 'an iterable of Tensors');
+    throws(() => new SGD(null, { lr: 0.1 }), TypeError, 'for params');
     throws(() => new GradScaler({ initScale: Infinity }), RangeError, 'options.initScale');
     throws(() => new GradScaler({ growthFactor: Infinity }), RangeError, 'options.growthFactor');
     throws(() => new GradScaler({ backoffFactor: 0 }), RangeError, 'options.backoffFactor');

@@ -6,7 +6,7 @@
 // prefetching on the host pointless, so there is none.
 import { normalizeImages } from '../functional';
 import { normalizeDevice, tensor, type Device, type Tensor } from '../tensor';
-import { checkBoolean, checkFinite, checkOptions, invalidType } from '../validate';
+import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidType } from '../validate';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
 
 export interface DataLoaderOptions {
@@ -106,6 +106,8 @@ export class DataLoader {
 
   /** The example order of `epoch`: a permutation seeded with seed + epoch, or 0..n-1 unshuffled. */
   order(epoch: number): Uint32Array {
+    // An integer: seed + '1' would concatenate, a fraction would silently reuse a shuffle.
+    checkInteger('epoch', epoch, 0);
     const idx = new Uint32Array(this.dataset.n);
     for (let i = 0; i < idx.length; i++) idx[i] = i;
     if (this.shuffle) shuffleInPlace(idx, mulberry32((this.seed + epoch) >>> 0));

@@ -40,7 +40,10 @@ export class SGD implements Optimizer {
   stepCount = 0;
 
   constructor(params: Iterable<Tensor>, options: SGDOptions) {
-    const list = [...(params ?? [])];
+    if (params === null || typeof params !== 'object' || typeof (params as Iterable<Tensor>)[Symbol.iterator] !== 'function') {
+      throw invalidType('params', 'an iterable of Tensors (e.g. model.parameters())', params);
+    }
+    const list = [...params];
     if (!list.length) throw invalidRange('params', 'a non-empty list of Tensors', list);
     list.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw invalidType(`params[${i}]`, 'a Tensor', p);

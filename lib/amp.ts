@@ -6,7 +6,7 @@ import { native } from './native';
 import { edgeTo, needsGrad, Node } from './autograd';
 import type { DType } from './native';
 import { checkTensor, scaledHandle, Tensor } from './tensor';
-import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions } from './validate';
+import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions, invalidType } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
 export type AutocastDtype = 'bfloat16' | 'float16';
@@ -74,6 +74,13 @@ export function mulScalar(t: Tensor, factor: number): Tensor {
   return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
 }
 
+function checkOptimizer(optimizer: unknown): void {
+  const o = optimizer as { step?: unknown; params?: unknown } | null;
+  if (o === null || typeof o !== 'object' || typeof o.step !== 'function' || !Array.isArray(o.params)) {
+    throw invalidType('optimizer', 'an optimizer with params (e.g. an SGD)', optimizer);
+  }
+}
+
 export interface GradScalerOptions {
   /** default 2 ** 16 */
   initScale?: number;
@@ -122,6 +129,7 @@ export class GradScaler {
 
   /** Divides the gradients of the optimizer's parameters by the scale and checks them for inf/NaN. */
   unscale_(optimizer: Optimizer & { params: readonly Tensor[] }): void {
+    checkOptimizer(optimizer);
     if (!this.enabled || this.unscaled) return;
     let finite = true;
     for (const p of optimizer.params) {
@@ -139,6 +147,7 @@ export class GradScaler {
 
   /** Unscales (if not done yet) and steps unless a gradient overflowed; returns whether it stepped. */
   step(optimizer: SGD): boolean {
+    checkOptimizer(optimizer);
     if (!this.enabled) {
       optimizer.step();
       return true;

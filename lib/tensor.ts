@@ -263,6 +263,9 @@ export class Tensor {
       }
       seed = Tensor._fromHandle(native.full(this.shape.slice(), this.dtype, this.device, 1));
     } else {
+      if (gradient !== null && typeof gradient === 'object' && !(gradient instanceof Tensor) && !ArrayBuffer.isView(gradient)) {
+        throw invalidType('gradient', 'a Tensor (options come second: backward(undefined, { retainGraph }))', gradient);
+      }
       checkTensor('gradient', gradient);
       if (!sameShape(gradient.shape, this.shape) || gradient.dtype !== this.dtype || gradient.device !== this.device) {
         throw invalidRange(

@@ -139,6 +139,7 @@ describe('bad input: values that used to convert silently', function () {
     const p = keep(tensor([1, 2], { requiresGrad: true, ...cpu }));
     const y = p.sum();
     throws(() => y.backward(undefined, { retainGraph: 'no' }), TypeError, 'retainGraph', 'a boolean');
+    throws(() => y.backward({ retainGraph: true }), TypeError, 'for gradient', 'options come second');
     y.backward();
     expect(() => y.backward()).to.throw(Error, /already freed/); // the graph was not retained
     y.dispose();
@@ -231,6 +232,7 @@ describe('bad input: values that used to convert silently', function () {
     throws(() => new GradScaler({ initScale: Infinity }), RangeError, 'options.initScale');
     throws(() => new GradScaler({ growthFactor: Infinity }), RangeError, 'options.growthFactor');
     throws(() => new GradScaler({ backoffFactor: 0 }), RangeError, 'options.backoffFactor');
+    throws(() => new GradScaler().step({}), TypeError, 'for optimizer');
   });
 });
 

@@ -200,9 +200,6 @@ export class Tensor {
     return this.gradFn === null;
   }
 
-  /** @internal where dispose() ran, recorded only with CUDNN_RESBLOCK_DEBUG_DISPOSE=1 */
-  _disposedAt?: string;
-
   get isDisposed(): boolean {
     return this.#handle === null;
   }
@@ -214,7 +211,7 @@ export class Tensor {
   /** Frees the storage (unless views share it) and the autograd graph behind it; idempotent. */
   dispose(): void {
     if (this.#handle === null) return;
-    if (DEBUG_DISPOSE) this._disposedAt = disposeSite();
+    if (DEBUG_DISPOSE) disposeSites.set(this, disposeSite());
     this.#handle.dispose();
     this.#handle = null;
     const fn = this.gradFn;
@@ -563,6 +560,7 @@ export function checkTensor(name: string, value: unknown): Tensor {
 // on the hot path (a training step disposes hundreds), so it is opt-in:
 // CUDNN_RESBLOCK_DEBUG_DISPOSE=1 records it and the error then says where.
 const DEBUG_DISPOSE = process.env.CUDNN_RESBLOCK_DEBUG_DISPOSE === '1';
+const disposeSites = new WeakMap<Tensor, string>();
 
 function disposeSite(): string {
   const stack = new Error().stack ?? '';
@@ -581,8 +579,9 @@ export function disposedError(t: Tensor, name: string | null, what = 'was dispos
     : what === 'was disposed'
       ? `Expected a live Tensor for ${name} but received a disposed ${tensorText}`
       : `${name} (${tensorText}) ${what}`;
-  const where = t._disposedAt
-    ? `; it was disposed at\n${t._disposedAt}`
+  const site = disposeSites.get(t);
+  const where = site
+    ? `; it was disposed at\n${site}`
     : ' (set CUDNN_RESBLOCK_DEBUG_DISPOSE=1 to record where tensors are disposed)';
   return new DisposedTensorError(head + where);
 }

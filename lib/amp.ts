@@ -6,7 +6,7 @@ import { native } from './native';
 import { edgeTo, needsGrad, Node } from './autograd';
 import type { DType } from './native';
 import { checkTensor, scaledHandle, Tensor } from './tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOneOf, checkOptions } from './validate';
+import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions, invalidType } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
 export type AutocastDtype = 'bfloat16' | 'float16';
@@ -70,8 +70,15 @@ function scaled(t: Tensor, factor: number): Tensor {
 /** `t * factor` (differentiable). */
 export function mulScalar(t: Tensor, factor: number): Tensor {
   checkTensor('t', t);
-  checkNumber('factor', factor);
+  checkFinite('factor', factor);
   return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
+}
+
+function checkOptimizer(optimizer: unknown): void {
+  const o = optimizer as { step?: unknown; params?: unknown } | null;
+  if (o === null || typeof o !== 'object' || typeof o.step !== 'function' || !Array.isArray(o.params)) {
+    throw invalidType('optimizer', 'an optimizer with params (e.g. an SGD)', optimizer);
+  }
 }
 
 export interface GradScalerOptions {
@@ -104,9 +111,9 @@ export class GradScaler {
 
   constructor(options: GradScalerOptions = {}) {
     const o = checkOptions<GradScalerOptions>('options', options, ['initScale', 'growthFactor', 'backoffFactor', 'growthInterval', 'enabled']);
-    this.scale_ = checkNumber('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE);
-    this.growthFactor = checkNumber('options.growthFactor', o.growthFactor ?? 2, 1);
-    this.backoffFactor = checkNumber('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1);
+    this.scale_ = checkFinite('options.initScale', o.initScale ?? 2 ** 16, Number.MIN_VALUE, Number.MAX_VALUE, 'a positive finite number');
+    this.growthFactor = checkFinite('options.growthFactor', o.growthFactor ?? 2, 1);
+    this.backoffFactor = checkFinite('options.backoffFactor', o.backoffFactor ?? 0.5, Number.MIN_VALUE, 1, 'a number in (0, 1]');
     this.growthInterval = checkInteger('options.growthInterval', o.growthInterval ?? 2000, 1);
     this.enabled = checkBoolean('options.enabled', o.enabled ?? true);
   }
@@ -122,6 +129,7 @@ export class GradScaler {
 
   /** Divides the gradients of the optimizer's parameters by the scale and checks them for inf/NaN. */
   unscale_(optimizer: Optimizer & { params: readonly Tensor[] }): void {
+    checkOptimizer(optimizer);
     if (!this.enabled || this.unscaled) return;
     let finite = true;
     for (const p of optimizer.params) {
@@ -139,6 +147,7 @@ export class GradScaler {
 
   /** Unscales (if not done yet) and steps unless a gradient overflowed; returns whether it stepped. */
   step(optimizer: SGD): boolean {
+    checkOptimizer(optimizer);
     if (!this.enabled) {
       optimizer.step();
       return true;

@@ -4,6 +4,7 @@
 // dispose intermediates right after use; a Node keeps its own references (views) to whatever
 // it saved for backward and drops them as soon as it has run or nothing can reach it anymore.
 import type { Tensor } from './tensor';
+import { checkBoolean } from './validate';
 
 export type Edge = { node: Node } | { leaf: Tensor } | null;
 
@@ -52,6 +53,7 @@ export function isGradEnabled(): boolean {
 
 /** Runs `fn` without recording operations for autograd (like `torch.no_grad()`). */
 export function noGrad<T>(fn: () => T): T {
+  if (typeof fn !== 'function') throw new TypeError(`Expected a function for fn but received ${fn === null ? 'null' : typeof fn}`);
   const previous = gradEnabled;
   gradEnabled = false;
   try {
@@ -63,6 +65,7 @@ export function noGrad<T>(fn: () => T): T {
 
 /** Sets whether operations are recorded; returns the previous setting. */
 export function setGradEnabled(enabled: boolean): boolean {
+  checkBoolean('enabled', enabled);
   const previous = gradEnabled;
   gradEnabled = enabled;
   return previous;

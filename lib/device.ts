@@ -38,15 +38,18 @@ export const cuda = {
 export const cudnn = {
   /** Pick convolution algorithms by measurement, once per shape (default false). */
   setBenchmark(enabled: boolean): void {
-    if (cudaIsAvailable()) native.setOption('cuda', 'cudnnBenchmark', checkBoolean('enabled', enabled) ? 1 : 0);
+    checkBoolean('enabled', enabled);
+    if (cudaIsAvailable()) native.setOption('cuda', 'cudnnBenchmark', enabled ? 1 : 0);
   },
   /** Let float32 convolutions use TF32 tensor cores (default true, as in PyTorch). */
   setAllowTF32(enabled: boolean): void {
-    if (cudaIsAvailable()) native.setOption('cuda', 'allowTF32', checkBoolean('enabled', enabled) ? 1 : 0);
+    checkBoolean('enabled', enabled);
+    if (cudaIsAvailable()) native.setOption('cuda', 'allowTF32', enabled ? 1 : 0);
   },
   /** Only deterministic algorithms (default false). */
   setDeterministic(enabled: boolean): void {
-    if (cudaIsAvailable()) native.setOption('cuda', 'deterministic', checkBoolean('enabled', enabled) ? 1 : 0);
+    checkBoolean('enabled', enabled);
+    if (cudaIsAvailable()) native.setOption('cuda', 'deterministic', enabled ? 1 : 0);
   },
 };
 

@@ -11,7 +11,7 @@ import {
   reluOp,
   Tensor,
 } from './tensor';
-import { checkNumber, checkOptions, checkPair, invalidRange, invalidType, shapeString } from './validate';
+import { checkBoolean, checkFinite, checkInteger, checkNumber, checkOptions, checkPair, invalidRange, invalidType, shapeString } from './validate';
 import { autocastDtype, castForAutocast } from './amp';
 
 /** Runs `op` on the autocast versions of `inputs` (float32 -> the scope's dtype on CUDA), then
@@ -90,6 +90,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   checkTensor('x', x);
   checkTensor('weight', weight);
   if (bias !== null) checkTensor('bias', bias);
+  options = checkOptions<Conv2dOptions>('options', options, ['stride', 'padding', 'dilation', 'groups']);
   // A channels-last weight makes the convolution channels-last, as in PyTorch: the input follows.
   if (x.memoryFormat !== weight.memoryFormat && x.device === weight.device && x.ndim === 4) {
     const moved = x.to({ memoryFormat: weight.memoryFormat });
@@ -109,8 +110,7 @@ function conv2dImpl(x: Tensor, weight: Tensor, bias: Tensor | null, options: Con
   const stride = checkPair('stride', o.stride ?? 1, 1);
   const padding = checkPair('padding', o.padding ?? 0, 0);
   const dilation = checkPair('dilation', o.dilation ?? 1, 1);
-  const groups = o.groups ?? 1;
-  if (!Number.isInteger(groups) || groups < 1) throw invalidRange('groups', 'a positive integer', groups);
+  const groups = checkInteger('groups', o.groups ?? 1, 1);
   if (x.ndim !== 4) throw invalidRange('x', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(x.shape)}`);
   if (weight.ndim !== 4) throw invalidRange('weight', 'a 4-D tensor (K, C/groups, R, S)', `shape ${shapeString(weight.shape)}`);
   const [, c, h, wd] = x.shape;
@@ -199,10 +199,9 @@ export function batchNorm(
   checkTensor('x', x);
   checkFloat('x', x);
   const o = checkOptions<BatchNormOptions>('options', options, ['training', 'momentum', 'eps']);
-  const training = o.training ?? false;
+  const training = checkBoolean('options.training', o.training ?? false);
   const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
-  const eps = checkNumber('eps', o.eps ?? 1e-5, 0, Infinity, 'a positive number');
-  if (!(eps > 0)) throw invalidRange('eps', 'a positive number', eps);
+  const eps = checkEps(o.eps);
   if (x.ndim !== 4) throw invalidRange('x', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(x.shape)}`);
   const c = x.shape[1];
   const statDtype = x.dtype === 'float64' ? 'float64' : 'float32';
@@ -245,6 +244,12 @@ export function batchNorm(
   }
   const y = native.batchNormForwardEval(x.handle, weight.handle, bias.handle, runningMean!.handle, runningVar!.handle, eps);
   return Tensor._fromHandle(y, grad ? new BatchNormEvalBackward(x, weight, bias, runningMean!, runningVar!, eps) : null);
+}
+
+function checkEps(value: unknown): number {
+  const eps = checkFinite('eps', value ?? 1e-5, 0, Number.MAX_VALUE, 'a positive finite number');
+  if (!(eps > 0)) throw invalidRange('eps', 'a positive finite number', eps);
+  return eps;
 }
 
 class BatchNormAddReluBackward extends Node {
@@ -290,11 +295,17 @@ export function batchNormAddRelu(
     }
   }
   const o = checkOptions<BatchNormOptions>('options', options, ['training', 'momentum', 'eps']);
-  if (o.training && runningMean && runningVar && z.dtype === x.dtype &&
+  const training = checkBoolean('options.training', o.training ?? false);
+  // z is checked here, by its own name, before either path uses it.
+  checkSameDeviceDtype('z', x, z);
+  if (!z.shape.every((d, i) => d === x.shape[i]) || z.ndim !== x.ndim) {
+    throw invalidRange('z', `a tensor of shape ${shapeString(x.shape)} (same as x)`, `shape ${shapeString(z.shape)}`);
+  }
+  if (training && runningMean && runningVar && z.dtype === x.dtype &&
       z.memoryFormat === x.memoryFormat && z.shape.every((d, i) => d === x.shape[i])) {
     checkTensor('weight', weight);
     checkTensor('bias', bias);
-    const eps = checkNumber('eps', o.eps ?? 1e-5, 0);
+    const eps = checkEps(o.eps);
     const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
     const r = native.batchNormAddReluForwardTrain(x.handle, z.handle, weight.handle, bias.handle,
       runningMean.handle, runningVar.handle, momentum, eps);
@@ -304,7 +315,7 @@ export function batchNormAddRelu(
       return Tensor._fromHandle(r.y, node);
     }
   }
-  const normalized = batchNorm(x, runningMean, runningVar, weight, bias, o);
+  const normalized = batchNorm(x, runningMean, runningVar, weight, bias, { ...o, training });
   const sum = binaryAdd(normalized, z);
   normalized.dispose();
   const out = reluOp(sum);
@@ -439,6 +450,15 @@ class CrossEntropyBackward extends Node {
   }
 }
 
+/** On the CPU (host memory, no sync) every label must be a class index of logits. */
+function checkLabelValues(logits: Tensor, labels: Tensor): void {
+  if (labels.device !== 'cpu') return;
+  const classes = logits.shape[1];
+  const values = labels.toArraySync() as Int32Array;
+  const bad = values.findIndex((v) => v < 0 || v >= classes);
+  if (bad >= 0) throw invalidRange(`labels[${bad}]`, `a class index in [0, ${classes})`, values[bad]);
+}
+
 function checkLabels(logits: Tensor, labels: Tensor): void {
   checkTensor('logits', logits);
   checkTensor('labels', labels);
@@ -459,12 +479,7 @@ function checkLabels(logits: Tensor, labels: Tensor): void {
  */
 export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   checkLabels(logits, labels);
-  if (labels.device === 'cpu') {
-    const classes = logits.shape[1];
-    const values = labels.toArraySync() as Int32Array;
-    const bad = values.findIndex((v) => v < 0 || v >= classes);
-    if (bad >= 0) throw invalidRange(`labels[${bad}]`, `a class index in [0, ${classes})`, values[bad]);
-  }
+  checkLabelValues(logits, labels);
   // The loss is computed in float32 from half-precision logits, as autocast does.
   if (logits.dtype === 'float16' || logits.dtype === 'bfloat16') {
     const wide = logits.to({ dtype: 'float32' });
@@ -484,9 +499,14 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
   return Tensor._fromHandle(r.loss);
 }
 
-/** Number of rows whose argmax equals the label, as an int32 scalar tensor (no sync). */
+/**
+ * Number of rows whose argmax equals the label, as an int32 scalar tensor (no sync). Labels are
+ * checked as crossEntropy checks them: a label outside [0, classes) is a RangeError on the CPU;
+ * on CUDA (not checked, to avoid a sync) such a row never counts.
+ */
 export function accuracyCount(logits: Tensor, labels: Tensor): Tensor {
   checkLabels(logits, labels);
+  checkLabelValues(logits, labels);
   return Tensor._fromHandle(native.accuracyCount(logits.handle, labels.handle));
 }
 
@@ -507,9 +527,9 @@ export function normalizeImages(images: Tensor, options: NormalizeImagesOptions 
   if (images.ndim !== 4) throw invalidRange('images', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(images.shape)}`);
   const o = checkOptions<NormalizeImagesOptions>('options', options, ['size', 'mean', 'std', 'dtype']);
   const size = o.size === undefined ? [images.shape[2], images.shape[3]] as Pair : checkPair('size', o.size, 1);
-  const mean = checkNumber('mean', o.mean ?? 0);
-  const std = checkNumber('std', o.std ?? 1);
-  if (!(std > 0)) throw invalidRange('std', 'a positive number', std);
+  const mean = checkFinite('mean', o.mean ?? 0);
+  const std = checkFinite('std', o.std ?? 1, 0, Number.MAX_VALUE, 'a positive finite number');
+  if (!(std > 0)) throw invalidRange('std', 'a positive finite number', std);
   const dtype = o.dtype ?? 'float32';
   if (dtype !== 'float32' && dtype !== 'float64') throw invalidRange('dtype', '"float32" or "float64"', dtype);
   return Tensor._fromHandle(native.imagesU8ToFloat(images.handle, size, mean, std, dtype));

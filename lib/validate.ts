@@ -1,17 +1,48 @@
 // Argument checks with messages that name the argument, what was expected and what was received.
 
+/** The most dimensions a tensor has (as the addon's shape check). */
+export const MAX_DIMS = 16;
+
+/**
+ * A short description of a received value for an error message. Never recursive beyond two
+ * levels and never longer than a few elements, so a huge, deep or self-containing array costs
+ * nothing to describe.
+ */
 export function describe(value: unknown): string {
+  return describeAt(value, 0);
+}
+
+function describeAt(value: unknown, depth: number): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
-  if (Array.isArray(value)) return `array [${value.slice(0, 8).map(describe).join(', ')}${value.length > 8 ? ', …' : ''}]`;
+  if (Array.isArray(value)) {
+    if (depth >= 2) return value.length ? '[…]' : '[]';
+    const n = Math.min(value.length, 8);
+    const parts: string[] = [];
+    for (let i = 0; i < n; i++) parts.push(i in value ? describeAt(value[i], depth + 1) : '<hole>');
+    const more = value.length > 8 ? `, … (length ${value.length})` : '';
+    return depth === 0 ? `array [${parts.join(', ')}${more}]` : `[${parts.join(', ')}${more}]`;
+  }
   if (typeof value === 'number') return `${value}`;
   // Strings are descriptions written by the caller ("shape [2, 3]"); user strings are quoted first.
-  if (typeof value === 'string') return value;
+  // Inside an array a string is the user's, so it is quoted here.
+  if (typeof value === 'string') return depth === 0 ? value : quote(value);
   if (typeof value === 'bigint') return `${value}n`;
-  if (ArrayBuffer.isView(value)) return `${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
+  if (typeof value === 'boolean') return `${value}`;
+  if (typeof value === 'symbol') return 'a symbol';
+  if (typeof value === 'function') return 'a function';
+  if (ArrayBuffer.isView(value)) {
+    const name = value.constructor?.name ?? 'ArrayBufferView';
+    return 'length' in value ? `${name} of length ${(value as unknown as { length: number }).length}` : `a ${name}`;
+  }
   if (typeof value === 'object') {
-    const name = (value as object).constructor?.name;
-    return name && name !== 'Object' ? `a ${name}` : 'an object';
+    let name: unknown;
+    try {
+      name = (value as object).constructor?.name;
+    } catch {
+      name = undefined;
+    }
+    return typeof name === 'string' && name && name !== 'Object' ? `a ${name}` : 'an object';
   }
   return typeof value;
 }
@@ -40,6 +71,17 @@ export function checkNumber(name: string, value: unknown, min = -Infinity, max =
   return value;
 }
 
+/** A finite number in [min, max] (NaN and ±Infinity are refused). */
+export function checkFinite(name: string, value: unknown, min = -Number.MAX_VALUE, max = Number.MAX_VALUE, what?: string): number {
+  const expected = what ?? (min === -Number.MAX_VALUE && max === Number.MAX_VALUE
+    ? 'a finite number'
+    : max === Number.MAX_VALUE ? `a finite number >= ${min}` : `a finite number between ${min} and ${max}`);
+  if (typeof value !== 'number') throw invalidType(name, expected, value);
+  if (!Number.isFinite(value) || value < min || value > max) throw invalidRange(name, expected, value);
+  return value;
+}
+
+/** A primitive boolean: PyTorch raises on a non-bool flag, and JS truthiness would take 'false' as true. */
 export function checkBoolean(name: string, value: unknown): boolean {
   if (typeof value !== 'boolean') throw invalidType(name, 'a boolean', value);
   return value;
@@ -59,10 +101,27 @@ export function checkPair(name: string, value: unknown, min: number): [number, n
   throw invalidType(name, `an integer >= ${min} or a pair of them`, value);
 }
 
+/** Whether `value` is a typed array of numbers usable as a shape (Int32Array.of(2, 3), ...). */
+export function isNumericTypedArray(value: unknown): value is ArrayLike<number> {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) &&
+    !(value instanceof BigInt64Array) && !(value instanceof BigUint64Array);
+}
+
+/**
+ * A shape: an array (or a numeric typed array) of at most MAX_DIMS non-negative integers. The
+ * length is checked before any element, so a huge sparse array fails at once. Returns a new
+ * plain array.
+ */
 export function checkShape(name: string, shape: unknown): number[] {
-  if (!Array.isArray(shape)) throw invalidType(name, 'an array of non-negative integers', shape);
-  shape.forEach((d, i) => checkInteger(`${name}[${i}]`, d, 0));
-  return shape as number[];
+  const expected = `an array of at most ${MAX_DIMS} non-negative integers`;
+  if (!Array.isArray(shape) && !isNumericTypedArray(shape)) throw invalidType(name, expected, shape);
+  if (shape.length > MAX_DIMS) throw invalidRange(name, expected, `an array of length ${shape.length}`);
+  const out: number[] = [];
+  for (let i = 0; i < shape.length; i++) {
+    if (Array.isArray(shape) && !(i in shape)) throw invalidType(`${name}[${i}]`, 'a non-negative integer', 'a hole (sparse array)');
+    out.push(checkInteger(`${name}[${i}]`, shape[i], 0, 2 ** 31 - 1));
+  }
+  return out;
 }
 
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {

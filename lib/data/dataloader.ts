@@ -5,7 +5,8 @@
 // a quarter of the bytes cross to the GPU and a 96x96 resize costs the host nothing. That makes
 // prefetching on the host pointless, so there is none.
 import { normalizeImages } from '../functional';
-import { tensor, type Device, type Tensor } from '../tensor';
+import { normalizeDevice, tensor, type Device, type Tensor } from '../tensor';
+import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidType } from '../validate';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
 
 export interface DataLoaderOptions {
@@ -75,21 +76,26 @@ export class DataLoader {
 
   constructor(dataset: ImageDataset, options: DataLoaderOptions) {
     checkDataset(dataset);
-    if (options === null || typeof options !== 'object') throw new TypeError('options: expected an object with batchSize');
+    if (options === null || typeof options !== 'object') throw invalidType('options', 'an options object with batchSize', options);
+    const o = checkOptions<DataLoaderOptions>('options', options,
+      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std']);
     this.dataset = dataset;
-    this.batchSize = checkPositiveInt('batchSize', options.batchSize);
-    this.shuffle = options.shuffle ?? true;
-    this.seed = options.seed ?? 0;
-    if (!Number.isInteger(this.seed)) throw new RangeError(`seed: expected an integer, received ${String(options.seed)}`);
-    this.dropLast = options.dropLast ?? false;
-    this.device = options.device;
-    const r = options.resize ?? [dataset.height, dataset.width];
+    this.batchSize = checkPositiveInt('batchSize', o.batchSize);
+    this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? true);
+    this.seed = o.seed ?? 0;
+    if (!Number.isInteger(this.seed)) throw new RangeError(`seed: expected an integer, received ${String(o.seed)}`);
+    this.dropLast = checkBoolean('options.dropLast', o.dropLast ?? false);
+    this.device = o.device === undefined ? undefined : normalizeDevice('options.device', o.device);
+    const r = o.resize ?? [dataset.height, dataset.width];
+    if (typeof r !== 'number' && !(Array.isArray(r) && r.length === 2)) {
+      throw invalidType('options.resize', 'a positive integer or [height, width]', r);
+    }
     this.outputSize = typeof r === 'number'
       ? [checkPositiveInt('resize', r), r]
       : [checkPositiveInt('resize[0]', r[0]), checkPositiveInt('resize[1]', r[1])];
-    this.mean = options.mean ?? 0;
-    this.std = options.std ?? 1;
-    if (!(this.std > 0)) throw new RangeError(`std: expected a positive number, received ${String(options.std)}`);
+    this.mean = checkFinite('options.mean', o.mean ?? 0);
+    this.std = checkFinite('options.std', o.std ?? 1, 0, Number.MAX_VALUE, 'a positive finite number');
+    if (!(this.std > 0)) throw new RangeError(`std: expected a positive number, received ${String(o.std)}`);
   }
 
   /** Batches per epoch. */
@@ -100,6 +106,8 @@ export class DataLoader {
 
   /** The example order of `epoch`: a permutation seeded with seed + epoch, or 0..n-1 unshuffled. */
   order(epoch: number): Uint32Array {
+    // An integer: seed + '1' would concatenate, a fraction would silently reuse a shuffle.
+    checkInteger('epoch', epoch, 0);
     const idx = new Uint32Array(this.dataset.n);
     for (let i = 0; i < idx.length; i++) idx[i] = i;
     if (this.shuffle) shuffleInPlace(idx, mulberry32((this.seed + epoch) >>> 0));

@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { checkBoolean, checkOptions, invalidType } from '../validate';
 
 export const FASHION_MNIST_CLASSES: readonly string[] = [
   'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
@@ -329,6 +330,14 @@ export function readCache(file: string): { header: CacheHeader; train: ImageData
  */
 export function loadFashionMnist(options: LoadFashionMnistOptions = {}): FashionMnist {
   const t0 = performance.now();
+  options = checkOptions<LoadFashionMnistOptions>('options', options, ['cacheDir', 'packageDir', 'splitSeed', 'rebuild', 'onWarning']);
+  if (options.rebuild !== undefined) checkBoolean('options.rebuild', options.rebuild);
+  if (options.onWarning !== undefined && typeof options.onWarning !== 'function') {
+    throw invalidType('options.onWarning', 'a function', options.onWarning);
+  }
+  for (const key of ['cacheDir', 'packageDir'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'string') throw invalidType(`options.${key}`, 'a path string', options[key]);
+  }
   const splitSeed = options.splitSeed ?? DEFAULT_SPLIT_SEED;
   if (!Number.isInteger(splitSeed) || splitSeed < 0 || splitSeed > 0xffffffff) {
     throw new RangeError(`splitSeed: expected an integer in 0..4294967295, received ${String(splitSeed)}`);

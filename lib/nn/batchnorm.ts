@@ -1,7 +1,7 @@
 import { batchNorm, batchNormAddRelu } from '../functional';
 import { native } from '../native';
 import { tensor, Tensor, zeros, ones, type Device, type DType } from '../tensor';
-import { checkBoolean, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
+import { checkBoolean, checkFinite, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
 import { checkImageBatch, Module } from './module';
 
 export interface BatchNorm2dArgs {
@@ -20,6 +20,18 @@ export interface BatchNorm2dArgs {
  * nn.BatchNorm2d. Training normalizes with the batch mean and biased variance and updates
  * running_mean/running_var (unbiased) with `momentum`; eval uses the running statistics.
  */
+// num_batches_tracked from a state dict: one integer >= 0 (exact, so at most 2^53 - 1).
+function countOf(value: Tensor): number {
+  const v = value.toArraySync()[0];
+  const n = typeof v === 'bigint'
+    ? (v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1)
+    : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > Number.MAX_SAFE_INTEGER) {
+    throw invalidRange('num_batches_tracked', 'a non-negative integer', typeof v === 'bigint' ? `${v}n` : v);
+  }
+  return n;
+}
+
 export class BatchNorm2d extends Module {
   readonly numFeatures: number;
   readonly eps: number;
@@ -30,15 +42,23 @@ export class BatchNorm2d extends Module {
   readonly bias: Tensor;
   readonly runningMean: Tensor | null;
   readonly runningVar: Tensor | null;
-  /** Training-mode forwards seen (PyTorch's num_batches_tracked). */
-  numBatchesTracked = 0;
+  #numBatchesTracked = 0;
+
+  /** Training-mode forwards seen (PyTorch's num_batches_tracked): a non-negative integer. */
+  get numBatchesTracked(): number {
+    return this.#numBatchesTracked;
+  }
+
+  set numBatchesTracked(value: number) {
+    this.#numBatchesTracked = checkInteger('numBatchesTracked', value, 0);
+  }
 
   constructor(numFeatures: number, args: BatchNorm2dArgs = {}) {
     super();
     const a = checkOptions<BatchNorm2dArgs>('args', args, ['eps', 'momentum', 'affine', 'trackRunningStats', 'device']);
     this.numFeatures = checkInteger('numFeatures', numFeatures, 1);
-    this.eps = checkNumber('eps', a.eps ?? 1e-5, 0);
-    if (!(this.eps > 0)) throw invalidRange('eps', 'a positive number', this.eps);
+    this.eps = checkFinite('eps', a.eps ?? 1e-5, 0, Number.MAX_VALUE, 'a positive finite number');
+    if (!(this.eps > 0)) throw invalidRange('eps', 'a positive finite number', this.eps);
     this.momentum = a.momentum === null ? null : checkNumber('momentum', a.momentum ?? 0.1, 0, 1);
     this.affine = checkBoolean('affine', a.affine ?? true);
     this.trackRunningStats = checkBoolean('trackRunningStats', a.trackRunningStats ?? true);
@@ -95,12 +115,12 @@ export class BatchNorm2d extends Module {
     return [['num_batches_tracked', tensor(BigInt64Array.of(BigInt(this.numBatchesTracked)), [], { dtype: 'int64', device: 'cpu' })]];
   }
 
-  protected override extraStateSpec(): [string, number[], DType][] {
-    return this.trackRunningStats ? [['num_batches_tracked', [], 'int64']] : [];
+  protected override extraStateSpec(): [string, number[], DType, ((value: Tensor) => void)?][] {
+    return this.trackRunningStats ? [['num_batches_tracked', [], 'int64', (v) => { countOf(v); }]] : [];
   }
 
   protected override loadExtraState(_name: string, value: Tensor): void {
-    this.numBatchesTracked = Number(value.toArraySync()[0]);
+    this.numBatchesTracked = countOf(value);
   }
 
   override dispose(): void {

@@ -4,7 +4,7 @@ import type { Pair } from '../native';
 import type { Device, Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, checkPair, invalidRange } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
-import { checkImageBatch, Module } from './module';
+import { checkImageBatch, checkWeightSize, Module } from './module';
 
 export interface Conv2dArgs {
   /** default 1 */
@@ -36,8 +36,9 @@ export class Conv2d extends Module {
   constructor(inChannels: number, outChannels: number, kernelSize: number | Pair, args: Conv2dArgs = {}) {
     super();
     const a = checkOptions<Conv2dArgs>('args', args, ['stride', 'padding', 'dilation', 'groups', 'bias', 'device']);
-    this.inChannels = checkInteger('inChannels', inChannels, 1);
-    this.outChannels = checkInteger('outChannels', outChannels, 1);
+    // A dimension of a tensor is at most 2^31 - 1 (the addon's limit), and so are the channels.
+    this.inChannels = checkInteger('inChannels', inChannels, 1, 2 ** 31 - 1);
+    this.outChannels = checkInteger('outChannels', outChannels, 1, 2 ** 31 - 1);
     this.kernelSize = checkPair('kernelSize', kernelSize, 1);
     this.stride = checkPair('stride', a.stride ?? 1, 1);
     this.padding = checkPair('padding', a.padding ?? 0, 0);
@@ -48,6 +49,7 @@ export class Conv2d extends Module {
     }
     const useBias = checkBoolean('bias', a.bias ?? true);
     const fanIn = (inChannels / this.groups) * this.kernelSize[0] * this.kernelSize[1];
+    checkWeightSize('Conv2d', [outChannels, inChannels / this.groups, ...this.kernelSize]);
     this.weight = this.registerParameter('weight',
       kaimingUniformDefault([outChannels, inChannels / this.groups, ...this.kernelSize], fanIn, a.device));
     this.bias = this.registerParameter('bias', useBias ? biasUniform([outChannels], fanIn, a.device) : null);

@@ -3,7 +3,7 @@ import { flatten, linear } from '../functional';
 import { Tensor, type Device } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
-import { Module } from './module';
+import { checkWeightSize, Module } from './module';
 
 export interface LinearArgs {
   /** add a learnable bias (default true) */
@@ -21,8 +21,9 @@ export class Linear extends Module {
   constructor(inFeatures: number, outFeatures: number, args: LinearArgs = {}) {
     super();
     const a = checkOptions<LinearArgs>('args', args, ['bias', 'device']);
-    this.inFeatures = checkInteger('inFeatures', inFeatures, 1);
-    this.outFeatures = checkInteger('outFeatures', outFeatures, 1);
+    this.inFeatures = checkInteger('inFeatures', inFeatures, 1, 2 ** 31 - 1);
+    this.outFeatures = checkInteger('outFeatures', outFeatures, 1, 2 ** 31 - 1);
+    checkWeightSize('Linear', [outFeatures, inFeatures]);
     this.weight = this.registerParameter('weight', kaimingUniformDefault([outFeatures, inFeatures], inFeatures, a.device));
     this.bias = this.registerParameter('bias',
       checkBoolean('bias', a.bias ?? true) ? biasUniform([outFeatures], inFeatures, a.device) : null);
@@ -46,6 +47,8 @@ export class Linear extends Module {
 export class Flatten extends Module {
   constructor(readonly startDim = 1, readonly endDim = -1) {
     super();
+    checkInteger('startDim', startDim, -16, 15);
+    checkInteger('endDim', endDim, -16, 15);
   }
 
   forward(x: Tensor): Tensor {

@@ -3,7 +3,7 @@
 // explicitly instead of relying on attribute magic.
 import { native } from '../native';
 import { noGrad } from '../autograd';
-import { normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { disposedError, normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;
@@ -19,8 +19,17 @@ export interface LoadStateDictResult {
 }
 
 export abstract class Module {
-  /** Whether the module is in training mode (the default), as `nn.Module.training`. */
-  training = true;
+  #training = true;
+
+  /** Whether the module is in training mode (the default), as `nn.Module.training`; a boolean
+   * (assigning 'false' would otherwise train). */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  set training(mode: boolean) {
+    this.#training = checkBoolean('training', mode);
+  }
   /**
    * Mixed precision set by `to({ dtype: 'bfloat16' | 'float16' })`: convolutions and linear
    * layers compute in this type on CUDA (float32 on the CPU) while parameters stay float32.
@@ -58,8 +67,9 @@ export abstract class Module {
   /** @internal loads what extraState() produced; `value` has been validated */
   protected loadExtraState(_name: string, _value: Tensor): void {}
 
-  /** @internal names handled by extraState, with their shapes and dtypes */
-  protected extraStateSpec(): [string, number[], DType][] {
+  /** @internal names handled by extraState, with their shapes, dtypes and an optional check of a
+   * value's contents (run before anything is loaded, so a bad value changes nothing) */
+  protected extraStateSpec(): [string, number[], DType, ((value: Tensor) => void)?][] {
     return [];
   }
 
@@ -148,7 +158,7 @@ export abstract class Module {
       throw invalidType('stateDict', 'an object mapping names to Tensors', stateDict);
     }
     const strict = checkBoolean('options.strict', checkOptions<LoadStateDictOptions>('options', options, ['strict']).strict ?? true);
-    type Target = { key: string; shape: readonly number[]; dtype: DType; assign: (v: Tensor) => void };
+    type Target = { key: string; shape: readonly number[]; dtype: DType; assign: (v: Tensor) => void; check?: (v: Tensor) => void };
     const targets: Target[] = [];
     for (const [path, m] of this.namedModules()) {
       const prefix = path ? `${path}.` : '';
@@ -158,8 +168,8 @@ export abstract class Module {
           targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => copyValues(t, v) });
         }
       }
-      for (const [name, shape, dtype] of m.extraStateSpec()) {
-        targets.push({ key: prefix + name, shape, dtype, assign: (v) => m.loadExtraState(name, v) });
+      for (const [name, shape, dtype, check] of m.extraStateSpec()) {
+        targets.push({ key: prefix + name, shape, dtype, assign: (v) => m.loadExtraState(name, v), check });
       }
     }
     const expected = new Set(targets.map((t) => t.key));
@@ -175,7 +185,7 @@ export abstract class Module {
     for (const t of present) {
       const v = stateDict[t.key];
       if (!(v instanceof Tensor)) throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, 'a Tensor', v);
-      if (v.isDisposed) throw new Error(`Expected a live Tensor for stateDict[${JSON.stringify(t.key)}] but received a disposed Tensor`);
+      if (v.isDisposed) throw disposedError(v, `stateDict[${JSON.stringify(t.key)}]`);
       const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
       if (!same) {
         throw invalidRange(`stateDict[${JSON.stringify(t.key)}]`, `shape ${shapeString(t.shape)}`, `shape ${shapeString(v.shape)}`);
@@ -184,6 +194,14 @@ export abstract class Module {
       const floatValue = v.dtype.startsWith('float') || v.dtype === 'bfloat16';
       if (floatTarget !== floatValue) {
         throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, `a ${t.dtype} tensor`, `a ${v.dtype} tensor`);
+      }
+      if (t.check) {
+        try {
+          t.check(v);
+        } catch (e) {
+          if (e instanceof RangeError) throw new RangeError(`stateDict[${JSON.stringify(t.key)}]: ${e.message}`);
+          throw e;
+        }
       }
     }
     noGrad(() => {
@@ -272,10 +290,21 @@ function copyValues(target: Tensor, value: Tensor): void {
   }
 }
 
+/**
+ * A layer's weight shape must fit one tensor (at most 2^53 elements, each dimension < 2^31);
+ * merely too big for memory is the allocator's OutOfMemoryError.
+ */
+export function checkWeightSize(layer: string, shape: readonly number[]): void {
+  const numel = shape.reduce((a, b) => a * b, 1);
+  if (numel > Number.MAX_SAFE_INTEGER || shape.some((d) => d > 2 ** 31 - 1)) {
+    throw invalidRange(`${layer}: weight shape`, 'at most 2^53 elements, each dimension below 2^31', shapeString(shape));
+  }
+}
+
 /** Checks that `x` is a live 4-D tensor with `channels` channels, for a layer named `layer`. */
 export function checkImageBatch(layer: string, x: unknown, channels: number): Tensor {
   if (!(x instanceof Tensor)) throw invalidType(`${layer}: x`, 'a Tensor', x);
-  if (x.isDisposed) throw new Error(`Expected a live Tensor for ${layer}: x but received a disposed Tensor`);
+  if (x.isDisposed) throw disposedError(x, `${layer}: x`);
   if (x.ndim !== 4 || x.shape[1] !== channels) {
     throw invalidRange(`${layer}: x`, `a 4-D tensor (N, ${channels}, H, W)`, `shape ${shapeString(x.shape)}`);
   }

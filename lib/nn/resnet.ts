@@ -1,4 +1,4 @@
-import { checkInteger, checkOptions } from '../validate';
+import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import type { Device } from '../tensor';
 import { ReLU } from './activation';
 import { BatchNorm2d } from './batchnorm';
@@ -10,6 +10,8 @@ import { ResidualBlock } from './residual';
 
 /** d2l's resnet_block: numResiduals blocks; the first halves the size unless firstBlock. */
 export function resnetBlock(inputChannels: number, numChannels: number, numResiduals: number, firstBlock = false, device?: Device): ResidualBlock[] {
+  checkInteger('numResiduals', numResiduals, 0);
+  checkBoolean('firstBlock', firstBlock);
   const blocks: ResidualBlock[] = [];
   for (let i = 0; i < numResiduals; i++) {
     blocks.push(i === 0 && !firstBlock

@@ -1,5 +1,5 @@
 // Learning-rate schedules: call step() once per epoch (or per iteration), as in PyTorch.
-import { checkInteger, checkNumber, invalidType } from '../validate';
+import { checkFinite, checkInteger, invalidRange, invalidType } from '../validate';
 import type { Optimizer } from './sgd';
 
 export abstract class LRScheduler {
@@ -10,8 +10,12 @@ export abstract class LRScheduler {
   /** The learning rate for epoch `epoch`. */
   abstract lrAt(epoch: number): number;
   step(): void {
+    const lr = this.lrAt(this.lastEpoch + 1);
+    if (typeof lr !== 'number' || !Number.isFinite(lr) || lr < 0) {
+      throw invalidRange(`${this.constructor.name}: the learning rate for epoch ${this.lastEpoch + 1}`, 'a finite number >= 0', lr);
+    }
     this.lastEpoch++;
-    this.optimizer.lr = this.lrAt(this.lastEpoch);
+    this.optimizer.lr = lr;
   }
   get lr(): number {
     return this.optimizer.lr;
@@ -34,7 +38,7 @@ export class StepLR extends LRScheduler {
   constructor(optimizer: Optimizer, readonly stepSize: number, readonly gamma = 0.1) {
     super(optimizer);
     checkInteger('stepSize', stepSize, 1);
-    checkNumber('gamma', gamma, 0);
+    checkFinite('gamma', gamma, 0);
   }
   lrAt(epoch: number): number {
     return this.optimizer.initialLr * this.gamma ** Math.floor(epoch / this.stepSize);
@@ -46,7 +50,7 @@ export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: Optimizer, readonly tMax: number, readonly etaMin = 0) {
     super(optimizer);
     checkInteger('tMax', tMax, 1);
-    checkNumber('etaMin', etaMin, 0);
+    checkFinite('etaMin', etaMin, 0);
   }
   lrAt(epoch: number): number {
     const base = this.optimizer.initialLr;

@@ -1,7 +1,7 @@
 // torch.optim.SGD, as one fused native update over all parameters per step.
 import { native, type NativeHandle } from '../native';
 import { Tensor } from '../tensor';
-import { checkBoolean, checkNumber, checkOptions, invalidRange, invalidType } from '../validate';
+import { checkBoolean, checkFinite, checkOptions, invalidRange, invalidType } from '../validate';
 
 export interface SGDOptions {
   /** learning rate (required, > 0) */
@@ -40,7 +40,10 @@ export class SGD implements Optimizer {
   stepCount = 0;
 
   constructor(params: Iterable<Tensor>, options: SGDOptions) {
-    const list = [...(params ?? [])];
+    if (params === null || typeof params !== 'object' || typeof (params as Iterable<Tensor>)[Symbol.iterator] !== 'function') {
+      throw invalidType('params', 'an iterable of Tensors (e.g. model.parameters())', params);
+    }
+    const list = [...params];
     if (!list.length) throw invalidRange('params', 'a non-empty list of Tensors', list);
     list.forEach((p, i) => {
       if (!(p instanceof Tensor)) throw invalidType(`params[${i}]`, 'a Tensor', p);
@@ -49,11 +52,12 @@ export class SGD implements Optimizer {
     if (new Set(list).size !== list.length) throw invalidRange('params', 'each parameter once', 'a parameter listed twice');
     const o = checkOptions<SGDOptions>('options', options, ['lr', 'momentum', 'dampening', 'weightDecay', 'nesterov', 'maximize']) as SGDOptions;
     if (o.lr === undefined) throw invalidType('options.lr', 'a learning rate > 0', undefined);
-    this.lr = checkNumber('options.lr', o.lr, 0);
+    // Each hyperparameter is checked here, finite and in range, so step() never meets a bad one.
+    this.lr = checkFinite('options.lr', o.lr, 0);
     this.initialLr = this.lr;
-    this.momentum = checkNumber('options.momentum', o.momentum ?? 0, 0);
-    this.dampening = checkNumber('options.dampening', o.dampening ?? 0);
-    this.weightDecay = checkNumber('options.weightDecay', o.weightDecay ?? 0, 0);
+    this.momentum = checkFinite('options.momentum', o.momentum ?? 0, 0);
+    this.dampening = checkFinite('options.dampening', o.dampening ?? 0);
+    this.weightDecay = checkFinite('options.weightDecay', o.weightDecay ?? 0, 0);
     this.nesterov = checkBoolean('options.nesterov', o.nesterov ?? false);
     this.maximize = checkBoolean('options.maximize', o.maximize ?? false);
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
@@ -69,7 +73,8 @@ export class SGD implements Optimizer {
 
   /** Updates every parameter that has a gradient, in one native call. */
   step(): void {
-    checkNumber('lr', this.lr, 0);
+    // lr is mutable (schedulers set it), so it is checked again here.
+    checkFinite('lr', this.lr, 0);
     const params: NativeHandle[] = [];
     const grads: NativeHandle[] = [];
     const bufs: (NativeHandle | null)[] = [];

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 import { CheckpointError } from '../errors';
-import { checkOptions } from '../validate';
+import { checkFilePath, optionsOf } from './options';
 
 export type SafetensorsDtype = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
 /** F16 and BF16 come back as their raw 16-bit patterns (Uint16Array). */
@@ -86,15 +86,6 @@ export interface ParseOptions {
 
 /** Arrays in a header are shapes and data_offsets; PyTorch allows at most 64 dimensions. */
 const MAX_HEADER_ARRAY_LENGTH = 64;
-
-function optionsOf<T extends object>(fn: string, value: unknown, allowed: readonly (keyof T & string)[]): Partial<T> {
-  try {
-    return checkOptions<T>('options', value, allowed);
-  } catch (e) {
-    if (e instanceof TypeError) throw new TypeError(`${fn}: ${e.message}`);
-    throw e;
-  }
-}
 
 type Fail = (message: string, entry?: string) => never;
 
@@ -395,9 +386,7 @@ function readExactly(fd: number, into: Uint8Array, position: number, fail: Fail)
  * data region is allocated, and nothing larger than the file itself is ever allocated.
  */
 export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 'source'> = {}): SafetensorsFile {
-  if (typeof path !== 'string' || path === '' || path.includes('\0')) {
-    throw new TypeError(`readSafetensorsFile: expected a non-empty file path without NUL bytes for path but received ${typeof path === 'string' ? JSON.stringify(path.slice(0, 80)) : path === null ? 'null' : typeof path}`);
-  }
+  checkFilePath('readSafetensorsFile', path, 'path');
   const o = optionsOf<ParseOptions>('readSafetensorsFile', options, ['copy']);
   if (o.copy !== undefined && typeof o.copy !== 'boolean') {
     throw new TypeError(`readSafetensorsFile: expected a boolean for options.copy but received ${o.copy === null ? 'null' : typeof o.copy}`);
@@ -489,6 +478,10 @@ export function serializeSafetensors(
     }
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(where, `shape must be an array of non-negative integers, found ${JSON.stringify(e.shape)}`, name);
+    }
+    if (e.shape.length > MAX_HEADER_ARRAY_LENGTH) {
+      // The reader refuses it, so the writer must not write it.
+      throw new SafetensorsError(where, `shape has ${e.shape.length} dimensions; at most ${MAX_HEADER_ARRAY_LENGTH} can be stored`, name);
     }
     const ctor = DTYPES[e.dtype].array;
     if (!(e.data instanceof ctor)) {

@@ -158,7 +158,7 @@ function staleTemps(file: string, names: string[]): string[] {
 }
 
 /** Best effort: a cleanup that fails (a racing save removed it first, EACCES) is no error. */
-export function removeStaleTemps(file: string): string[] {
+function removeStaleTemps(file: string): string[] {
   const removed: string[] = [];
   let names: string[];
   try {

@@ -112,6 +112,28 @@ describe('checkpoint robustness', () => {
     });
   });
 
+  it('load() refuses /dev/zero, a FIFO, a directory and a missing file without reading or blocking', function () {
+    const m = model();
+    const before = snapshot(m);
+    const fifo = path.join(dir, 'fifo.safetensors');
+    const made = spawnSync('mkfifo', [fifo]).status === 0;
+    const cases = [
+      ['/dev/zero', /safetensors \/dev\/zero: cannot read the file: it is a character device, not a regular file/],
+      [dir, /cannot read the file: it is a directory, not a regular file/],
+      [path.join(dir, 'missing.safetensors'), /cannot read the file \(ENOENT\)/],
+      ...(made ? [[fifo, /cannot read the file: it is a FIFO \(named pipe\), not a regular file/]] : []),
+    ];
+    for (const [file, message] of cases) {
+      const err = caught(() => load(m, file));
+      expect(err, file).to.be.instanceOf(CheckpointError);
+      expect(err.message, file).to.match(message);
+      expect(err.file).to.equal(file);
+    }
+    expect(snapshot(m)).to.deep.equal(before);
+    m.dispose();
+    if (!made) this.skip();
+  });
+
   it('600 deterministic mutations of a valid file either load or throw a CheckpointError, never anything else', function () {
     this.timeout(120000);
     const good = fs.readFileSync(path.join(CORPUS, 'valid.safetensors'));

@@ -1,7 +1,8 @@
 // Checkpoints: a module's state dict as a safetensors file with PyTorch's names and dtypes, so
 // `safetensors.torch.load_file(path)` + `load_state_dict` reads ours and we read theirs.
 //
-// Saving is atomic: the bytes go to `<path>.tmp-<pid>-<rand>`, which is fsynced and renamed over
+// Saving is atomic: the bytes go to `<path>.tmp-<pid>-<rand>` (the header, then one tensor at a
+// time, so no second copy of the whole model is ever held), which is fsynced and renamed over
 // `path`, then the directory is fsynced, so a crash leaves the old file or the new one, never
 // half of one. A temp file left by a save that was killed (SIGKILL, power loss) is removed by
 // the next save of the same file, once no process with its pid is alive; only names of exactly
@@ -18,8 +19,8 @@ import { Tensor, tensor } from '../tensor';
 import type { DType } from '../native';
 import { checkFilePath, optionsOf, received } from './options';
 import {
-  SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsError, SafetensorsFile, float32ToHalf, halfToFloat32,
-  readSafetensorsFile, serializeSafetensors,
+  SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsError, SafetensorsFile, SafetensorsHeader,
+  SafetensorsLayoutEntry, float32ToHalf, halfToFloat32, readSafetensorsFile, safetensorsHeader,
 } from './safetensors';
 
 /** What save/load need from a module (nn.Module provides it). */
@@ -110,16 +111,32 @@ function toEntry(t: Tensor, values: ArrayLike<unknown>): SafetensorsEntry {
   return { dtype, shape: t.shape.slice(), data };
 }
 
-function encode(fn: string, stateDict: Record<string, Tensor>, values: ArrayLike<unknown>[], options: SaveOptions): Uint8Array {
-  const entries = new Map<string, SafetensorsEntry>();
-  Object.entries(stateDict).forEach(([name, t], i) => entries.set(name, toEntry(t, values[i])));
+/**
+ * The file's header and its tensors in layout order. Nothing is read from the tensors: the
+ * header needs only names, dtypes and shapes, so the data can be streamed after it.
+ */
+function plan(fn: string, stateDict: Record<string, Tensor>, options: SaveOptions): { head: SafetensorsHeader; tensors: [string, Tensor][] } {
+  const byName = new Map(Object.entries(stateDict));
+  const layoutEntries = new Map<string, SafetensorsLayoutEntry>();
+  for (const [name, t] of byName) layoutEntries.set(name, { dtype: TO_FILE[t.dtype], shape: t.shape.slice() });
+  let head: SafetensorsHeader;
   try {
-    return serializeSafetensors(entries, options.metadata);
+    head = safetensorsHeader(layoutEntries, options.metadata);
   } catch (e) {
     // A name the format cannot hold ("__metadata__", ""): the state dict argument is at fault.
     if (e instanceof SafetensorsError) throw new TypeError(`${fn}: ${e.message}`);
     throw e;
   }
+  return { head, tensors: head.order.map((name) => [name, byName.get(name) as Tensor]) };
+}
+
+/** A tensor's bytes as the file stores them (F16/BF16 narrowed back from their float32 reads). */
+function fileBytes(name: string, t: Tensor, values: ArrayLike<unknown>, expected: number): Uint8Array {
+  const { data } = toEntry(t, values);
+  if (data.byteLength !== expected) {
+    throw new Error(`save: ${name}: read ${data.byteLength} bytes but its shape and dtype need ${expected} (a bug)`);
+  }
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 function tempPathFor(file: string): string {
@@ -230,15 +247,21 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** Writes `bytes` to `file` atomically (temp file, fsync, rename, fsync of the directory). */
-export function writeFileAtomicSync(file: string, bytes: Uint8Array): void {
-  checkFilePath('writeFileAtomicSync', file);
+/**
+ * Writes a file atomically: `write` fills a new temp file next to it (stale temps of dead saves
+ * of the same file are removed first), which is fsynced and renamed over `file`, then the
+ * directory is fsynced. If anything throws, the temp file is removed and `file` is untouched.
+ */
+function writeAtomicSync(file: string, write: (put: (bytes: Uint8Array) => void) => void): void {
   removeStaleTemps(file);
   const tmp = tempPathFor(file);
   let fd = -1;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);
-    for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+    const put = (bytes: Uint8Array) => {
+      for (let at = 0; at < bytes.length;) at += fs.writeSync(fd, bytes, at, bytes.length - at);
+    };
+    write(put);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = -1;
@@ -254,14 +277,16 @@ export function writeFileAtomicSync(file: string, bytes: Uint8Array): void {
   }
 }
 
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  checkFilePath('writeFileAtomic', file);
+async function writeAtomic(file: string, write: (put: (bytes: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
   await removeStaleTempsAsync(file);
   const tmp = tempPathFor(file);
   let handle: fs.promises.FileHandle | undefined;
   try {
     handle = await fs.promises.open(tmp, 'wx', 0o644);
-    for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+    const h = handle;
+    await write(async (bytes) => {
+      for (let at = 0; at < bytes.length;) at += (await h.write(bytes, at, bytes.length - at)).bytesWritten;
+    });
     await handle.sync();
     await handle.close();
     handle = undefined;
@@ -274,14 +299,30 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
   }
 }
 
+/** Writes `bytes` to `file` atomically (temp file, fsync, rename, fsync of the directory). */
+export function writeFileAtomicSync(file: string, bytes: Uint8Array): void {
+  checkFilePath('writeFileAtomicSync', file);
+  writeAtomicSync(file, (put) => put(bytes));
+}
+
+export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  checkFilePath('writeFileAtomic', file);
+  await writeAtomic(file, (put) => put(bytes));
+}
+
 /** Saves a state dict (name -> Tensor, any device) as safetensors, atomically. */
 export function saveStateDict(stateDict: Record<string, Tensor>, file: string, options: SaveOptions = {}): void {
   checkStateDict('saveStateDict', stateDict);
   checkPath('saveStateDict', file);
   const o = checkSaveOptions('saveStateDict', options);
-  // Every tensor is read (the step that can run out of memory) before a temp file exists.
-  const values = Object.values(stateDict).map((t) => t.toArraySync());
-  writeFileAtomicSync(file, encode('saveStateDict', stateDict, values, o));
+  const { head, tensors } = plan('saveStateDict', stateDict, o);
+  // One tensor at a time: a checkpoint never needs a second copy of the whole model in memory.
+  // A read that fails (OutOfMemoryError for a tensor too big for an ArrayBuffer) is rethrown
+  // as it is, after the temp file is removed.
+  writeAtomicSync(file, (put) => {
+    put(head.bytes);
+    for (const [name, t] of tensors) put(fileBytes(name, t, t.toArraySync(), head.byteLengths.get(name) as number));
+  });
 }
 
 /** saveStateDict without blocking the event loop on device reads or disk. */
@@ -289,8 +330,17 @@ export async function saveStateDictAsync(stateDict: Record<string, Tensor>, file
   checkStateDict('saveStateDictAsync', stateDict);
   checkPath('saveStateDictAsync', file);
   const o = checkSaveOptions('saveStateDictAsync', options);
-  const values = await Promise.all(Object.values(stateDict).map((t) => t.toArray()));
-  await writeFileAtomic(file, encode('saveStateDictAsync', stateDict, values, o));
+  const { head, tensors } = plan('saveStateDictAsync', stateDict, o);
+  // All reads are queued at once, so the file is one consistent snapshot even if training goes
+  // on while it is written; the bytes are then streamed tensor by tensor.
+  const values = await Promise.all(tensors.map(([, t]) => t.toArray()));
+  await writeAtomic(file, async (put) => {
+    await put(head.bytes);
+    for (const [i, [name, t]] of tensors.entries()) {
+      await put(fileBytes(name, t, values[i], head.byteLengths.get(name) as number));
+      values[i] = new Float32Array(0);  // let it go once written
+    }
+  });
 }
 
 /** Saves `model.stateDict()` with PyTorch's names and dtypes (num_batches_tracked as I64). */

@@ -458,20 +458,30 @@ function utf8Compare(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/**
- * Serializes tensors (a Map or a plain object, name -> entry) and optional string metadata.
- * The layout matches the Python library: `__metadata__` first, tensors sorted by dtype (widest
- * first) then name, header padded with spaces to a multiple of 8 bytes.
- */
-export function serializeSafetensors(
-  entries: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
-  metadata?: Record<string, string>,
-): Uint8Array {
-  const list = entries instanceof Map ? [...entries.entries()] : Object.entries(entries);
-  const where = '<serialize>';
+/** A tensor as the header describes it: its data is written separately (see safetensorsHeader). */
+export interface SafetensorsLayoutEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+}
+
+export interface SafetensorsHeader {
+  /** The 8-byte length field and the padded JSON header: the file's first bytes. */
+  bytes: Uint8Array;
+  /** Tensor names in the order their data must follow the header. */
+  order: string[];
+  /** Each tensor's byte size, by name. */
+  byteLengths: Map<string, number>;
+  /** The data region's size: the file is `bytes.length + dataLength` bytes. */
+  dataLength: number;
+}
+
+function checkLayoutEntries(list: [string, SafetensorsLayoutEntry][], metadata: Record<string, string> | undefined, where: string): void {
+  const names = new Set<string>();
   for (const [name, e] of list) {
     if (name === '__metadata__') throw new SafetensorsError(where, 'the name "__metadata__" is reserved', name);
     if (name === '') throw new SafetensorsError(where, 'tensor names must not be empty', name);
+    if (names.has(name)) throw new SafetensorsError(where, 'appears twice', name);
+    names.add(name);
     if (e === null || typeof e !== 'object') throw new SafetensorsError(where, 'must be {dtype, shape, data}', name);
     if (!isSafetensorsDtype(e.dtype)) {
       throw new SafetensorsError(where, `unknown dtype ${JSON.stringify(e.dtype)}; supported: ${Object.keys(DTYPES).join(', ')}`, name);
@@ -483,6 +493,70 @@ export function serializeSafetensors(
       // The reader refuses it, so the writer must not write it.
       throw new SafetensorsError(where, `shape has ${e.shape.length} dimensions; at most ${MAX_HEADER_ARRAY_LENGTH} can be stored`, name);
     }
+  }
+  if (metadata !== undefined) {
+    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
+      throw new SafetensorsError(where, 'metadata must be an object of strings');
+    }
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new SafetensorsError(where, `metadata[${JSON.stringify(k)}] must be a string, found ${typeof v}`);
+    }
+  }
+}
+
+function layout(list: [string, SafetensorsLayoutEntry][], metadata: Record<string, string> | undefined): SafetensorsHeader {
+  list.sort(([na, a], [nb, b]) => WRITE_ORDER.indexOf(a.dtype) - WRITE_ORDER.indexOf(b.dtype) || utf8Compare(na, nb));
+  // No prototype: a tensor named "__proto__" must become a key, not the prototype.
+  const header: Record<string, unknown> = Object.create(null);
+  if (metadata !== undefined) {
+    const meta: Record<string, string> = Object.create(null);
+    for (const [k, v] of Object.entries(metadata)) meta[k] = v;
+    header.__metadata__ = meta;
+  }
+  const byteLengths = new Map<string, number>();
+  let offset = 0;
+  for (const [name, e] of list) {
+    const bytes = e.shape.reduce((a, b) => a * b, 1) * DTYPES[e.dtype].itemsize;
+    if (!Number.isSafeInteger(bytes)) throw new SafetensorsError('<serialize>', `shape [${e.shape.join(', ')}] is too large`, name);
+    header[name] = { dtype: e.dtype, shape: e.shape.slice(), data_offsets: [offset, offset + bytes] };
+    byteLengths.set(name, bytes);
+    offset += bytes;
+  }
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = json.length + ((8 - (json.length % 8)) % 8);
+  const out = new Uint8Array(8 + padded);
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + padded);
+  return { bytes: out, order: list.map(([name]) => name), byteLengths, dataLength: offset };
+}
+
+/**
+ * The header of a file holding these tensors (name -> {dtype, shape}), laid out as
+ * serializeSafetensors does, for writers that stream each tensor's bytes after it in `order`.
+ */
+export function safetensorsHeader(
+  entries: Map<string, SafetensorsLayoutEntry> | Record<string, SafetensorsLayoutEntry>,
+  metadata?: Record<string, string>,
+): SafetensorsHeader {
+  const list = entries instanceof Map ? [...entries.entries()] : Object.entries(entries);
+  checkLayoutEntries(list, metadata, '<serialize>');
+  return layout(list, metadata);
+}
+
+/**
+ * Serializes tensors (a Map or a plain object, name -> entry) and optional string metadata.
+ * The layout matches the Python library: `__metadata__` first, tensors sorted by dtype (widest
+ * first) then name, header padded with spaces to a multiple of 8 bytes.
+ */
+export function serializeSafetensors(
+  entries: Map<string, SafetensorsEntry> | Record<string, SafetensorsEntry>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const list = entries instanceof Map ? [...entries.entries()] : Object.entries(entries);
+  const where = '<serialize>';
+  checkLayoutEntries(list, metadata, where);
+  for (const [name, e] of list) {
     const ctor = DTYPES[e.dtype].array;
     if (!(e.data instanceof ctor)) {
       const got = ArrayBuffer.isView(e.data) ? e.data.constructor.name : e.data === null ? 'null' : typeof e.data;
@@ -493,45 +567,15 @@ export function serializeSafetensors(
       throw new SafetensorsError(where, `data has ${(e.data as SafetensorsData).length} elements but shape [${e.shape.join(', ')}] needs ${numel}`, name);
     }
   }
-  if (metadata !== undefined) {
-    if (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata)) {
-      throw new SafetensorsError(where, 'metadata must be an object of strings');
-    }
-    for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new SafetensorsError(where, `metadata[${JSON.stringify(k)}] must be a string, found ${typeof v}`);
-    }
-  }
-  const names = new Set<string>();
-  for (const [name] of list) {
-    if (names.has(name)) throw new SafetensorsError(where, 'appears twice', name);
-    names.add(name);
-  }
-
-  list.sort(([na, a], [nb, b]) => WRITE_ORDER.indexOf(a.dtype) - WRITE_ORDER.indexOf(b.dtype) || utf8Compare(na, nb));
-
-  // No prototype: a tensor named "__proto__" must become a key, not the prototype.
-  const header: Record<string, unknown> = Object.create(null);
-  if (metadata !== undefined) {
-    const meta: Record<string, string> = Object.create(null);
-    for (const [k, v] of Object.entries(metadata)) meta[k] = v;
-    header.__metadata__ = meta;
-  }
-  let offset = 0;
-  for (const [name, e] of list) {
-    const bytes = e.data.byteLength;
-    header[name] = { dtype: e.dtype, shape: e.shape.slice(), data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = json.length + ((8 - (json.length % 8)) % 8);
-  const out = new Uint8Array(8 + padded + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + padded);
-  let at = 8 + padded;
-  for (const [, e] of list) {
-    out.set(new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength), at);
-    at += e.data.byteLength;
+  const head = layout(list, metadata);
+  const data = new Map(list);
+  const out = new Uint8Array(head.bytes.length + head.dataLength);
+  out.set(head.bytes, 0);
+  let at = head.bytes.length;
+  for (const name of head.order) {
+    const d = (data.get(name) as SafetensorsEntry).data;
+    out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
+    at += d.byteLength;
   }
   return out;
 }

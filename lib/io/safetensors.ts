@@ -145,7 +145,7 @@ function scanHeader(text: string, fail: Fail): { topKeys: number; innerKeys: num
       counts[depth]++;
       const start = i;
       let float = false;
-      while (i + 1 < n && !/[\s,\]}]/.test(text[i + 1])) {
+      while (i + 1 < n && !/[\s,\]}[{":]/.test(text[i + 1])) {
         i++;
         const d = text.charCodeAt(i);
         if (d === 0x2e /* . */ || d === 0x65 /* e */ || d === 0x45 /* E */) float = true;

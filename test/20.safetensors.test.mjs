@@ -283,6 +283,19 @@ describe('safetensors format', () => {
       }
     });
 
+    it('a tensor too big for an ArrayBuffer is a SafetensorsError, not a crash (a 64 GiB sparse file)', () => {
+      const dir = tmpDir();
+      try {
+        const file = path.join(dir, 'sparse.safetensors');
+        const n = 2 ** 36;
+        fs.writeFileSync(file, build({ w: { dtype: 'U8', shape: [n], data_offsets: [0, n] } }));
+        fs.truncateSync(file, fs.statSync(file).size + n);  // sparse: no disk used
+        expect(() => readSafetensorsFile(file)).to.throw(SafetensorsError, /entry "w": cannot allocate 68719476736 bytes for the tensor/);
+      } finally {
+        fs.rmSync(dir, { recursive: true });
+      }
+    });
+
     it('checks its arguments', () => {
       expect(() => readSafetensorsFile('a\0b')).to.throw(TypeError, /readSafetensorsFile: .*without NUL bytes for path .*NUL byte/);
       expect(() => readSafetensorsFile('x', null)).to.throw(TypeError, /readSafetensorsFile: Expected an options object for options but received null/);

@@ -382,8 +382,9 @@ function readExactly(fd: number, into: Uint8Array, position: number, fail: Fail)
 
 /**
  * Reads and parses a file; errors name the path. Only regular files are read (a FIFO, device
- * or directory is refused without reading from it), the header is read and checked before the
- * data region is allocated, and nothing larger than the file itself is ever allocated.
+ * or directory is refused without reading from it), the header is read and checked before any
+ * tensor is allocated, and nothing larger than the file itself is ever allocated. Every tensor
+ * is in its own buffer (`copy` changes nothing here).
  */
 export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 'source'> = {}): SafetensorsFile {
   checkFilePath('readSafetensorsFile', path, 'path');
@@ -436,17 +437,23 @@ export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 's
     io(() => readExactly(fd, headerBytes, 8, fail));
     const dataLength = size - 8 - n;
     const { metadata, pending } = parseHeader(headerBytes, dataLength, fail);
-    // The header accounts for every data byte, so this allocation is the tensors' own size.
-    let data: Uint8Array;
-    try {
-      data = new Uint8Array(dataLength);
-    } catch (e) {
-      return fail(`cannot allocate ${dataLength} bytes for the tensors (${(e as Error).message})`);
-    }
-    io(() => readExactly(fd, data, 8 + n, fail));
+    // The header accounts for every data byte (no overlap, no gap), so what is allocated here is
+    // the tensors' own size; each gets its own aligned buffer, so only a single tensor, not the
+    // whole file, must fit an ArrayBuffer.
     const out = new SafetensorsFile();
     out.metadata = metadata;
-    return tensorsFrom(out, data, pending, o.copy ?? false);
+    for (const p of pending) {
+      const { itemsize, array } = DTYPES[p.dtype];
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(p.end - p.begin);
+      } catch (e) {
+        return fail(`cannot allocate ${p.end - p.begin} bytes for the tensor (${(e as Error).message})`, p.name);
+      }
+      io(() => readExactly(fd, bytes, 8 + n + p.begin, fail));
+      out.set(p.name, { dtype: p.dtype, shape: p.shape, data: new array(bytes.buffer, 0, bytes.length / itemsize) });
+    }
+    return out;
   } finally {
     fs.closeSync(fd);
   }

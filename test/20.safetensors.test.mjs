@@ -349,7 +349,7 @@ describe('safetensors format', () => {
       const before = fs.readFileSync(file);
       const disposed = tensor([1, 2]);
       disposed.dispose();
-      expect(() => saveStateDict({ w: disposed }, file)).to.throw(/stateDict\["w"\] is a disposed tensor/);
+      expect(() => saveStateDict({ w: disposed }, file)).to.throw(TypeError, /stateDict\["w"\] is a disposed tensor/);
       expect(() => saveStateDict({ w: [1, 2] }, file)).to.throw(TypeError, /stateDict\["w"\]/);
       expect(() => saveStateDict(sd(), file, { metadata: { step: 1 } })).to.throw(/metadata\["step"\] must be a string/);
       expect(Buffer.compare(fs.readFileSync(file), before)).to.equal(0);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { CheckpointError } from '../errors';
+import { CheckpointError, DisposedTensorError } from '../errors';
 import { Tensor, tensor } from '../tensor';
 import type { DType } from '../native';
 import { checkFilePath, optionsOf, received } from './options';
@@ -72,7 +72,7 @@ function checkStateDict(fn: string, stateDict: unknown): Record<string, Tensor> 
   }
   for (const [name, t] of Object.entries(stateDict as Record<string, unknown>)) {
     if (!(t instanceof Tensor)) throw new TypeError(`${fn}: expected a Tensor for stateDict[${JSON.stringify(name)}] but received ${t === null ? 'null' : typeof t}`);
-    if (t.isDisposed) throw new Error(`${fn}: stateDict[${JSON.stringify(name)}] is a disposed tensor`);
+    if (t.isDisposed) throw new DisposedTensorError(`${fn}: stateDict[${JSON.stringify(name)}] is a disposed tensor`);
   }
   return stateDict as Record<string, Tensor>;
 }

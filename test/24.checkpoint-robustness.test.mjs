@@ -134,6 +134,25 @@ describe('checkpoint robustness', () => {
     if (!made) this.skip();
   });
 
+  it('a file that does not fit is refused from its header, before its tensors are read (64 GiB sparse file)', () => {
+    const m = model();
+    const before = snapshot(m);
+    const n = 2 ** 34;  // F32 elements: 64 GiB of data
+    const header = Buffer.from(JSON.stringify({ '0.weight': { dtype: 'F32', shape: [n], data_offsets: [0, 4 * n] } }));
+    const file = path.join(dir, 'huge.safetensors');
+    const length = Buffer.alloc(8);
+    length.writeBigUInt64LE(BigInt(header.length));
+    fs.writeFileSync(file, Buffer.concat([length, header]));
+    fs.truncateSync(file, 8 + header.length + 4 * n);
+    const h = io.readSafetensorsHeader(file);
+    expect(h.entries.get('0.weight')).to.deep.equal({ dtype: 'F32', shape: [n], dataOffsets: [0, 4 * n] });
+    const err = caught(() => load(m, file));
+    expect(err).to.be.instanceOf(CheckpointError);
+    expect(err.message).to.match(/0\.weight: shape \[17179869184\] in the file, \[2, 1, 1, 1\] in the model/);
+    expect(snapshot(m)).to.deep.equal(before);
+    m.dispose();
+  });
+
   it('600 deterministic mutations of a valid file either load or throw a CheckpointError, never anything else', function () {
     this.timeout(120000);
     const good = fs.readFileSync(path.join(CORPUS, 'valid.safetensors'));

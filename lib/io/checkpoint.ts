@@ -19,8 +19,8 @@ import { Tensor, tensor } from '../tensor';
 import type { DType } from '../native';
 import { checkFilePath, optionsOf, received } from './options';
 import {
-  SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsError, SafetensorsFile, SafetensorsHeader,
-  SafetensorsLayoutEntry, float32ToHalf, halfToFloat32, readSafetensorsFile, safetensorsHeader,
+  SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsError, SafetensorsHeader,
+  SafetensorsLayoutEntry, float32ToHalf, halfToFloat32, readSafetensorsFile, readSafetensorsHeader, safetensorsHeader,
 } from './safetensors';
 
 /** What save/load need from a module (nn.Module provides it). */
@@ -402,7 +402,7 @@ export function loadStateDictFile(file: string, options: LoadStateDictFileOption
 }
 
 /** Every way the file disagrees with the model, or [] if it fits. */
-function mismatches(parsed: SafetensorsFile, current: Record<string, Tensor>, strict: boolean) {
+function mismatches(parsed: Map<string, { dtype: SafetensorsDtype; shape: number[] }>, current: Record<string, Tensor>, strict: boolean) {
   const missingKeys = Object.keys(current).filter((k) => !parsed.has(k));
   const unexpectedKeys = [...parsed.keys()].filter((k) => !Object.prototype.hasOwnProperty.call(current, k));
   const problems: string[] = [];
@@ -432,15 +432,22 @@ export function load(model: StateDictModule, file: string, options: LoadOptions 
   const strict = o.strict ?? true;
   if (typeof strict !== 'boolean') throw new TypeError(`load: expected a boolean for options.strict but received ${received(strict)}`);
 
-  const parsed = readSafetensorsFile(file);
   const current = model.stateDict();
   // No prototype: a file entry named "__proto__" or "constructor" is a name, never inherited.
   const incoming: Record<string, Tensor> = Object.create(null);
   try {
-    const { missingKeys, unexpectedKeys, problems } = mismatches(parsed, current, strict);
-    if (problems.length) {
-      throw new CheckpointError(`load ${file}: the checkpoint does not fit the model (nothing was loaded):\n  ${problems.join('\n  ')}`, { file });
-    }
+    const check = (entries: Map<string, { dtype: SafetensorsDtype; shape: number[] }>) => {
+      const found = mismatches(entries, current, strict);
+      if (found.problems.length) {
+        throw new CheckpointError(`load ${file}: the checkpoint does not fit the model (nothing was loaded):\n  ${found.problems.join('\n  ')}`, { file });
+      }
+      return found;
+    };
+    // The header first: a file that does not fit is refused before its tensors are read. The
+    // full read checks again, in case the file was replaced in between.
+    check(readSafetensorsHeader(file).entries);
+    const parsed = readSafetensorsFile(file);
+    const { missingKeys, unexpectedKeys } = check(parsed);
     for (const [name, entry] of parsed) {
       if (!Object.prototype.hasOwnProperty.call(current, name)) continue;
       const target = current[name];

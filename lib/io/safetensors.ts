@@ -380,24 +380,26 @@ function readExactly(fd: number, into: Uint8Array, position: number, fail: Fail)
   }
 }
 
+/** A file's header, checked as fully as readSafetensorsFile checks it, without its data. */
+export interface SafetensorsFileHeader {
+  metadata: Record<string, string>;
+  /** name -> dtype, shape and data_offsets (relative to the data region), in header order. */
+  entries: Map<string, { dtype: SafetensorsDtype; shape: number[]; dataOffsets: [number, number] }>;
+}
+
 /**
- * Reads and parses a file; errors name the path. Only regular files are read (a FIFO, device
- * or directory is refused without reading from it), the header is read and checked before any
- * tensor is allocated, and nothing larger than the file itself is ever allocated. Every tensor
- * is in its own buffer (`copy` changes nothing here).
+ * Opens `path` as a safetensors file and reads its header; `then` gets the descriptor, the
+ * header length and the parsed header. Only regular files are read: a stat first, so a device
+ * or FIFO is never even opened, then fstat on the opened descriptor (O_NONBLOCK: opening a FIFO
+ * must not wait for a writer), which is what decides. The header is checked against the size
+ * before it is allocated.
  */
-export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 'source'> = {}): SafetensorsFile {
-  checkFilePath('readSafetensorsFile', path, 'path');
-  const o = optionsOf<ParseOptions>('readSafetensorsFile', options, ['copy']);
-  if (o.copy !== undefined && typeof o.copy !== 'boolean') {
-    throw new TypeError(`readSafetensorsFile: expected a boolean for options.copy but received ${o.copy === null ? 'null' : typeof o.copy}`);
-  }
+function withHeader<T>(fn: string, path: string, then: (read: (into: Uint8Array, position: number) => void, n: number, header: ReturnType<typeof parseHeader>) => T): T {
+  checkFilePath(fn, path, 'path');
   const fail: Fail = (message, entry) => {
     throw new SafetensorsError(path, message, entry);
   };
   const cannotRead = (e: unknown): never => fail(`cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  // A stat first, so a device or FIFO is never even opened; then fstat on the opened descriptor
-  // (O_NONBLOCK: opening a FIFO must not wait for a writer), which is what decides.
   let stats: fs.Stats;
   try {
     stats = fs.statSync(path);
@@ -422,21 +424,49 @@ export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 's
     if (kindNow) fail(`cannot read the file: it is ${kindNow}, not a regular file`);
     const size = stats.size;
     if (size < 8) fail(`truncated: ${size} bytes, but the file must start with an 8-byte header length`);
-    const lengthField = new Uint8Array(8);
-    const io = <T>(f: () => T): T => {
+    const read = (into: Uint8Array, position: number): void => {
       try {
-        return f();
+        readExactly(fd, into, position, fail);
       } catch (e) {
         if (e instanceof SafetensorsError) throw e;
-        return cannotRead(e);
+        cannotRead(e);
       }
     };
-    io(() => readExactly(fd, lengthField, 0, fail));
+    const lengthField = new Uint8Array(8);
+    read(lengthField, 0);
     const n = checkHeaderLength(new DataView(lengthField.buffer).getBigUint64(0, true), size, fail);
     const headerBytes = new Uint8Array(n);
-    io(() => readExactly(fd, headerBytes, 8, fail));
-    const dataLength = size - 8 - n;
-    const { metadata, pending } = parseHeader(headerBytes, dataLength, fail);
+    read(headerBytes, 8);
+    return then(read, n, parseHeader(headerBytes, size - 8 - n, fail));
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads and checks a file's header (every check readSafetensorsFile makes, coverage of the data
+ * region included) without reading or allocating its tensors.
+ */
+export function readSafetensorsHeader(path: string): SafetensorsFileHeader {
+  return withHeader('readSafetensorsHeader', path, (_read, _n, { metadata, pending }) => ({
+    metadata,
+    entries: new Map(pending.map((p) => [p.name, { dtype: p.dtype, shape: p.shape, dataOffsets: [p.begin, p.end] as [number, number] }])),
+  }));
+}
+
+/**
+ * Reads and parses a file; errors name the path. Only regular files are read (a FIFO, device
+ * or directory is refused without reading from it), the header is read and checked before any
+ * tensor is allocated, and nothing larger than the file itself is ever allocated. Every tensor
+ * is in its own buffer (`copy` changes nothing here).
+ */
+export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 'source'> = {}): SafetensorsFile {
+  checkFilePath('readSafetensorsFile', path, 'path');
+  const o = optionsOf<ParseOptions>('readSafetensorsFile', options, ['copy']);
+  if (o.copy !== undefined && typeof o.copy !== 'boolean') {
+    throw new TypeError(`readSafetensorsFile: expected a boolean for options.copy but received ${o.copy === null ? 'null' : typeof o.copy}`);
+  }
+  return withHeader('readSafetensorsFile', path, (read, n, { metadata, pending }) => {
     // The header accounts for every data byte (no overlap, no gap), so what is allocated here is
     // the tensors' own size; each gets its own aligned buffer, so only a single tensor, not the
     // whole file, must fit an ArrayBuffer.
@@ -448,17 +478,14 @@ export function readSafetensorsFile(path: string, options: Omit<ParseOptions, 's
       try {
         bytes = new Uint8Array(p.end - p.begin);
       } catch (e) {
-        return fail(`cannot allocate ${p.end - p.begin} bytes for the tensor (${(e as Error).message})`, p.name);
+        throw new SafetensorsError(path, `cannot allocate ${p.end - p.begin} bytes for the tensor (${(e as Error).message})`, p.name);
       }
-      io(() => readExactly(fd, bytes, 8 + n + p.begin, fail));
+      read(bytes, 8 + n + p.begin);
       out.set(p.name, { dtype: p.dtype, shape: p.shape, data: new array(bytes.buffer, 0, bytes.length / itemsize) });
     }
     return out;
-  } finally {
-    fs.closeSync(fd);
-  }
+  });
 }
-
 
 function utf8Compare(a: string, b: string): number {
   // Rust compares names as UTF-8 bytes; JS `<` compares UTF-16 units, which differs above U+FFFF.

@@ -6,7 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { io, tensor } from '../dist/index.js';
+import { spawnSync } from 'node:child_process';
+
+import { CheckpointError, io, tensor } from '../dist/index.js';
 
 const {
   parseSafetensors, serializeSafetensors, readSafetensorsFile, SafetensorsError, saveStateDict, saveStateDictAsync,
@@ -208,6 +210,20 @@ describe('safetensors format', () => {
       ['malformed data_offsets', () => build({ a: { dtype: 'U8', shape: [1], data_offsets: [0] } }, new Uint8Array(1)), /entry "a": data_offsets must be \[begin, end\]/],
       ['an entry that is not an object', () => build({ a: 3 }), /entry "a": must be an object/],
       ['metadata that is not strings', () => build({ __metadata__: { epoch: 3 } }), /__metadata__\["epoch"\] must be a string/],
+      ['a UTF-8 byte order mark before the header', () => rawFile(Buffer.from('\ufeff{}   '), new Uint8Array(0)), /byte order mark/],
+      ['a duplicate tensor name', () => rawFile(Buffer.from('{"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}'), new Uint8Array(0)), /duplicate key "a"/],
+      ['a duplicate name spelt with an escape', () => rawFile(Buffer.from('{"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]},"\\u0061":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}'), new Uint8Array(0)), /duplicate key "a"/],
+      ['a duplicate field in an entry', () => rawFile(Buffer.from('{"a":{"dtype":"U8","dtype":"F32","shape":[0],"data_offsets":[0,0]}}'), new Uint8Array(0)), /duplicate key "dtype"/],
+      ['a duplicate metadata key', () => rawFile(Buffer.from('{"__metadata__":{"k":"1","k":"2"}}'), new Uint8Array(0)), /duplicate key "k"/],
+      ['arrays nested 10,000 deep', () => rawFile(Buffer.from(`{"a":${'['.repeat(10000)}${']'.repeat(10000)}}`), new Uint8Array(0)), /an array inside an array/],
+      ['objects nested 10,000 deep', () => rawFile(Buffer.from(`${'{"a":'.repeat(10000)}1${'}'.repeat(10000)}`), new Uint8Array(0)), /nests too deep/],
+      ['an array of objects in an entry', () => rawFile(Buffer.from('{"a":{"dtype":"U8","shape":[{}],"data_offsets":[0,0]}}'), new Uint8Array(0)), /an object inside an array/],
+      ['a shape longer than 64 dimensions', () => build({ a: { dtype: 'U8', shape: new Array(65).fill(1), data_offsets: [0, 1] } }, new Uint8Array(1)), /more than 64 elements/],
+      ['a dimension written as a float', () => rawFile(Buffer.from('{"a":{"dtype":"U8","shape":[1.0],"data_offsets":[0,1]}}'), new Uint8Array(1)), /number 1\.0 in an array .* integers/],
+      ['a dimension in exponent form', () => rawFile(Buffer.from('{"a":{"dtype":"U8","shape":[1e0],"data_offsets":[0,1]}}'), new Uint8Array(1)), /number 1e0 in an array/],
+      ['a fractional dimension', () => build({ a: { dtype: 'U8', shape: [1.5], data_offsets: [0, 1] } }, new Uint8Array(1)), /number 1\.5 in an array/],
+      ['dimensions whose product overflows', () => build({ a: { dtype: 'U8', shape: [2 ** 32, 2 ** 32, 0], data_offsets: [0, 0] } }), /entry "a": shape \[4294967296, 4294967296, 0\] has more elements than a file can hold/],
+      ['a missing dtype', () => build({ a: { shape: [0], data_offsets: [0, 0] } }), /entry "a": dtype must be a string, found nothing/],
     ];
     for (const [what, make, message] of cases) {
       it(`rejects ${what}`, () => {
@@ -228,6 +244,68 @@ describe('safetensors format', () => {
       fs.writeFileSync(file, original.subarray(0, 500));
       expect(() => readSafetensorsFile(file)).to.throw(/header length \d+ is beyond the end of the file/);
       fs.rmSync(dir, { recursive: true });
+    });
+
+    it('keeps memory to a small multiple of the header when rejecting a 9.5 MB nesting bomb', function () {
+      this.timeout(60000);
+      // In a child, so the figure is its own: before the structural scan this cost ~680 MB.
+      const script = `
+        const { io } = require(${JSON.stringify(fileURLToPath(new URL('../dist/index.js', import.meta.url)))});
+        const n = 9.5e6;
+        const json = Buffer.from('{"a":' + '['.repeat(n - 6) + '}');
+        const buf = Buffer.alloc(8 + json.length);
+        buf.writeBigUInt64LE(BigInt(json.length));
+        json.copy(buf, 8);
+        const before = process.memoryUsage().rss;
+        let message = 'accepted';
+        try { io.parseSafetensors(buf); } catch (e) { message = e.message; }
+        const hwm = Number(/VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+        console.log(JSON.stringify({ extra: hwm - before, message }));`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+      expect(r.status, r.stderr).to.equal(0);
+      const { extra, message } = JSON.parse(r.stdout);
+      expect(message).to.match(/an array inside an array/);
+      expect(extra / 9.5e6, `${(extra / 1e6).toFixed(0)} MB for a 9.5 MB header`).to.be.below(5);
+    });
+
+    it('refuses files that are not regular files without reading them', function () {
+      const dir = tmpDir();
+      try {
+        expect(() => readSafetensorsFile('/dev/zero')).to.throw(SafetensorsError, /safetensors \/dev\/zero: cannot read the file: it is a character device, not a regular file/);
+        expect(() => readSafetensorsFile(dir)).to.throw(SafetensorsError, /it is a directory, not a regular file/);
+        const fifo = path.join(dir, 'pipe.safetensors');
+        const made = spawnSync('mkfifo', [fifo]);
+        if (made.status !== 0) this.skip();
+        // No writer ever opens it: a read that blocked would hang here (mocha's timeout would fail it).
+        expect(() => readSafetensorsFile(fifo)).to.throw(SafetensorsError, /it is a FIFO \(named pipe\), not a regular file/);
+      } finally {
+        fs.rmSync(dir, { recursive: true });
+      }
+    });
+
+    it('a tensor too big for an ArrayBuffer is a SafetensorsError, not a crash (a 64 GiB sparse file)', () => {
+      const dir = tmpDir();
+      try {
+        const file = path.join(dir, 'sparse.safetensors');
+        const n = 2 ** 36;
+        fs.writeFileSync(file, build({ w: { dtype: 'U8', shape: [n], data_offsets: [0, n] } }));
+        fs.truncateSync(file, fs.statSync(file).size + n);  // sparse: no disk used
+        expect(() => readSafetensorsFile(file)).to.throw(SafetensorsError, /entry "w": cannot allocate 68719476736 bytes for the tensor/);
+      } finally {
+        fs.rmSync(dir, { recursive: true });
+      }
+    });
+
+    it('checks its arguments', () => {
+      expect(() => readSafetensorsFile('a\0b')).to.throw(TypeError, /readSafetensorsFile: .*without NUL bytes for path .*NUL byte/);
+      expect(() => readSafetensorsFile('x', null)).to.throw(TypeError, /readSafetensorsFile: Expected an options object for options but received null/);
+      expect(() => readSafetensorsFile('x', { source: 'y' })).to.throw(TypeError, /Unknown option "source"/);
+      expect(() => parseSafetensors(new Uint8Array(8), { cpy: true })).to.throw(TypeError, /parseSafetensors: Unknown option "cpy" .*"source", "copy"/);
+      expect(() => parseSafetensors(new Uint8Array(8), { copy: 1 })).to.throw(TypeError, /options\.copy/);
+    });
+
+    it('is a CheckpointError', () => {
+      expect(() => parseSafetensors(new Uint8Array(3), { source: 'f' })).to.throw(CheckpointError).with.property('file', 'f');
     });
 
     it('names a missing file', () => {
@@ -271,7 +349,7 @@ describe('safetensors format', () => {
       const before = fs.readFileSync(file);
       const disposed = tensor([1, 2]);
       disposed.dispose();
-      expect(() => saveStateDict({ w: disposed }, file)).to.throw(/stateDict\["w"\] is a disposed tensor/);
+      expect(() => saveStateDict({ w: disposed }, file)).to.throw(TypeError, /stateDict\["w"\] is a disposed tensor/);
       expect(() => saveStateDict({ w: [1, 2] }, file)).to.throw(TypeError, /stateDict\["w"\]/);
       expect(() => saveStateDict(sd(), file, { metadata: { step: 1 } })).to.throw(/metadata\["step"\] must be a string/);
       expect(Buffer.compare(fs.readFileSync(file), before)).to.equal(0);

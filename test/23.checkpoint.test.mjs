@@ -3,13 +3,17 @@
 // which must leave the model exactly as it was.
 import { expect } from 'chai';
 import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { availableDevices, io, load, manualSeed, noGrad, randn, ResidualBlock, resnet18, save } from '../dist/index.js';
+import { availableDevices, CheckpointError, io, load, manualSeed, noGrad, OutOfMemoryError, randn, ResidualBlock, resnet18, save, tensor } from '../dist/index.js';
 import { FIXTURES, deviceTitle } from './helpers/block-fixtures.mjs';
 
 const { loadStateDictFile, readSafetensorsFile, saveStateDict, serializeSafetensors, parseSafetensors } = io;
+
+/** The CommonJS fs object the library calls through (the ESM namespace cannot be patched). */
+const cjsFs = createRequire(import.meta.url)('node:fs');
 
 const RESNET18_KEYS = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'resnet18_keys.json'), 'utf8'));
 const FILE_DTYPE = { float32: 'F32', int64: 'I64' };
@@ -186,6 +190,94 @@ for (const device of availableDevices()) {
         const file = path.join(dir, 'nope.safetensors');
         expect(() => load(model, file)).to.throw(new RegExp(`${escape(file)}: cannot read the file \\(ENOENT\\)`));
       });
+    });
+
+    it('keeps names like __proto__ and constructor as plain names', () => {
+      const file = path.join(dir, 'proto.safetensors');
+      const sd = Object.create(null);
+      for (const [i, name] of ['__proto__', 'constructor', 'toString', 'hasOwnProperty'].entries()) sd[name] = tensor(Float32Array.of(i), [1]);
+      saveStateDict(sd, file);
+      const back = loadStateDictFile(file);
+      expect(Object.getPrototypeOf(back)).to.equal(null);
+      expect(Object.keys(back).sort()).to.deep.equal(['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
+      for (const [i, name] of ['__proto__', 'constructor', 'toString', 'hasOwnProperty'].entries()) {
+        expect(Array.from(back[name].toArraySync()), name).to.deep.equal([i]);
+      }
+      // A model has no such names: strict reports them, non-strict loads the rest and lists them.
+      const blk = trainedBlock(9, device);
+      const blkFile = path.join(dir, 'blk.safetensors');
+      const state = blk.stateDict();
+      saveStateDict({ ...Object.fromEntries(Object.entries(state)), ...Object.fromEntries(Object.entries(sd)) }, blkFile);
+      const other = trainedBlock(10, device);
+      expect(() => load(other, blkFile)).to.throw(CheckpointError, /unexpected keys: .*__proto__/);
+      const result = load(other, blkFile, { strict: false });
+      expect(result.unexpectedKeys.sort()).to.deep.equal(['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
+      expect(snapshot(other)).to.deep.equal(snapshot(blk));
+      for (const t of [...Object.values(sd), ...Object.values(back)]) t.dispose();
+      blk.dispose();
+      other.dispose();
+    });
+
+    it('checks its arguments: paths, options objects and option names', () => {
+      const blk = trainedBlock(11, device);
+      const file = path.join(dir, 'args.safetensors');
+      save(blk, file);
+      expect(() => save(blk, path.join(dir, 'a\0b'))).to.throw(TypeError, /^save: expected a non-empty file path without NUL bytes for file but received "[^"]*a\\u0000b" \(it contains a NUL byte\)$/);
+      expect(() => save(blk, '')).to.throw(TypeError, /save: .* for file/);
+      expect(() => load(blk, `${file}\0`)).to.throw(TypeError, /load: .*NUL bytes for file/);
+      expect(() => load(blk, file, null)).to.throw(TypeError, /^load: Expected an options object for options but received null$/);
+      expect(() => load(blk, file, { strit: false })).to.throw(TypeError, /load: Unknown option "strit" for options: expected one of "strict"/);
+      expect(() => load(blk, file, { strict: 'no' })).to.throw(TypeError, /options\.strict/);
+      expect(() => save(blk, file, null)).to.throw(TypeError, /^save: Expected an options object for options but received null$/);
+      expect(() => save(blk, file, { meta: {} })).to.throw(TypeError, /save: Unknown option "meta" .*"metadata"/);
+      expect(() => save(blk, file, { metadata: 'epoch 3' })).to.throw(TypeError, /save: expected an object of strings for options\.metadata/);
+      expect(() => saveStateDict(blk.stateDict(), file, null)).to.throw(TypeError, /saveStateDict: Expected an options object/);
+      expect(() => loadStateDictFile(file, null)).to.throw(TypeError, /loadStateDictFile: Expected an options object/);
+      expect(() => loadStateDictFile(file, { device: 'gpu' })).to.throw(TypeError, /options\.device/);
+      expect(() => loadStateDictFile(file, { dtype: 'float32' })).to.throw(TypeError, /Unknown option "dtype"/);
+      expect(fs.readdirSync(dir)).to.deep.equal(['args.safetensors']);
+      blk.dispose();
+    });
+
+    it('unreadable, mismatched and unwritable files are CheckpointErrors naming the file', () => {
+      const blk = trainedBlock(12, device);
+      const missing = path.join(dir, 'missing.safetensors');
+      expect(() => load(blk, missing)).to.throw(CheckpointError).with.property('file', missing);
+      const other = trainedBlock(13, device, 4);
+      const otherFile = path.join(dir, 'other.safetensors');
+      save(other, otherFile);
+      expect(() => load(blk, otherFile)).to.throw(CheckpointError, /does not fit the model/).with.property('file', otherFile);
+      const nowhere = path.join(dir, 'no', 'such', 'dir.safetensors');
+      expect(() => save(blk, nowhere)).to.throw(CheckpointError, /save: cannot write .*ENOENT/).with.property('file', nowhere);
+      blk.dispose();
+      other.dispose();
+    });
+
+    it('an OutOfMemoryError while saving is rethrown as it is and leaves no temp file', async () => {
+      const blk = trainedBlock(14, device);
+      const file = path.join(dir, 'oom.safetensors');
+      save(blk, file);
+      const before = fs.readFileSync(file);
+      // Reading a tensor too big for an ArrayBuffer throws OutOfMemoryError (lib/tensor).
+      blk.conv2.weight.toArraySync = () => { throw new OutOfMemoryError('toArraySync: 68719476736 bytes do not fit an ArrayBuffer'); };
+      expect(() => save(blk, file)).to.throw(OutOfMemoryError, /do not fit/);
+      delete blk.conv2.weight.toArraySync;
+      // The same while the temp file is open and half written.
+      const writeSync = cjsFs.writeSync;
+      let calls = 0;
+      cjsFs.writeSync = (...args) => {
+        if (++calls === 1) return writeSync(args[0], args[1], args[2], 16);
+        throw new OutOfMemoryError('out of memory mid-write');
+      };
+      try {
+        expect(() => save(blk, file)).to.throw(OutOfMemoryError, /mid-write/);
+      } finally {
+        cjsFs.writeSync = writeSync;
+      }
+      expect(calls).to.equal(2);
+      expect(fs.readdirSync(dir)).to.deep.equal(['oom.safetensors']);
+      expect(Buffer.compare(fs.readFileSync(file), before)).to.equal(0);
+      blk.dispose();
     });
 
     it('strict: false loads what matches and reports the rest', () => {

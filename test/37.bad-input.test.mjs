@@ -212,6 +212,21 @@ describe('bad input: values that used to convert silently', function () {
     }
   });
 
+  it('loadStateDict reads only own keys: inherited ones are missing, never loaded', function () {
+    const conv = new nn.Conv2d(1, 1, 1, cpu);
+    try {
+      const w = keep(tensor([[[[5]]]], cpu));
+      const b = keep(tensor([6], cpu));
+      const inherited = Object.create({ weight: w, bias: b });
+      throws(() => conv.loadStateDict(inherited), RangeError, '"weight"', '"bias"', 'missing');
+      const r = conv.loadStateDict(inherited, { strict: false });
+      expect(r.missingKeys).to.deep.equal(['weight', 'bias']);
+      expect(conv.weight.toArraySync()[0]).to.not.equal(5);
+    } finally {
+      conv.dispose();
+    }
+  });
+
   it('optimizer, scheduler and scaler hyperparameters are finite and in range at construction', function () {
     const p = keep(tensor([1, 2], { requiresGrad: true, ...cpu }));
     throws(() => new SGD([p], { lr: Infinity }), RangeError, 'options.lr', 'finite', 'Infinity');

@@ -453,7 +453,16 @@ export function load(model: StateDictModule, file: string, options: LoadOptions 
       const target = current[name];
       incoming[name] = tensor(hostValues(entry), entry.shape, { dtype: target.dtype, device: target.device });
     }
-    model.loadStateDict(incoming, { strict });
+    try {
+      model.loadStateDict(incoming, { strict });
+    } catch (e) {
+      // Names, shapes and dtypes already fit, so a refusal is about a value in the file (a
+      // negative num_batches_tracked, say): the file is bad, not the call.
+      if (e instanceof RangeError || e instanceof TypeError) {
+        throw new CheckpointError(`load ${file}: ${e.message} (nothing was loaded)`, { file });
+      }
+      throw e;
+    }
     return { missingKeys, unexpectedKeys, metadata: { ...parsed.metadata } };
   } finally {
     for (const t of Object.values(incoming)) t.dispose();

@@ -173,7 +173,7 @@ export abstract class Module {
       }
     }
     const expected = new Set(targets.map((t) => t.key));
-    const missingKeys = targets.map((t) => t.key).filter((k) => !(k in stateDict));
+    const missingKeys = targets.map((t) => t.key).filter((k) => !Object.hasOwn(stateDict, k));
     const unexpectedKeys = Object.keys(stateDict).filter((k) => !expected.has(k));
     if (strict && missingKeys.length) {
       throw new RangeError(`Expected stateDict to have the key${missingKeys.length > 1 ? 's' : ''} ${missingKeys.map((k) => JSON.stringify(k)).join(', ')} but ${missingKeys.length > 1 ? 'they are' : 'it is'} missing`);
@@ -181,7 +181,7 @@ export abstract class Module {
     if (strict && unexpectedKeys.length) {
       throw new RangeError(`Expected stateDict to have only this module's keys but received unexpected key${unexpectedKeys.length > 1 ? 's' : ''} ${unexpectedKeys.map((k) => JSON.stringify(k)).join(', ')}`);
     }
-    const present = targets.filter((t) => t.key in stateDict);
+    const present = targets.filter((t) => Object.hasOwn(stateDict, t.key));
     for (const t of present) {
       const v = stateDict[t.key];
       if (!(v instanceof Tensor)) throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, 'a Tensor', v);

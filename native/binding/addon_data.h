@@ -2,7 +2,7 @@
 // the JS error classes and the random generator. Backends are process-wide (backends.h).
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include "random.h"
 

@@ -3,7 +3,7 @@
 // Every function of lib/native.ts that touches tensors starts with an OpCall.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <array>
 #include <memory>

@@ -39,37 +39,51 @@ typedef enum crb_size_status {
   CRB_SIZE_TOO_MANY = 3       // numel above CRB_MAX_NUMEL
 } crb_size_status;
 
-// numel and bytes of a shape, without overflow. On failure *numel / *bytes are 0 and *bad_dim
-// (when not null) is the offending dimension (the last one multiplied for CRB_SIZE_TOO_MANY).
-static inline crb_size_status crb_check_shape(const int64_t* dims, size_t rank, crb_dtype dtype, int64_t* numel,
+// numel and bytes of a shape, without overflow: CRB_SIZE_NEGATIVE_DIM or CRB_SIZE_TOO_MANY, and
+// no limit on single dimensions (an allocation such as a backend's reserve bytes may be 1-D).
+// On failure *numel / *bytes are 0 and *bad_dim (when not null) is the offending dimension.
+static inline crb_size_status crb_check_numel(const int64_t* dims, size_t rank, crb_dtype dtype, int64_t* numel,
                                               uint64_t* bytes, size_t* bad_dim) {
   int64_t n = 1;
-  crb_size_status status = CRB_SIZE_OK;
   size_t i;
   if (numel) *numel = 0;
   if (bytes) *bytes = 0;
   for (i = 0; i < rank; ++i) {
-    if (dims[i] < 0) { status = CRB_SIZE_NEGATIVE_DIM; break; }
-    if (dims[i] > CRB_MAX_DIM) { status = CRB_SIZE_DIM_TOO_LARGE; break; }
-  }
-  if (status == CRB_SIZE_OK) {
-    // A zero anywhere makes the product 0, whatever the other (valid) dimensions are.
-    for (i = 0; i < rank; ++i)
-      if (dims[i] == 0) { n = 0; break; }
-    // Every factor is <= 2^31 and the running product <= 2^53 before it, so n * d < 2^84 would
-    // overflow: compare by division instead.
-    for (i = 0; n != 0 && i < rank; ++i) {
-      if (dims[i] > CRB_MAX_NUMEL / n) { status = CRB_SIZE_TOO_MANY; break; }
-      n *= dims[i];
+    if (dims[i] < 0) {
+      if (bad_dim) *bad_dim = i;
+      return CRB_SIZE_NEGATIVE_DIM;
     }
   }
-  if (status != CRB_SIZE_OK) {
-    if (bad_dim) *bad_dim = i;
-    return status;
+  // A zero anywhere makes the product 0, whatever the other dimensions are.
+  for (i = 0; i < rank; ++i)
+    if (dims[i] == 0) n = 0;
+  // n <= 2^53 before each step; n * d could overflow int64, so compare by division.
+  for (i = 0; n != 0 && i < rank; ++i) {
+    if (dims[i] > CRB_MAX_NUMEL / n) {
+      if (bad_dim) *bad_dim = i;
+      return CRB_SIZE_TOO_MANY;
+    }
+    n *= dims[i];
   }
   if (numel) *numel = n;
   if (bytes) *bytes = (uint64_t)n * (uint64_t)crb_dtype_size(dtype);  // <= 2^56
   return CRB_SIZE_OK;
+}
+
+// crb_check_numel, and every dimension at most CRB_MAX_DIM (CRB_SIZE_DIM_TOO_LARGE): the rule
+// for shapes given to the addon and for the outputs ops compute.
+static inline crb_size_status crb_check_shape(const int64_t* dims, size_t rank, crb_dtype dtype, int64_t* numel,
+                                              uint64_t* bytes, size_t* bad_dim) {
+  size_t i;
+  for (i = 0; i < rank; ++i) {
+    if (dims[i] > CRB_MAX_DIM) {
+      if (numel) *numel = 0;
+      if (bytes) *bytes = 0;
+      if (bad_dim) *bad_dim = i;
+      return CRB_SIZE_DIM_TOO_LARGE;
+    }
+  }
+  return crb_check_numel(dims, rank, dtype, numel, bytes, bad_dim);
 }
 
 #ifdef __cplusplus

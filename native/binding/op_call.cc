@@ -220,8 +220,8 @@ std::shared_ptr<Storage> OpCall::Alloc(const Shape& shape, crb_dtype dtype) {
   uint64_t bytes = 0;
   // Every op checks the shapes it computes (CheckOutputShape) before it gets here; this is the
   // backstop that keeps a wrapped size from ever reaching an allocator or a kernel.
-  if (crb_check_shape(shape.data(), shape.size(), dtype, nullptr, &bytes, nullptr) != CRB_SIZE_OK)
-    RangeErr("output", std::string("a shape with ") + kShapeLimits,
+  if (crb_check_numel(shape.data(), shape.size(), dtype, nullptr, &bytes, nullptr) != CRB_SIZE_OK)
+    RangeErr("output", "a shape of at most 2^53 elements",
              ShapeToString(shape) + " (" + ApproxNumel(shape) + " elements)");
   size_t nbytes = size_t(bytes);
   crb_status status = AllocateStorage(env_, be, device_, nbytes, &storage);

@@ -33,7 +33,9 @@
         "native/core/host_convert.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      # NAPI_EXPERIMENTAL: basic finalizers run during GC; see Note [experimental Node-API] in
+      # native/binding/napi_config.h (the binary still imports only Node-API 8 functions).
+      "defines": ["NAPI_EXPERIMENTAL", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags": ["-O3", "-fvisibility=hidden"],

@@ -1,5 +1,5 @@
 // Registers the addon's exports; each feature lives in its own file (exports.h).
-#include <napi.h>
+#include "napi_config.h"
 
 #include "exports.h"
 #include "tensor_handle.h"

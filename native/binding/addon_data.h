@@ -2,7 +2,7 @@
 // the JS error classes and the random generator. Backends are process-wide (backends.h).
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include "random.h"
 
@@ -14,6 +14,8 @@ struct AddonData {
   Napi::FunctionReference cuda_error;
   Napi::FunctionReference cudnn_error;
   Napi::FunctionReference oom_error;
+  // The typed-array constructor each dtype reads into, by crb_dtype: see Note [reads never abort].
+  Napi::FunctionReference host_array_constructors[7];
   HostGenerator generator;
 };
 

@@ -2,7 +2,7 @@
 // the first time 'cuda' is used or backendInfo() asks. Both are process-wide and initialized once.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <string>
 #include <vector>

@@ -4,7 +4,7 @@
 // (OutOfMemoryError, CudaError, CudnnError, BackendError) carrying op, status, code and device.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <string>
 

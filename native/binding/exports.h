@@ -1,7 +1,7 @@
 // Each feature file adds its functions to the addon's exports; addon.cc calls them all.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 namespace crb {
 

@@ -1,16 +1,26 @@
 #include "op_call.h"
 
 #include <cmath>
+#include <cstdio>
 
+#include "../backend/sizes.h"
 #include "backends.h"
 
 namespace crb {
 
 namespace {
-// Largest dimension the backend descriptors (int fields) can carry.
-constexpr int64_t kMaxDim = 0x7fffffff;
-// numel must stay exactly representable as a JS number.
-constexpr int64_t kMaxNumel = int64_t(1) << 53;
+// Largest dimension the backend descriptors (int fields) can carry: Note [tensor size limits].
+constexpr int64_t kMaxDim = CRB_MAX_DIM;
+constexpr const char* kShapeLimits = "every dimension at most 2147483647 and at most 2^53 elements";
+
+// "4.61e+18" for the element count of a shape too large to compute exactly.
+std::string ApproxNumel(const Shape& shape) {
+  double n = 1;
+  for (int64_t d : shape) n *= double(d);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", n);
+  return buf;
+}
 // "[1, 0]" for an array of numbers.
 std::string DescribeNumbers(const Napi::Array& array) {
   std::string s = "[";
@@ -83,7 +93,6 @@ Shape OpCall::ShapeValue(const Napi::Value& v, const std::string& name) {
   uint32_t rank = array.Length();
   if (rank > 16) RangeErr(name, "at most 16 dimensions", std::to_string(rank) + " dimensions");
   Shape shape(rank);
-  double numel = 1;
   for (uint32_t i = 0; i < rank; ++i) {
     Napi::Value e = array.Get(i);
     if (!e.IsNumber()) TypeErr(name, expected, DescribeValue(v) + " with element " + std::to_string(i) + " " + DescribeValue(e));
@@ -92,9 +101,9 @@ Shape OpCall::ShapeValue(const Napi::Value& v, const std::string& name) {
       RangeErr(name, "an array of integers in [0, 2147483647]",
                "element " + std::to_string(i) + " = " + DescribeValue(e));
     shape[i] = int64_t(d);
-    numel *= d;
   }
-  if (numel > double(kMaxNumel)) RangeErr(name, "at most 2^53 elements", ShapeToString(shape));
+  if (crb_check_shape(shape.data(), shape.size(), CRB_U8, nullptr, nullptr, nullptr) != CRB_SIZE_OK)
+    RangeErr(name, "at most 2^53 elements", ShapeToString(shape) + " (" + ApproxNumel(shape) + " elements)");
   return shape;
 }
 
@@ -192,10 +201,29 @@ const crb_backend* OpCall::backend() {
   return backend_;
 }
 
+void OpCall::CheckOutputShape(const Shape& shape, crb_dtype dtype, const std::string& arg,
+                              const std::string& received) {
+  if (crb_check_shape(shape.data(), shape.size(), dtype, nullptr, nullptr, nullptr) == CRB_SIZE_OK) return;
+  RangeErr(arg, std::string("a value whose output has ") + kShapeLimits,
+           received + " (output " + ShapeToString(shape) + ", " + ApproxNumel(shape) + " elements)");
+}
+
+void OpCall::CheckPlane(const TensorHandle* t, const std::string& name) {
+  if (t->rank() == 4 && t->dim(2) * t->dim(3) > CRB_MAX_PLANE)
+    RangeErr(name, "a plane (h * w) of at most 2147483647 elements (the kernels index it with int32)",
+             ShapeToString(t->shape()));
+}
+
 std::shared_ptr<Storage> OpCall::Alloc(const Shape& shape, crb_dtype dtype) {
   const crb_backend* be = backend();
   std::shared_ptr<Storage> storage;
-  size_t nbytes = size_t(ShapeNumel(shape)) * DTypeSize(dtype);
+  uint64_t bytes = 0;
+  // Every op checks the shapes it computes (CheckOutputShape) before it gets here; this is the
+  // backstop that keeps a wrapped size from ever reaching an allocator or a kernel.
+  if (crb_check_numel(shape.data(), shape.size(), dtype, nullptr, &bytes, nullptr) != CRB_SIZE_OK)
+    RangeErr("output", "a shape of at most 2^53 elements",
+             ShapeToString(shape) + " (" + ApproxNumel(shape) + " elements)");
+  size_t nbytes = size_t(bytes);
   crb_status status = AllocateStorage(env_, be, device_, nbytes, &storage);
   if (status != CRB_OK) {
     CheckStatus(env_, be, status, fn_, "alloc", device_, [&] {

@@ -3,7 +3,7 @@
 // Every function of lib/native.ts that touches tensors starts with an OpCall.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <array>
 #include <memory>
@@ -69,6 +69,14 @@ class OpCall {
   void Check(crb_status status, const char* abi_op) {
     CheckStatus(env_, backend_, status, fn_, abi_op, device_, [this] { return InputShapes(); });
   }
+  // An output shape the op computed from its arguments: a RangeError naming `arg` (the argument
+  // that made it too large, e.g. "padding") unless it is within Note [tensor size limits]
+  // (native/backend/sizes.h). `received` describes that argument's value.
+  void CheckOutputShape(const Shape& shape, crb_dtype dtype, const std::string& arg, const std::string& received);
+  // A 4-D tensor whose h * w plane a kernel indexes with int32 (conv taps, max-pool indices).
+  void CheckPlane(const TensorHandle* t, const std::string& name);
+  // Allocates an output; a shape beyond the limits is a RangeError, a failed allocation the
+  // backend's OutOfMemoryError.
   std::shared_ptr<Storage> Alloc(const Shape& shape, crb_dtype dtype);
   Napi::Object Wrap(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last = false) {
     return TensorHandle::New(env_, std::move(storage), std::move(shape), dtype, channels_last);

@@ -47,6 +47,12 @@ crb_conv2d_desc ConvDesc(OpCall& call, const TensorHandle* x, const TensorHandle
     call.RangeErr("x", "an input large enough for the kernel (output size would be " + std::to_string(out_h) + "x" +
                            std::to_string(out_w) + ")",
                   ShapeToString(x->shape()) + " with kernel " + ShapeToString({w->dim(2), w->dim(3)}));
+  // Only padding makes the output larger than the input plane; otherwise it is the filters.
+  if (padding[0] || padding[1])
+    call.CheckOutputShape({x->dim(0), k, out_h, out_w}, x->dtype(), "padding", ShapeToString({padding[0], padding[1]}));
+  else
+    call.CheckOutputShape({x->dim(0), k, out_h, out_w}, x->dtype(), "w", ShapeToString(w->shape()));
+  call.CheckPlane(x, "x");
 
   crb_conv2d_desc d{};
   d.n = AsInt(x->dim(0));

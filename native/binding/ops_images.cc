@@ -21,6 +21,8 @@ Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
   if (stddev == 0) call.RangeErr("std", "a non-zero number", "0");
   if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", DTypeName(dtype));
 
+  // normalizeImages calls this argument "size".
+  call.CheckOutputShape({images->dim(0), images->dim(1), out[0], out[1]}, dtype, "size", ShapeToString({out[0], out[1]}));
   crb_image_desc d{};
   d.n = AsInt(images->dim(0));
   d.c = AsInt(images->dim(1));

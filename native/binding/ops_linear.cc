@@ -16,6 +16,7 @@ crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHand
                            " features)",
                   ShapeToString(w->shape()));
   if (x->dim(1) == 0) call.RangeErr("x", "at least one feature (k > 0)", ShapeToString(x->shape()));
+  call.CheckOutputShape({x->dim(0), w->dim(0)}, x->dtype(), "w", ShapeToString(w->shape()));
   crb_linear_desc d{};
   d.m = AsInt(x->dim(0));
   d.k = AsInt(x->dim(1));

@@ -42,6 +42,9 @@ crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
     call.RangeErr("x", "an input at least as large as the kernel " + ShapeToString({kernel[0], kernel[1]}) +
                            " (with padding)",
                   ShapeToString(x->shape()));
+  call.CheckOutputShape({x->dim(0), x->dim(1), out_h, out_w}, x->dtype(), "padding",
+                        ShapeToString({padding[0], padding[1]}));
+  call.CheckPlane(x, "x");  // the indices are flat offsets within a plane of x
   d.out_h = AsInt(out_h);
   d.out_w = AsInt(out_w);
   d.dtype = x->dtype();
@@ -119,6 +122,8 @@ Napi::Value AdaptiveForward(const Napi::CallbackInfo& info) {
   call.RequireRank(x, "x", 4, "[n, c, h, w]");
   if (x->dim(2) == 0 || x->dim(3) == 0)
     call.RangeErr("x", "non-empty spatial dimensions", ShapeToString(x->shape()));
+  call.CheckOutputShape({x->dim(0), x->dim(1), out[0], out[1]}, x->dtype(), "outputSize",
+                        ShapeToString({out[0], out[1]}));
   crb_pool_desc d = AdaptiveDesc(x->shape(), out, x->dtype(), x->layout());
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
   auto y = call.Alloc(y_shape, d.dtype);

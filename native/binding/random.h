@@ -3,7 +3,7 @@
 // so runs are reproducible unless the caller seeds from time themselves).
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstdint>
 #include <random>

@@ -2,7 +2,7 @@
 // int64 reads into BigInt64Array.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <memory>
 #include <vector>

@@ -3,7 +3,7 @@
 // end of an async read that held it. Freeing never synchronizes the device.
 #pragma once
 
-#include <napi.h>
+#include "napi_config.h"
 
 #include <cstddef>
 #include <memory>

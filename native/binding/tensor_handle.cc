@@ -1,5 +1,7 @@
 #include "tensor_handle.h"
 
+#include <new>
+
 #include "addon_data.h"
 #include "errors.h"
 
@@ -21,33 +23,77 @@ thread_local PendingHandle* pending_handle = nullptr;
 
 }  // namespace
 
-void TensorHandle::Register(Napi::Env env) {
-  Napi::Function cls = DefineClass(
-      env, "NativeHandle",
-      {
-          InstanceAccessor<&TensorHandle::GetShape>("shape"),
-          InstanceAccessor<&TensorHandle::GetDType>("dtype"),
-          InstanceAccessor<&TensorHandle::GetDevice>("device"),
-          InstanceAccessor<&TensorHandle::GetChannelsLast>("channelsLast"),
-          InstanceAccessor<&TensorHandle::GetNumel>("numel"),
-          InstanceAccessor<&TensorHandle::GetNBytes>("nbytes"),
-          InstanceAccessor<&TensorHandle::GetDisposed>("disposed"),
-          InstanceMethod<&TensorHandle::Dispose>("dispose"),
-      });
-  GetAddonData(env).tensor_constructor = Napi::Persistent(cls);
+TensorHandle::TensorHandle(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last)
+    : storage_(std::move(storage)),
+      shape_(std::move(shape)),
+      dtype_(dtype),
+      device_(storage_->device()),
+      channels_last_(channels_last),
+      numel_(ShapeNumel(shape_)) {}
+
+// Runs during garbage collection (Note [handles are freed in GC]): no JS, no napi_ref, no
+// device synchronization; Storage's destructor frees through the backend's cache and adjusts
+// V8's external memory count, both allowed here.
+void TensorHandle::Finalize(node_api_basic_env /*env*/, void* data, void* /*hint*/) {
+  delete static_cast<TensorHandle*>(data);
 }
 
-TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
+napi_value TensorHandle::Construct(napi_env env, napi_callback_info cbinfo) {
   PendingHandle* pending = pending_handle;
   pending_handle = nullptr;
-  if (!pending) ThrowTypeError(info.Env(), "NativeHandle objects are created by the addon, not with new");
-  storage_ = std::move(pending->storage);
-  shape_ = std::move(pending->shape);
-  dtype_ = pending->dtype;
-  device_ = storage_->device();
-  channels_last_ = pending->channels_last;
-  numel_ = ShapeNumel(shape_);
-  info.This().As<Napi::Object>().TypeTag(&kTensorTypeTag);
+  napi_value self = nullptr;
+  if (napi_get_cb_info(env, cbinfo, nullptr, nullptr, &self, nullptr) != napi_ok) return nullptr;
+  if (!pending) {
+    napi_throw_type_error(env, nullptr, "NativeHandle objects are created by the addon, not with new");
+    return nullptr;
+  }
+  auto* handle = new (std::nothrow)
+      TensorHandle(std::move(pending->storage), std::move(pending->shape), pending->dtype, pending->channels_last);
+  if (!handle) {
+    napi_throw_error(env, nullptr, "out of memory for a tensor handle");
+    return nullptr;
+  }
+  // No result reference: the runtime owns (and deletes) the wrap's reference with the object.
+  if (napi_wrap(env, self, handle, Finalize, nullptr, nullptr) != napi_ok) {
+    delete handle;
+    return nullptr;  // napi_wrap left an exception pending
+  }
+  napi_type_tag_object(env, self, &kTensorTypeTag);
+  return self;
+}
+
+template <Napi::Value (TensorHandle::*Method)(const Napi::CallbackInfo&)>
+napi_value TensorHandle::Call(napi_env env, napi_callback_info cbinfo) {
+  try {
+    Napi::CallbackInfo info(env, cbinfo);
+    TensorHandle* self = FromValue(info.This());
+    if (!self) throw Napi::TypeError::New(env, "Illegal invocation: not a NativeHandle");
+    return (self->*Method)(info);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return nullptr;
+  }
+}
+
+void TensorHandle::Register(Napi::Env env) {
+  const auto getter = [](const char* name, napi_callback cb) {
+    return napi_property_descriptor{name, nullptr, nullptr, cb, nullptr, nullptr, napi_default, nullptr};
+  };
+  const napi_property_descriptor props[] = {
+      getter("shape", Call<&TensorHandle::GetShape>),
+      getter("dtype", Call<&TensorHandle::GetDType>),
+      getter("device", Call<&TensorHandle::GetDevice>),
+      getter("channelsLast", Call<&TensorHandle::GetChannelsLast>),
+      getter("numel", Call<&TensorHandle::GetNumel>),
+      getter("nbytes", Call<&TensorHandle::GetNBytes>),
+      getter("disposed", Call<&TensorHandle::GetDisposed>),
+      {"dispose", nullptr, Call<&TensorHandle::Dispose>, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_value cls = nullptr;
+  napi_status status = napi_define_class(env, "NativeHandle", NAPI_AUTO_LENGTH, Construct, nullptr,
+                                         sizeof props / sizeof props[0], props, &cls);
+  NAPI_THROW_IF_FAILED_VOID(env, status);
+  GetAddonData(env).tensor_constructor = Napi::Persistent(Napi::Function(env, cls));
 }
 
 Napi::Object TensorHandle::New(Napi::Env env, std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype,
@@ -68,7 +114,9 @@ TensorHandle* TensorHandle::FromValue(const Napi::Value& value) {
   if (!value.IsObject()) return nullptr;
   Napi::Object object = value.As<Napi::Object>();
   if (!object.CheckTypeTag(&kTensorTypeTag)) return nullptr;
-  return TensorHandle::Unwrap(object);
+  void* data = nullptr;
+  if (napi_unwrap(value.Env(), object, &data) != napi_ok) return nullptr;
+  return static_cast<TensorHandle*>(data);
 }
 
 Napi::Value TensorHandle::GetShape(const Napi::CallbackInfo& info) {

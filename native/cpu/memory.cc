@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../backend/sizes.h"
 #include "errors.h"
 #include "ops.h"
 
@@ -43,7 +44,8 @@ Accounting& accounting() {
 }
 
 // Size classes: 64-byte multiples up to 64 KiB, then 4 KiB multiples up to 1 MiB, then 1/16 of the
-// power of two above (at most ~6% slack), so similar sizes share blocks.
+// power of two above (at most ~6% slack), so similar sizes share blocks. Only called with
+// bytes <= CRB_MAX_ALLOC_BYTES (2^56), so the shift and the rounding below cannot overflow.
 size_t round_size(size_t bytes) {
   if (bytes <= 65536) return bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
   if (bytes <= (1u << 20)) return (bytes + 4095) / 4096 * 4096;
@@ -56,6 +58,8 @@ size_t round_size(size_t bytes) {
 crb_status alloc(size_t bytes, void** out) {
   if (!out) return fail(CRB_ERR_INVALID, "alloc", "out must not be null");
   *out = nullptr;
+  if (bytes > CRB_MAX_ALLOC_BYTES)
+    return fail(CRB_ERR_OOM, "alloc", "could not allocate %zu bytes of host memory (more than any machine has)", bytes);
   const size_t rounded = round_size(bytes);
   Accounting& a = accounting();
   void* p = nullptr;

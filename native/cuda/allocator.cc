@@ -1,6 +1,8 @@
 // See Note [stream-ordered reuse] in allocator.h.
 #include "allocator.h"
 
+#include "../backend/sizes.h"
+
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -9,7 +11,7 @@ namespace crb_cuda {
 namespace {
 
 // Larger than any device will have for years; keeps the rounding below from overflowing.
-constexpr size_t kMaxRequest = size_t(1) << 56;
+constexpr size_t kMaxRequest = CRB_MAX_ALLOC_BYTES;
 
 size_t round_up(size_t n, size_t step) { return (n + step - 1) / step * step; }
 
@@ -149,7 +151,10 @@ BlockCache<PinnedRaw>& pinned_cache() {
 
 }  // namespace
 
+// Callers pass bytes <= kMaxRequest (allocate() refuses more); above that the rounding would
+// wrap, so a larger request maps to itself and the allocation fails honestly.
 size_t size_class(size_t bytes) {
+  if (bytes > kMaxRequest) return bytes;
   if (bytes <= 512) return 512;  // also gives a 0-byte tensor a real, unique address
   if (bytes <= (size_t(1) << 20)) return round_up(bytes, 512);
   // bytes in (2^p, 2^(p+1)]: steps of 2^(p-2), four classes per power of two.

@@ -2,22 +2,54 @@
 // drops tensors without dispose(), and prints RSS samples as JSON.
 const lib = require('../../dist/index.js');
 
-const { Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, AdaptiveAvgPool2d, SGD, crossEntropy, randn, tensor, manualSeed } = lib;
+const { Sequential, Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Linear, AdaptiveAvgPool2d, SGD, crossEntropy, randn, full, tensor, manualSeed } = lib;
 const [mode, stepsArg] = process.argv.slice(2);
 const steps = Number(stepsArg);
 const rss = () => process.memoryUsage().rss;
 const samples = [];
 
-// Node-API finalizers run on the event loop, so a loop that never yields defers them; real
-// training loops await (data, `await loss.item()`), as these do.
-async function main() {
-manualSeed(0);
-if (mode === 'train') {
-  const net = new Sequential(
+// 'train' and 'gc' await (data, `await loss.item()`), as real training loops do. 'sync-dispose',
+// 'sync-keep' and 'sync-gc' never yield to the event loop: handles are freed by garbage
+// collection itself (Note [handles are freed in GC] in native/binding/tensor_handle.h).
+const makeNet = () =>
+  new Sequential(
     new Conv2d(1, 8, 3, { padding: 1 }), new BatchNorm2d(8), new ReLU(), new MaxPool2d(2),
     new Conv2d(8, 8, 3, { padding: 1 }), new BatchNorm2d(8), new ReLU(),
     new AdaptiveAvgPool2d(1), new Flatten(), new Linear(8, 4),
   );
+
+async function main() {
+manualSeed(0);
+if (mode === 'sync-dispose' || mode === 'sync-keep') {
+  const net = makeNet();
+  const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
+  const x = randn([8, 1, 8, 8]);
+  const y = tensor(Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), [8]);
+  for (let i = 0; i < steps; i++) {
+    const logits = net.forward(x);
+    const loss = crossEntropy(logits, y);
+    opt.zeroGrad();
+    loss.backward();
+    opt.step();
+    loss.itemSync();
+    if (mode === 'sync-dispose') {
+      logits.dispose();
+      loss.dispose();
+    }
+    if (i % Math.floor(steps / 10) === 0) samples.push(rss());
+  }
+  samples.push(rss());
+  console.log(JSON.stringify({ samples, cpu: lib.cpuMemoryStats() }));
+} else if (mode === 'sync-gc') {
+  // 1 MB tensors dropped without dispose() in a loop that never yields.
+  for (let i = 0; i < steps; i++) {
+    full([512, 512], 1);
+    if (i % Math.floor(steps / 10) === 0) samples.push(rss());
+  }
+  samples.push(rss());
+  console.log(JSON.stringify({ samples }));
+} else if (mode === 'train') {
+  const net = makeNet();
   const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
   const x = randn([8, 1, 8, 8]);
   const y = tensor(Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), [8]);

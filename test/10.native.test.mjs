@@ -298,7 +298,7 @@ describe('native addon: handles and argument checks', function () {
     const w7 = native.full([7, 5, 3, 3], 'float32', 'cpu', 1);
     const w = native.full([2, 3, 3, 3], 'float32', 'cpu', 1);
     expectThrow(() => native.conv2dForward(x, w7, null, [1, 1], [0, 0], [1, 1], 1), RangeError,
-      'conv2dForward: argument "w" expected shape [k, 3, r, s] (x has 3 channels), received [7, 5, 3, 3]');
+      'conv2dForward: argument "weight" expected shape [k, 3, r, s] (x has 3 channels), received [7, 5, 3, 3]');
     expectThrow(() => native.conv2dForward(f32([1, 2]), w, null, [1, 1], [0, 0], [1, 1], 1), RangeError,
       'argument "x" expected 4-D shape [n, c, h, w], received [2]');
     expectThrow(() => native.conv2dForward(x, w, null, [1, 0], [0, 0], [1, 1], 1), RangeError,
@@ -307,17 +307,17 @@ describe('native addon: handles and argument checks', function () {
     expectThrow(() => native.conv2dForward(x, w, null, 1, [0, 0], [1, 1], 1), TypeError, 'argument "stride"');
     expectThrow(() => native.conv2dForward(x, w, null, [1, 1], [-1, 0], [1, 1], 1), RangeError, 'argument "padding"', 'non-negative');
     expectThrow(() => native.conv2dForward(x, w, null, [1, 1], [0, 0], [1, 1], 2), RangeError, 'argument "groups"');
-    expectThrow(() => native.conv2dForward(x, w, f32([1, 2, 3]), [1, 1], [0, 0], [1, 1], 1), RangeError, 'argument "b"', 'received [3]');
+    expectThrow(() => native.conv2dForward(x, w, f32([1, 2, 3]), [1, 1], [0, 0], [1, 1], 1), RangeError, 'argument "bias"', 'received [3]');
     expectThrow(() => native.conv2dForward(x, w, null, [1, 1], [0, 0], [3, 3], 1), RangeError, 'argument "x"', 'output size');
     expectThrow(() => native.conv2dForward(i32([1], [1, 1, 1, 1]), w, null, [1, 1], [0, 0], [1, 1], 1), TypeError, 'argument "x"', 'float');
     expectThrow(() => native.conv2dForward(x, f64(new Array(54).fill(0), [2, 3, 3, 3]), null, [1, 1], [0, 0], [1, 1], 1),
-      TypeError, 'argument "w" expected dtype float32', 'received float64');
+      TypeError, 'argument "weight" expected dtype float32', 'received float64');
   });
 
   it('other ops check their shapes and dtypes', function () {
     expectThrow(() => native.add(f32([1, 2]), f32([1, 2, 3])), RangeError, 'add: argument "b" expected shape [2]');
     expectThrow(() => native.reluForward(i32([1])), TypeError, 'reluForward: argument "x" expected a float tensor', 'int32');
-    expectThrow(() => native.linearForward(f32([1, 2], [1, 2]), f32([1, 2, 3], [1, 3]), null), RangeError, 'argument "w" expected shape [n, 2]');
+    expectThrow(() => native.linearForward(f32([1, 2], [1, 2]), f32([1, 2, 3], [1, 3]), null), RangeError, 'argument "weight" expected shape [n, 2]');
     const logits = f32([0, 0, 0, 0], [2, 2]);
     expectThrow(() => native.crossEntropyForward(logits, f32([0, 1])), TypeError, 'argument "labels" expected dtype int32');
     expectThrow(() => native.crossEntropyForward(logits, i32([0, 1, 0])), RangeError, 'argument "labels" expected shape [2]');
@@ -377,7 +377,7 @@ describe('native addon: backend errors', function () {
     const x = native.to(native.full([1, 1, 3, 3], 'float32', 'cpu', 1), 'cpu', 'float16', false);
     const w = native.to(native.full([1, 1, 2, 2], 'float32', 'cpu', 1), 'cpu', 'float16', false);
     const e = expectThrow(() => native.conv2dForward(x, w, null, [1, 1], [0, 0], [1, 1], 1), BackendError,
-      'conv2dForward: conv2d_forward failed on cpu', 'x: float16 [1, 1, 3, 3], w: float16 [1, 1, 2, 2]');
+      'conv2dForward: conv2d_forward failed on cpu', 'x: float16 [1, 1, 3, 3], weight: float16 [1, 1, 2, 2]');
     expect(e).to.not.be.instanceOf(OutOfMemoryError);
     expect(e.code).to.equal('CRB_ERR_UNSUPPORTED');
     expect(e.op).to.equal('conv2d_forward');

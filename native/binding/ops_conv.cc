@@ -28,17 +28,17 @@ crb_conv2d_desc ConvDesc(OpCall& call, const TensorHandle* x, const TensorHandle
 
   call.RequireFloat(x, "x");
   call.RequireRank(x, "x", 4, "[n, c, h, w]");
-  call.RequireRank(w, "w", 4, "[k, c / groups, r, s]");
-  call.RequireDType(w, "w", x->dtype(), "the dtype of x");
-  call.RequireSameLayout(w, "w", x, "x");
+  call.RequireRank(w, "weight", 4, "[k, c / groups, r, s]");
+  call.RequireDType(w, "weight", x->dtype(), "the dtype of x");
+  call.RequireSameLayout(w, "weight", x, "x");
   int64_t c = x->dim(1), k = w->dim(0);
   if (c % groups != 0)
     call.RangeErr("groups", "a divisor of the " + std::to_string(c) + " channels of x", std::to_string(groups));
   if (k % groups != 0 || k == 0)
-    call.RangeErr("w", "a positive multiple of groups (" + std::to_string(groups) + ") as its first dimension",
+    call.RangeErr("weight", "a positive multiple of groups (" + std::to_string(groups) + ") as its first dimension",
                   ShapeToString(w->shape()));
   if (w->dim(1) * groups != c)
-    call.RangeErr("w", "shape [k, " + std::to_string(c / groups) + ", r, s] (x has " + std::to_string(c) +
+    call.RangeErr("weight", "shape [k, " + std::to_string(c / groups) + ", r, s] (x has " + std::to_string(c) +
                            " channels" + (groups > 1 ? ", groups " + std::to_string(groups) : std::string()) + ")",
                   ShapeToString(w->shape()));
   int64_t out_h = ConvOutSize(x->dim(2), padding[0], dilation[0], w->dim(2), stride[0]);
@@ -51,7 +51,7 @@ crb_conv2d_desc ConvDesc(OpCall& call, const TensorHandle* x, const TensorHandle
   if (padding[0] || padding[1])
     call.CheckOutputShape({x->dim(0), k, out_h, out_w}, x->dtype(), "padding", ShapeToString({padding[0], padding[1]}));
   else
-    call.CheckOutputShape({x->dim(0), k, out_h, out_w}, x->dtype(), "w", ShapeToString(w->shape()));
+    call.CheckOutputShape({x->dim(0), k, out_h, out_w}, x->dtype(), "weight", ShapeToString(w->shape()));
   call.CheckPlane(x, "x");
 
   crb_conv2d_desc d{};
@@ -82,12 +82,12 @@ Shape OutputShape(const crb_conv2d_desc& d) { return {d.n, d.k, d.out_h, d.out_w
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   OpCall call(info, "conv2dForward");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* w = call.Tensor(1, "w");
-  TensorHandle* b = call.OptionalTensor(2, "b");
+  TensorHandle* w = call.Tensor(1, "weight");
+  TensorHandle* b = call.OptionalTensor(2, "bias");
   crb_conv2d_desc d = ConvDesc(call, x, w, 3);
   if (b) {
-    call.RequireDType(b, "b", x->dtype(), "the dtype of x");
-    if (b->numel() != d.k) call.RangeErr("b", "shape [" + std::to_string(d.k) + "] (w has " + std::to_string(d.k) + " filters)", ShapeToString(b->shape()));
+    call.RequireDType(b, "bias", x->dtype(), "the dtype of x");
+    if (b->numel() != d.k) call.RangeErr("bias", "shape [" + std::to_string(d.k) + "] (weight has " + std::to_string(d.k) + " filters)", ShapeToString(b->shape()));
   }
   Shape y_shape = OutputShape(d);
   auto y = call.Alloc(y_shape, d.dtype);
@@ -101,7 +101,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
 Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
   OpCall call(info, "conv2dBackward");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* w = call.Tensor(1, "w");
+  TensorHandle* w = call.Tensor(1, "weight");
   TensorHandle* dy = call.Tensor(2, "dy");
   crb_conv2d_desc d = ConvDesc(call, x, w, 3);
   bool need_dx = call.Bool(7, "needDx");

@@ -9,14 +9,14 @@ namespace {
 crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHandle* w) {
   call.RequireFloat(x, "x");
   call.RequireRank(x, "x", 2, "[m, k]");
-  call.RequireRank(w, "w", 2, "[n, k]");
-  call.RequireDType(w, "w", x->dtype(), "the dtype of x");
+  call.RequireRank(w, "weight", 2, "[n, k]");
+  call.RequireDType(w, "weight", x->dtype(), "the dtype of x");
   if (w->dim(1) != x->dim(1))
-    call.RangeErr("w", "shape [n, " + std::to_string(x->dim(1)) + "] (x has " + std::to_string(x->dim(1)) +
+    call.RangeErr("weight", "shape [n, " + std::to_string(x->dim(1)) + "] (x has " + std::to_string(x->dim(1)) +
                            " features)",
                   ShapeToString(w->shape()));
   if (x->dim(1) == 0) call.RangeErr("x", "at least one feature (k > 0)", ShapeToString(x->shape()));
-  call.CheckOutputShape({x->dim(0), w->dim(0)}, x->dtype(), "w", ShapeToString(w->shape()));
+  call.CheckOutputShape({x->dim(0), w->dim(0)}, x->dtype(), "weight", ShapeToString(w->shape()));
   crb_linear_desc d{};
   d.m = AsInt(x->dim(0));
   d.k = AsInt(x->dim(1));
@@ -29,13 +29,13 @@ crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHand
 Napi::Value Forward(const Napi::CallbackInfo& info) {
   OpCall call(info, "linearForward");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* w = call.Tensor(1, "w");
-  TensorHandle* b = call.OptionalTensor(2, "b");
+  TensorHandle* w = call.Tensor(1, "weight");
+  TensorHandle* b = call.OptionalTensor(2, "bias");
   crb_linear_desc d = LinearDesc(call, x, w);
   if (b) {
-    call.RequireDType(b, "b", d.dtype, "the dtype of x");
+    call.RequireDType(b, "bias", d.dtype, "the dtype of x");
     if (b->numel() != d.n)
-      call.RangeErr("b", "shape [" + std::to_string(d.n) + "] (w has " + std::to_string(d.n) + " outputs)",
+      call.RangeErr("bias", "shape [" + std::to_string(d.n) + "] (weight has " + std::to_string(d.n) + " outputs)",
                     ShapeToString(b->shape()));
   }
   Shape y_shape{d.m, d.n};
@@ -50,7 +50,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
 Napi::Value Backward(const Napi::CallbackInfo& info) {
   OpCall call(info, "linearBackward");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* w = call.Tensor(1, "w");
+  TensorHandle* w = call.Tensor(1, "weight");
   TensorHandle* dy = call.Tensor(2, "dy");
   bool need_dx = call.Bool(3, "needDx");
   bool need_dw = call.Bool(4, "needDw");

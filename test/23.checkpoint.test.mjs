@@ -351,3 +351,42 @@ for (const device of availableDevices()) {
     });
   });
 }
+
+describe('save: only a regular file is replaced', function () {
+  let dir;
+  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crb-save-target-')); });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('a FIFO or a directory at the path is a CheckpointError and stays what it was', async function () {
+    const { spawnSync } = await import('node:child_process');
+    const fifo = path.join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).to.equal(0);
+    const model = new ResidualBlock(1, 1, { device: 'cpu' });
+    expect(() => save(model, fifo)).to.throw(CheckpointError, /is a FIFO, not a regular file/);
+    expect(fs.statSync(fifo).isFIFO()).to.equal(true);
+    const sub = path.join(dir, 'sub');
+    fs.mkdirSync(sub);
+    let err;
+    await io.saveAsync(model, sub).catch((e) => { err = e; });
+    expect(err).to.be.instanceOf(CheckpointError);
+    expect(err.message).to.match(/is a directory, not a regular file/);
+    expect(fs.statSync(sub).isDirectory()).to.equal(true);
+    expect(fs.readdirSync(dir).sort()).to.deep.equal(['pipe', 'sub']);  // no temp file left
+    model.dispose();
+  });
+
+  it('a symlink is followed: the file it points at is replaced, the link stays', function () {
+    const real = path.join(dir, 'real.safetensors');
+    const link = path.join(dir, 'link.safetensors');
+    const model = new ResidualBlock(1, 1, { device: 'cpu' });
+    save(model, real);
+    fs.symlinkSync(real, link);
+    const before = fs.statSync(real).mtimeMs;
+    save(model, link);
+    expect(fs.lstatSync(link).isSymbolicLink()).to.equal(true);
+    expect(fs.statSync(real).isFile()).to.equal(true);
+    expect(fs.statSync(real).mtimeMs).to.be.at.least(before);
+    load(model, link);
+    model.dispose();
+  });
+});

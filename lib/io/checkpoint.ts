@@ -248,11 +248,40 @@ async function fsyncDir(dir: string): Promise<void> {
 }
 
 /**
+ * Where a save really goes. An existing target must be a regular file: renaming over a device,
+ * a FIFO or a directory would replace it (as root, `save(m, '/dev/null')` would turn /dev/null
+ * into a regular file). A symlink is followed, so the file it points at is replaced, not the link.
+ */
+function saveTarget(file: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return file;
+    throw saveError(file, e);
+  }
+  if (!st.isFile()) {
+    throw new CheckpointError(`save: cannot write ${file}: it exists and is ${fileKind(st)}, not a regular file (it would be replaced)`, { file });
+  }
+  return fs.lstatSync(file).isSymbolicLink() ? fs.realpathSync(file) : file;
+}
+
+function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
  * Writes a file atomically: `write` fills a new temp file next to it (stale temps of dead saves
  * of the same file are removed first), which is fsynced and renamed over `file`, then the
  * directory is fsynced. If anything throws, the temp file is removed and `file` is untouched.
  */
-function writeAtomicSync(file: string, write: (put: (bytes: Uint8Array) => void) => void): void {
+function writeAtomicSync(target: string, write: (put: (bytes: Uint8Array) => void) => void): void {
+  const file = saveTarget(target);
   removeStaleTemps(file);
   const tmp = tempPathFor(file);
   let fd = -1;
@@ -277,7 +306,8 @@ function writeAtomicSync(file: string, write: (put: (bytes: Uint8Array) => void)
   }
 }
 
-async function writeAtomic(file: string, write: (put: (bytes: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
+async function writeAtomic(target: string, write: (put: (bytes: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
+  const file = saveTarget(target);
   await removeStaleTempsAsync(file);
   const tmp = tempPathFor(file);
   let handle: fs.promises.FileHandle | undefined;

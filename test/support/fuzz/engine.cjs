@@ -10,8 +10,8 @@ const { TARGETS, DTYPES, helpers } = require('./targets.cjs');
 
 // --- a small seeded generator (mulberry32 over a hash of seed and case id)
 function hash32(seed, id) {
-  let h = 2166136261 ^ seed;
-  for (const v of [seed >>> 0, id >>> 0, Math.floor(id / 2 ** 32)]) {
+  let h = 2166136261;
+  for (const v of [seed >>> 0, id >>> 0, Math.floor(id / 2 ** 32), 0x9e3779b9]) {
     h = Math.imul(h ^ v, 16777619);
     h ^= h >>> 13;
     h = Math.imul(h, 0x5bd1e995);

@@ -164,7 +164,10 @@ function summarize({ seed, cases, records, events, ms }) {
 /** A message with the case-specific parts (paths, shapes, numbers, argument names) blanked. */
 function normalize(msg) {
   return String(msg ?? '')
-    .replace(/\/tmp\/\S+/g, '<tmp>')
+    .replace(/x{20,}/g, '<long>')
+    .replace(/(safetensors|save: cannot write|load) [^:]*?(:| entry)/, '$1 <file>$2')
+    .replace(/\S*\/\S*/g, '<path>')
+    .replace(/\(.*\)/g, '(…)')
     .replace(/\[[^\]]*\]/g, '[…]')
     .replace(/"[^"]*"/g, '"…"')
     .replace(/ for [\w.:\[\]…" ]+? but received/g, ' for <arg> but received')
@@ -182,7 +185,7 @@ function groupFailures(failures) {
     const key = f.kind === 'hang' || f.kind === 'crash' || f.kind === 'exit'
       ? `${f.what} | ${f.target} | ${String(f.desc).replace(/^.*<- /, '')}`
       : f.kind === 'wrong' ? `${f.what} | ${f.target} | ${String(f.arg ?? '').replace(/\[\d+\]/g, '[i]')}`
-        : `${f.what} | ${f.cls ?? ''} | ${normalize(f.msg)}`;
+        : `${f.what} | ${f.cls ?? ''} | ${normalize(f.msg).slice(0, 60)}`;
     if (!groups.has(key)) groups.set(key, { key, what: f.what, cls: f.cls, msg: f.msg, n: 0, first: f, targets: new Set() });
     const g = groups.get(key);
     g.n++;
@@ -200,7 +203,8 @@ function formatSummary(res) {
   lines.push(`failures: ${res.failures.length} in ${groups.length} groups`);
   for (const g of groups) {
     const f = g.first;
-    lines.push(`- [${g.n}x] ${g.what}${g.cls ? ` — ${g.cls}` : ''}${f.msg ? `: ${String(f.msg).replace(/\s+/g, ' ').slice(0, 220)}` : ''}`);
+    const where = f.kind === 'wrong' ? ` (${f.target}${f.arg ? `, ${f.arg}` : ''})` : '';
+    lines.push(`- [${g.n}x] ${g.what}${where}${g.cls ? ` — ${g.cls}` : ''}${f.msg ? `: ${String(f.msg).replace(/\s+/g, ' ').slice(0, 220)}` : ''}`);
     if (g.targets.size > 1) lines.push(`    in: ${[...g.targets].slice(0, 12).join(', ')}${g.targets.size > 12 ? ', …' : ''}`);
     lines.push(`    case ${f.id}: ${String(f.desc).slice(0, 400)}`);
     lines.push(`    repro: ${f.repro}`);

@@ -23,7 +23,7 @@ const { runCampaign, formatSummary } = require('./support/fuzz/runner.cjs');
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const DEFAULT_SEED = 20261201;
-const DEFAULT_CASES = 5000;
+const DEFAULT_CASES = 8000;
 const seed = process.env.CRB_FUZZ_SEED !== undefined ? Number(process.env.CRB_FUZZ_SEED) : DEFAULT_SEED;
 const cases = process.env.CRB_FUZZ_CASES !== undefined ? Number(process.env.CRB_FUZZ_CASES) : DEFAULT_CASES;
 

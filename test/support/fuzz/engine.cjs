@@ -290,7 +290,7 @@ function mutate(g, args, c, target) {
         return { mode: 'key', arg: `${a.name}.${k}`, label, reject: mustReject(sub, v, c, label) };
       }
       if (r < 0.85) {
-        const k = g.pick(['dtpye', 'requiresgrad', 'strides', 'Padding', 'momentun', 'lR', 'bias_', 'unknown', '__proto__x', 'constructor']);
+        const k = g.pick(['dtpye', 'requiresgrad', 'strides', 'Padding', 'momentun', 'lR', 'bias_', 'unknown', '__proto__x', 'constructor'].map((x) => (keys.includes(x) ? `${x}_` : x)));
         a.value = { ...a.value, [k]: g.pick([1, true, 'float64']) };
         return { mode: 'unknown key', arg: `${a.name}.${k}`, label: fmt(a.value[k], c.L), reject: true };
       }

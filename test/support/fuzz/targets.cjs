@@ -122,7 +122,7 @@ const TARGETS = [
   { name: 'Tensor#to', weight: 3, make(g, c, h) {
     const x = h.t(h.shape(1, 4));
     const target = g.pick(['float64', 'float32', 'cpu', 'int32', 'float16', 'bfloat16', { dtype: 'float64' }, { device: 'cpu', dtype: 'float32', memoryFormat: g.pick(['contiguous', 'channelsLast']) }]);
-    return { args: [arg('this', S.self(), x), arg('target', S.any({ custom: 'toTarget' }), target)], call: ([t, tg]) => t.to(tg) };
+    return { args: [arg('this', S.self(), x), arg('target', S.any({ custom: 'toTarget', optional: true }), target)], call: ([t, tg]) => t.to(tg) };
   } },
   ...['reshape', 'view'].map((m) => ({ name: `Tensor#${m}`, weight: 3, make(g, c, h) {
     const shape = h.shape(1, 4);
@@ -149,7 +149,8 @@ const TARGETS = [
     const scalar = g.chance(0.5);
     const y = c.track(scalar ? x.relu().sum() : x.relu());
     const grad = scalar ? undefined : c.track(c.L.onesLike(y));
-    return { args: [arg('this', S.self(), y), arg('gradient', S.tensor({ optional: scalar }), grad), arg('options', S.opts({ retainGraph: S.bool({ optional: true }) }), g.chance(0.5) ? undefined : { retainGraph: g.chance(0.5) })],
+    // as in PyTorch, a one-element output needs no gradient
+    return { args: [arg('this', S.self(), y), arg('gradient', S.tensor({ optional: scalar || y.numel === 1 }), grad), arg('options', S.opts({ retainGraph: S.bool({ optional: true }) }), g.chance(0.5) ? undefined : { retainGraph: g.chance(0.5) })],
       call: ([t, gr, o]) => t.backward(gr, o) };
   } },
   ...['item', 'itemSync'].map((m) => ({ name: `Tensor#${m}`, weight: 1, make(g, c, h) {
@@ -229,7 +230,10 @@ const TARGETS = [
   } },
   { name: 'functional.relu', weight: 1, make(g, c, h) { return { args: [arg('x', S.tensor(), h.t(h.shape()))], call: ([x]) => c.L.functional.relu(x) }; } },
   { name: 'functional.add', weight: 1, make(g, c, h) { const s = h.shape(); return { args: [arg('a', S.tensor(), h.t(s)), arg('b', S.tensor(), h.t(s))], call: ([a, b]) => c.L.functional.add(a, b) }; } },
-  { name: 'functional.flatten', weight: 1, make(g, c, h) { return { args: [arg('x', S.tensor(), h.t(h.shape(2, 4))), arg('startDim', S.int(-2, 1, { optional: true }), 1), arg('endDim', S.int(-2, 1, { optional: true }), -1)], call: ([x, s, e]) => c.L.functional.flatten(x, s, e) }; } },
+  { name: 'functional.flatten', weight: 1, make(g, c, h) {
+    const r = g.int(2, 4);
+    return { args: [arg('x', S.tensor(), h.t(h.shape(r, r))), arg('startDim', S.int(-r, r - 1, { optional: true }), 1), arg('endDim', S.int(-r, r - 1, { optional: true }), -1)], call: ([x, s, e]) => c.L.functional.flatten(x, s, e) };
+  } },
   // --- nn
   { name: 'Conv2d + forward', weight: 4, make(g, c, h) {
     const cin = g.int(1, 3), cout = g.int(1, 3);
@@ -275,7 +279,7 @@ const TARGETS = [
   } },
   { name: 'Sequential#at', weight: 1, make(g, c, h) {
     // like Array#at: no oracle for the index
-    return { args: [arg('index', S.any(), g.int(-3, 2))], call: ([i]) => c.track(new c.L.Sequential(new c.L.ReLU(), new c.L.Flatten(), new c.L.ReLU())).at(i) };
+    return { args: [arg('index', S.any({ optional: true }), g.int(-3, 2))], call: ([i]) => c.track(new c.L.Sequential(new c.L.ReLU(), new c.L.Flatten(), new c.L.ReLU())).at(i) };
   } },
   { name: 'ResidualBlock + forward', weight: 3, make(g, c, h) {
     const cin = g.int(1, 3), use = g.chance(0.5);
@@ -300,7 +304,7 @@ const TARGETS = [
       call: ([s, v, o]) => { if (s && typeof s === 'object' && !(s instanceof Map)) { try { s[key] = v; } catch (e) { if (!(e instanceof require('./pool.cjs').FuzzTrap)) throw e; } } return dst.loadStateDict(s, o); } };
   } },
   ...['stateDict', 'parameters', 'namedParameters', 'buffers', 'train', 'eval', 'zeroGrad', 'numParameters', 'toString'].map((m) => ({ name: `Module#${m}`, weight: 0.5, make(g, c, h) {
-    const one = { train: S.bool({ optional: true }), namedParameters: S.any({ optional: true, custom: 'string' }) }[m];
+    const one = m === 'train' ? S.bool({ optional: true }) : m === 'namedParameters' ? S.any({ optional: true, custom: 'string' }) : null;
     return { args: [arg('this', S.module({ self: true }), h.conv()), ...(one ? [arg(m === 'train' ? 'mode' : 'prefix', one, m === 'train' ? g.chance(0.5) : 'p')] : [])], call: ([mm, a]) => mm[m](a) };
   } })),
   // --- optim

@@ -16,6 +16,8 @@ const L = require(path.join(__dirname, '..', '..', '..', 'dist', 'index.js'));
 const { buildCase, restoreGlobals, makeTmpdir } = require('./engine.cjs');
 
 const tmpdir = makeTmpdir();
+// relative paths a case passes to save() land in the temporary directory, not the checkout
+process.chdir(tmpdir);
 let current = -1;
 process.on('exit', () => { try { fs.rmSync(tmpdir, { recursive: true, force: true }); } catch { /* best effort */ } });
 // Anything thrown or rejected outside a case's own call is pinned to the running case.
@@ -42,7 +44,10 @@ async function main() {
   for (let id = from; id < to; id++) {
     current = id;
     say(`start ${id}`);
-    const { rec, run, c } = buildCase(L, seed, id, tmpdir);
+    // each case in a fresh directory (its cwd too): no case sees another's files
+    const caseDir = fs.mkdtempSync(path.join(tmpdir, 'case-'));
+    process.chdir(caseDir);
+    const { rec, run, c } = buildCase(L, seed, id, caseDir);
     say(`desc ${id} ${JSON.stringify({ target: rec.target, arg: rec.arg, value: rec.value, mode: rec.mode, desc: rec.desc })}`);
     let out;
     const sig = `${rec.target}|${rec.arg}|${rec.value}`;
@@ -53,6 +58,8 @@ async function main() {
       out = run ? await run() : rec;
     }
     restoreGlobals(L, threads);
+    process.chdir(tmpdir);
+    try { fs.rmSync(caseDir, { recursive: true, force: true }); } catch { /* best effort */ }
     say(JSON.stringify(out));
     // let finalizers and settled promises run between cases
     if (id % 16 === 15) await new Promise(setImmediate);

@@ -430,8 +430,10 @@ function restoreGlobals(L, threads) {
   try { if (L.getNumThreads() !== threads) L.setNumThreads(threads); } catch { /* idem */ }
 }
 
+/** A temporary directory for a child's files, under the parent's (CRB_FUZZ_TMP) when given, so
+ * that the parent removes it even when the child was killed. */
 function makeTmpdir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'crb-fuzz-'));
+  return fs.mkdtempSync(path.join(process.env.CRB_FUZZ_TMP || os.tmpdir(), 'crb-fuzz-'));
 }
 
 module.exports = { Gen, classify, buildCase, restoreGlobals, makeTmpdir, ENGINE_MESSAGES, TARGETS };

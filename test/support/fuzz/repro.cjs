@@ -14,6 +14,8 @@ if (!Number.isInteger(id)) {
   process.exit(2);
 }
 const tmpdir = makeTmpdir();
+// relative paths a case passes to save() land in the temporary directory, not the checkout
+process.chdir(tmpdir);
 const { rec, run } = buildCase(L, seed, id, tmpdir);
 console.log(`case ${id} of seed ${seed}: ${rec.desc}`);
 (run ? run() : Promise.resolve(rec)).then((r) => {

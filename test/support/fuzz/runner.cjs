@@ -45,7 +45,7 @@ async function runCampaign(opts = {}) {
     const cmd = `ulimit -v ${vmemKb} 2>/dev/null; exec "${process.execPath}" --max-old-space-size=${heapMb} "${CHILD}" ${seed} ${from} ${to}`;
     const child = spawn('/bin/sh', ['-c', cmd], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CRB_FUZZ_HANGS: hangsFile, CRB_NUM_THREADS: process.env.CRB_NUM_THREADS ?? '1' },
+      env: { ...process.env, CRB_FUZZ_HANGS: hangsFile, CRB_FUZZ_TMP: hangsDir, CRB_NUM_THREADS: process.env.CRB_NUM_THREADS ?? '1' },
     });
     let current = null; // the id started and not finished
     let started = false;

@@ -172,6 +172,8 @@ function mustReject1(slot, v, c, label) {
   if (v === null) return !slot.nullable;
   switch (slot.kind) {
     case 'shape': {
+      // an array, or a typed array of numbers (main accepts Int32Array.of(2, 3) as a shape)
+      if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) v = Array.from(v);
       if (!isDenseArray(v)) return true;
       if (v.length > 16) return true;
       let minus = 0;

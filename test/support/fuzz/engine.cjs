@@ -210,7 +210,7 @@ function mustReject1(slot, v, c, label) {
       if (isExotic(v)) return null;
       for (const k of Object.keys(v)) {
         if (!Object.prototype.hasOwnProperty.call(slot.keys, k)) return true;
-        const sub = mustReject(slot.keys[k], v[k], c);
+        const sub = v[k] === null ? null : mustReject(slot.keys[k], v[k], c);
         if (sub) return true;
       }
       return null;
@@ -289,7 +289,8 @@ function mutate(g, args, c, target) {
         const [label, make] = p.length && g.chance(0.8) ? g.pick(p) : g.pick(GENERIC);
         const v = make(c);
         a.value = { ...a.value, [k]: v };
-        return { mode: 'key', arg: `${a.name}.${k}`, label, reject: mustReject(sub, v, c, label) };
+        // null for an option may mean "not given" (PyTorch's None: maxPool2d's stride): no oracle
+        return { mode: 'key', arg: `${a.name}.${k}`, label, reject: v === null ? null : mustReject(sub, v, c, label) };
       }
       if (r < 0.85) {
         const k = g.pick(['dtpye', 'requiresgrad', 'strides', 'Padding', 'momentun', 'lR', 'bias_', 'unknown', '__proto__x', 'constructor'].map((x) => (keys.includes(x) ? `${x}_` : x)));

@@ -279,7 +279,7 @@ const TARGETS = [
   } },
   { name: 'Sequential#at', weight: 1, make(g, c, h) {
     // like Array#at: no oracle for the index
-    return { args: [arg('index', S.any({ optional: true }), g.int(-3, 2))], call: ([i]) => c.track(new c.L.Sequential(new c.L.ReLU(), new c.L.Flatten(), new c.L.ReLU())).at(i) };
+    return { args: [arg('index', S.any({ optional: true, nullable: true }), g.int(-3, 2))], call: ([i]) => c.track(new c.L.Sequential(new c.L.ReLU(), new c.L.Flatten(), new c.L.ReLU())).at(i) };
   } },
   { name: 'ResidualBlock + forward', weight: 3, make(g, c, h) {
     const cin = g.int(1, 3), use = g.chance(0.5);
@@ -294,7 +294,7 @@ const TARGETS = [
   } },
   { name: 'Module#to', weight: 2, make(g, c, h) {
     const m = h.conv();
-    return { args: [arg('this', S.module({ self: true }), m), arg('target', S.any({ custom: 'moduleTo' }), g.pick(['cpu', { device: 'cpu' }, { dtype: 'float32' }, { dtype: 'bfloat16' }, { memoryFormat: 'channelsLast' }]))], call: ([mm, t]) => mm.to(t) };
+    return { args: [arg('this', S.module({ self: true }), m), arg('target', S.any({ custom: 'moduleTo', optional: true }), g.pick(['cpu', { device: 'cpu' }, { dtype: 'float32' }, { dtype: 'bfloat16' }, { memoryFormat: 'channelsLast' }]))], call: ([mm, t]) => mm.to(t) };
   } },
   { name: 'Module#loadStateDict', weight: 3, make(g, c, h) {
     const src = h.conv(2, 2, 3), dst = h.conv(2, 2, 3);

@@ -97,9 +97,14 @@ function fmt(v, L, depth = 0) {
 
 // --- which bad values fit a slot, and which of them the library must reject
 const PAIRS = [['[1]', () => [1]], ['[1, 2, 3]', () => [1, 2, 3]], ['[NaN, 1]', () => [NaN, 1]], ['[1, -1]', () => [1, -1]], ['[2 ** 31, 1]', () => [2 ** 31, 1]], ['[1.5, 1]', () => [1.5, 1]], ["['1', '1']", () => ['1', '1']], ['[ , 1]', () => [, 1]]]; // eslint-disable-line no-sparse-arrays
+// Paths for save() and load(). Paths outside the case's directory are only read, never written:
+// save() renames its temporary file onto the target, which as root replaces even /dev/null with
+// a regular file (it did, in an early run of this fuzzer).
+const PATHS_READ_ONLY = [["'/'", () => '/'], ["os.tmpdir()", () => os.tmpdir()], ["'/proc/self/mem'", () => '/proc/self/mem'], ["'/dev/null'", () => '/dev/null']];
 const PATHS = [
-  ["'/nonexistent-dir/x.safetensors'", () => '/nonexistent-dir/x.safetensors'], ["'/'", () => '/'], ["os.tmpdir()", () => os.tmpdir()], ["'a\\0b'", () => 'a\0b'],
-  ["'x'.repeat(5000)", () => 'x'.repeat(5000)], ["'/proc/self/mem'", () => '/proc/self/mem'], ["'/dev/null'", () => '/dev/null'], ["new URL('file:///tmp/x')", () => new URL('file:///tmp/x')], ["Buffer.from('/tmp/x')", () => Buffer.from('/tmp/x')],
+  ["'/nonexistent-dir/x.safetensors'", () => '/nonexistent-dir/x.safetensors'], ["'a\\0b'", () => 'a\0b'], ["'x'.repeat(5000)", () => 'x'.repeat(5000)],
+  ["new URL('file://<case dir>/x')", (c) => new URL(`file://${c.tmpdir}/x`)], ["Buffer.from('<case dir>/x')", (c) => Buffer.from(`${c.tmpdir}/x`)],
+  ["'<case dir>' (a directory)", (c) => c.tmpdir], ["'<case dir>/sub/' (trailing slash)", (c) => `${c.tmpdir}/sub/`], ["'.'", () => '.'], ["'..'", () => '..'],
 ];
 function modulePool() {
   return [
@@ -137,7 +142,7 @@ function poolFor(slot, c) {
     case 'dtype': return pool.DTYPE_BAD;
     case 'device': return pool.DEVICE_BAD;
     case 'fn': return pool.FUNCTIONS;
-    case 'path': return PATHS;
+    case 'path': return slot.write ? PATHS : [...PATHS, ...PATHS_READ_ONLY];
     case 'data': return [...pool.SHAPES, ...pool.NUMBERS.slice(0, 4)];
     case 'module': return slot.self ? modulePool().filter(([l]) => /disposed/.test(l)) : modulePool();
     case 'any': return customPool(slot.custom);

@@ -373,7 +373,7 @@ const TARGETS = [
   } },
   // --- checkpoints
   { name: 'save', weight: 2, make(g, c, h) {
-    return { args: [arg('model', S.module({ duck: true }), h.conv(1, 2, 3)), arg('path', S.path(), h.tmp(`save-${g.int(0, 1e6)}.safetensors`)), arg('options', S.opts({ metadata: S.any({ optional: true, custom: 'metadata' }) }), g.chance(0.5) ? undefined : { metadata: { epoch: '1' } })],
+    return { args: [arg('model', S.module({ duck: true }), h.conv(1, 2, 3)), arg('path', S.path({ write: true }), h.tmp(`save-${g.int(0, 1e6)}.safetensors`)), arg('options', S.opts({ metadata: S.any({ optional: true, custom: 'metadata' }) }), g.chance(0.5) ? undefined : { metadata: { epoch: '1' } })],
       call: ([m, p, o]) => c.L.save(m, p, o) };
   } },
   { name: 'load', weight: 3, make(g, c, h) {

@@ -141,6 +141,10 @@ async function runCampaign(opts = {}) {
   };
   await Promise.all(Array.from({ length: parallel }, worker));
   fs.rmSync(hangsDir, { recursive: true, force: true });
+  // a canary: no case may touch the machine outside its directory
+  try {
+    if (!fs.statSync('/dev/null').isCharacterDevice()) events.push({ id: -1, kind: 'exit', code: 'canary', desc: '/dev/null is no longer a character device after the campaign', msg: 'a case wrote outside its directory' });
+  } catch { /* no /dev/null to check */ }
   return summarize({ seed, cases, records, events, ms: Date.now() - t0 });
 }
 

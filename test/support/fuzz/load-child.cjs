@@ -6,8 +6,9 @@ const path = require('node:path');
 const fs = require('node:fs');
 const L = require(path.join(__dirname, '..', '..', '..', 'dist', 'index.js'));
 
-/** The models the corpus may be written for: the block fixtures' configurations. */
+/** The models the corpus may be written for: its own (index.json "model") and the block fixtures'. */
 const MODELS = [
+  ['Sequential(Conv2d(1, 2, 1), BatchNorm2d(2))', () => new L.Sequential(new L.Conv2d(1, 2, 1), new L.BatchNorm2d(2))],
   ['ResidualBlock(3, 3)', () => new L.ResidualBlock(3, 3)],
   ['ResidualBlock(3, 6, { use1x1conv: true, strides: 2 })', () => new L.ResidualBlock(3, 6, { use1x1conv: true, strides: 2 })],
   ['ResidualBlock(5, 7, { use1x1conv: true, strides: 2 })', () => new L.ResidualBlock(5, 7, { use1x1conv: true, strides: 2 })],

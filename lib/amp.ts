@@ -2,10 +2,9 @@
 // in bfloat16 or float16 on CUDA while parameters (and BN statistics) stay float32 masters;
 // `GradScaler` does dynamic loss scaling for float16. On the CPU backend autocast is accepted
 // and computes in float32, so the same script runs everywhere.
-import { native } from './native';
-import { edgeTo, needsGrad, Node } from './autograd';
-import type { DType } from './native';
-import { checkTensor, scaledHandle, Tensor } from './tensor';
+import { native, type DType } from './native';
+import type { Tensor } from './tensor';
+import { mulScalar } from './ops/elementwise';
 import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions, invalidType } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
@@ -41,37 +40,38 @@ export function isAutocastEnabled(): boolean {
   return state.enabled;
 }
 
-/** The dtype float32 inputs of a matmul-like op on `device` are cast to, or null. */
-export function autocastDtype(device: string): DType | null {
-  return state.enabled && device === 'cuda' ? state.dtype : null;
+/**
+ * The dtype float32 inputs of a matmul-like op on `device` are cast to, or null: autocast applies
+ * on CUDA only (the CPU computes in float32), in `computeDtype` when a layer sets its own
+ * (Module.computeDtype), else in the autocast scope's.
+ */
+function autocastDtype(device: string, computeDtype: AutocastDtype | null = null): DType | null {
+  if (device !== 'cuda') return null;
+  if (computeDtype !== null) return computeDtype;
+  return state.enabled ? state.dtype : null;
 }
 
 /** `t` cast to `dtype` when it is float32 and a cast is due (differentiable); else `t` itself. */
-export function castForAutocast(t: Tensor, dtype: DType | null): Tensor {
+function castForAutocast(t: Tensor, dtype: DType | null): Tensor {
   if (dtype === null || t.dtype !== 'float32') return t;
   return t.to({ dtype });
 }
 
-class ScaleBackward extends Node {
-  readonly name = 'ScaleBackward';
-  constructor(input: Tensor, private readonly factor: number) {
-    super();
-    this.edges = [edgeTo(input)];
+/**
+ * The one place autocast is applied: runs `op` on the autocast versions of `inputs` (float32 ->
+ * the low-precision dtype on CUDA; see autocastDtype), then frees the casts (autograd keeps what
+ * it needs). conv2d and linear call it.
+ */
+export function withAutocast<T>(computeDtype: AutocastDtype | null, inputs: (Tensor | null)[], op: (cast: (Tensor | null)[]) => T): T {
+  const first = inputs.find((t): t is Tensor => t !== null);
+  const dtype = first ? autocastDtype(first.device, computeDtype) : null;
+  if (dtype === null) return op(inputs);
+  const cast = inputs.map((t) => (t ? castForAutocast(t, dtype) : null));
+  try {
+    return op(cast);
+  } finally {
+    cast.forEach((c, i) => { if (c && c !== inputs[i]) c.dispose(); });
   }
-  apply(g: Tensor): (Tensor | null)[] {
-    return [scaled(g, this.factor)];
-  }
-}
-
-function scaled(t: Tensor, factor: number): Tensor {
-  return Tensor._fromHandle(scaledHandle(t.handle, factor));
-}
-
-/** `t * factor` (differentiable). */
-export function mulScalar(t: Tensor, factor: number): Tensor {
-  checkTensor('t', t);
-  checkFinite('factor', factor);
-  return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
 }
 
 function checkOptimizer(optimizer: unknown): void {

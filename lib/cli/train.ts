@@ -9,7 +9,9 @@ import { noGrad } from '../autograd';
 import { save } from '../io/checkpoint';
 import { resnet18 } from '../nn';
 import { SGD } from '../optim';
-import { manualSeed, setDefaultDevice, type DeviceType } from '../tensor';
+import { manualSeed } from '../creation';
+import { setDefaultDevice } from '../device';
+import type { DeviceType } from '../native';
 import { CPU_DEFAULTS, CUDA_DEFAULTS, type TrainFlags } from './args';
 import { plotSvg } from './plot';
 

@@ -1,6 +1,8 @@
-import { batchNorm, batchNormAddRelu } from '../functional';
+import { batchNorm, batchNormAddRelu } from '../ops/batchnorm';
 import { native } from '../native';
-import { tensor, Tensor, zeros, ones, type Device, type DType } from '../tensor';
+import { ones, tensor, zeros } from '../creation';
+import type { Device } from '../device';
+import type { DType, Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
 import { checkImageBatch, Module } from './module';
 

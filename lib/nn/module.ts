@@ -3,7 +3,8 @@
 // explicitly instead of relying on attribute magic.
 import { native } from '../native';
 import { noGrad } from '../autograd';
-import { disposedError, normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { normalizeDevice, type Device } from '../device';
+import { disposedError, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;

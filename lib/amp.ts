@@ -2,9 +2,9 @@
 // in bfloat16 or float16 on CUDA while parameters (and BN statistics) stay float32 masters;
 // `GradScaler` does dynamic loss scaling for float16. On the CPU backend autocast is accepted
 // and computes in float32, so the same script runs everywhere.
-import { native, type DType } from './native';
+import type { DType } from './native';
 import type { Tensor } from './tensor';
-import { mulScalar } from './ops/elementwise';
+import { mulScalar, scaleInPlace, sum } from './ops/elementwise';
 import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions, invalidType } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
@@ -135,9 +135,9 @@ export class GradScaler {
     for (const p of optimizer.params) {
       const g = p.grad;
       if (!g || g.isDisposed) continue;
-      native.axpby(g.handle, g.handle, 1 / this.scale_, 0);
-      const s = native.sum(g.handle);
-      const v = Number(native.readSync(s)[0]);
+      scaleInPlace(g, 1 / this.scale_);
+      const s = sum(g);
+      const v = s.itemSync();
       s.dispose();
       if (!Number.isFinite(v)) finite = false;
     }

@@ -120,8 +120,8 @@ export class Tensor {
     return this.#device;
   }
 
-  /** @internal Points this tensor at new storage (Module.to, loadStateDict); frees the old. */
-  _setHandle(handle: NativeHandle): void {
+  // Points this tensor at new storage; releases the old (set_ is the way in from outside).
+  #replaceStorage(handle: NativeHandle): void {
     this.#handle?.dispose();
     this.#handle = handle;
     this.#shape = Object.freeze(handle.shape.slice());
@@ -320,6 +320,41 @@ export class Tensor {
   /** Shares storage, cut from the graph, like `torch.Tensor.detach()`. */
   detach(): Tensor {
     return Tensor._fromHandle(native.view(this.handle, this.shape.slice()));
+  }
+
+  /**
+   * Points this tensor at `source`'s storage, shared, as `torch.Tensor.set_` (or `param.data =
+   * source`): shape, dtype, device and memory format follow it and the old storage is released.
+   * The Tensor object stays the same, so whoever holds it (an optimizer, a module) sees the
+   * change, as Module.to needs. Not recorded by autograd.
+   */
+  set_(source: Tensor): this {
+    checkTensor('source', source);
+    this.#replaceStorage(native.view(source.handle, source.shape.slice()));
+    return this;
+  }
+
+  /**
+   * Copies the values of `src` (same shape) into this tensor's storage, converting device, dtype
+   * and memory format, as `torch.Tensor.copy_`. Not recorded by autograd (Module.loadStateDict
+   * runs it under noGrad).
+   */
+  copy_(src: Tensor): this {
+    checkTensor('src', src);
+    if (!sameShape(src.shape, this.shape)) {
+      throw invalidRange('src', `a tensor of shape ${shapeString(this.shape)}`, `shape ${shapeString(src.shape)}`);
+    }
+    if (src.device === this.device && src.dtype === this.dtype && src.memoryFormat === this.memoryFormat) {
+      native.copyInto(this.handle, src.handle);
+      return this;
+    }
+    const converted = native.to(src.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast');
+    try {
+      native.copyInto(this.handle, converted);
+    } finally {
+      converted.dispose();
+    }
+    return this;
   }
 
   /** Same storage, new shape (one dimension may be -1). Differentiable. */

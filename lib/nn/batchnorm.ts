@@ -1,5 +1,4 @@
 import { batchNorm, batchNormAddRelu } from '../ops/batchnorm';
-import { native } from '../native';
 import { ones, tensor, zeros } from '../creation';
 import type { Device } from '../device';
 import type { DType, Tensor } from '../tensor';
@@ -108,7 +107,9 @@ export class BatchNorm2d extends Module {
     const dtype = x.dtype === 'float64' ? 'float64' : 'float32';
     for (const t of [this.weight, this.bias]) {
       if (t.device === x.device && t.dtype === dtype) continue;
-      t._setHandle(native.to(t.handle, x.device, dtype, false));
+      const moved = t.to({ device: x.device, dtype });
+      t.set_(moved);
+      moved.dispose();
     }
   }
 

@@ -1,7 +1,6 @@
 // Module: the base of every layer, with PyTorch's names and semantics (parameters, buffers,
 // children, train/eval, state dicts with dotted names, .to()). Layers register what they own
 // explicitly instead of relying on attribute magic.
-import { native } from '../native';
 import { noGrad } from '../autograd';
 import { normalizeDevice, type Device } from '../device';
 import { disposedError, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
@@ -166,7 +165,7 @@ export abstract class Module {
       for (const map of [m.#parameters, m.#buffers]) {
         for (const [name, t] of map) {
           if (!t) continue;
-          targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => copyValues(t, v) });
+          targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => t.copy_(v) });
         }
       }
       for (const [name, shape, dtype, check] of m.extraStateSpec()) {
@@ -239,7 +238,7 @@ export abstract class Module {
           memoryFormat: memoryFormat ?? t.memoryFormat,
         });
         if (moved !== t) {
-          t._setHandle(native.view(moved.handle, moved.shape.slice()));
+          t.set_(moved);
           moved.dispose();
           t.zeroGrad();
         }
@@ -275,19 +274,6 @@ export abstract class Module {
 
   [Symbol.for('nodejs.util.inspect.custom')](): string {
     return this.toString();
-  }
-}
-
-function copyValues(target: Tensor, value: Tensor): void {
-  if (value.device === target.device && value.dtype === target.dtype && value.memoryFormat === target.memoryFormat) {
-    native.copyInto(target.handle, value.handle);
-    return;
-  }
-  const converted = native.to(value.handle, target.device, target.dtype, target.memoryFormat === 'channelsLast');
-  try {
-    native.copyInto(target.handle, converted);
-  } finally {
-    converted.dispose();
   }
 }
 

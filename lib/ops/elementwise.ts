@@ -115,6 +115,11 @@ export function scaledHandle(h: NativeHandle, factor: number): NativeHandle {
   return out;
 }
 
+/** @internal t *= factor, in place and not recorded (GradScaler unscales gradients with it). */
+export function scaleInPlace(t: Tensor, factor: number): void {
+  native.axpby(t.handle, t.handle, factor, 0);
+}
+
 class ScaleBackward extends Node {
   readonly name = 'ScaleBackward';
   constructor(input: Tensor, private readonly factor: number) {

@@ -2,7 +2,7 @@
 // and its backward node.
 import { native, type Pair } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
-import { withAutocast, type AutocastDtype } from '../amp';
+import { withAutocast, type AutocastDtype } from '../autocast';
 import { checkTensor, Tensor } from '../tensor';
 import { checkInteger, checkOptions, checkPair, invalidRange, shapeString } from '../validate';
 import { checkFloat, checkSameDeviceDtype, keep, wrap } from './common';

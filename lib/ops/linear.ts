@@ -1,7 +1,7 @@
 // The fully connected layer's op, y = x W^T + b, with autocast and its backward node.
 import { native } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
-import { withAutocast, type AutocastDtype } from '../amp';
+import { withAutocast, type AutocastDtype } from '../autocast';
 import { checkTensor, Tensor } from '../tensor';
 import { invalidRange, shapeString } from '../validate';
 import { checkFloat, checkSameDeviceDtype, keep, wrap } from './common';

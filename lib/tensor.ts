@@ -306,15 +306,9 @@ export class Tensor {
 
   /** A copy with its own storage (differentiable). */
   clone(): Tensor {
-    const out = Tensor._fromHandle(native.empty(this.shape.slice(), this.dtype, this.device));
-    native.copyInto(out.handle, this.handle);
-    if (needsGrad(this)) {
-      const fn = new ViewBackward(this, this.shape);
-      fn.ref();
-      out.gradFn = fn;
-      out.requiresGrad = true;
-    }
-    return out;
+    const out = native.empty(this.shape.slice(), this.dtype, this.device);
+    native.copyInto(out, this.handle);
+    return Tensor._fromHandle(out, needsGrad(this) ? new ViewBackward(this, this.shape) : null);
   }
 
   /** Shares storage, cut from the graph, like `torch.Tensor.detach()`. */

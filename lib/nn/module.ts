@@ -3,7 +3,7 @@
 // explicitly instead of relying on attribute magic.
 import { noGrad } from '../autograd';
 import { normalizeDevice, type Device } from '../device';
-import { disposedError, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { disposedError, isFloatDtype, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;
@@ -190,8 +190,8 @@ export abstract class Module {
       if (!same) {
         throw invalidRange(`stateDict[${JSON.stringify(t.key)}]`, `shape ${shapeString(t.shape)}`, `shape ${shapeString(v.shape)}`);
       }
-      const floatTarget = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
-      const floatValue = v.dtype.startsWith('float') || v.dtype === 'bfloat16';
+      const floatTarget = isFloatDtype(t.dtype);
+      const floatValue = isFloatDtype(v.dtype);
       if (floatTarget !== floatValue) {
         throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, `a ${t.dtype} tensor`, `a ${v.dtype} tensor`);
       }
@@ -231,7 +231,7 @@ export abstract class Module {
       ? undefined : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
     noGrad(() => {
       for (const t of [...this.parameters(), ...this.buffers()]) {
-        const isFloat = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
+        const isFloat = isFloatDtype(t.dtype);
         const moved = t.to({
           device: device ?? t.device,
           dtype: isFloat && dtype ? dtype : t.dtype,

@@ -2,7 +2,8 @@
 // each with its backward node.
 import { native, type NativeHandle } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
-import { checkTensor, isFloatDtype, Tensor } from '../tensor';
+import { capabilities } from '../device';
+import { checkTensor, isFloatDtype, sameShape, Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkNumber, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 import { checkFloat, checkSameDeviceDtype, dropUnneeded, keep, view } from './common';
 import { add, relu } from './elementwise';
@@ -105,7 +106,8 @@ export function batchNorm(
   return Tensor._fromHandle(y, grad ? new BatchNormEvalBackward(x, weight, bias, runningMean!, runningVar!, eps) : null);
 }
 
-function checkEps(value: unknown): number {
+/** BN's eps (default 1e-5): a positive finite number. BatchNorm2d checks its argument with it too. */
+export function checkEps(value: unknown): number {
   const eps = checkFinite('eps', value ?? 1e-5, 0, Number.MAX_VALUE, 'a positive finite number');
   if (!(eps > 0)) throw invalidRange('eps', 'a positive finite number', eps);
   return eps;
@@ -157,11 +159,11 @@ export function batchNormAddRelu(
   const training = checkBoolean('options.training', o.training ?? false);
   // z is checked here, by its own name, before either path uses it.
   checkSameDeviceDtype('z', x, z);
-  if (!z.shape.every((d, i) => d === x.shape[i]) || z.ndim !== x.ndim) {
+  if (!sameShape(z.shape, x.shape)) {
     throw invalidRange('z', `a tensor of shape ${shapeString(x.shape)} (same as x)`, `shape ${shapeString(z.shape)}`);
   }
-  if (training && runningMean && runningVar && z.dtype === x.dtype &&
-      z.memoryFormat === x.memoryFormat && z.shape.every((d, i) => d === x.shape[i])) {
+  // The backend fuses where it can (it returns null where it cannot, e.g. for some layouts).
+  if (training && capabilities(x.device).fusedBnAddRelu && runningMean && runningVar && z.memoryFormat === x.memoryFormat) {
     checkTensor('weight', weight);
     checkTensor('bias', bias);
     const eps = checkEps(o.eps);

@@ -107,8 +107,8 @@ export function mean(x: Tensor): Tensor {
 
 // --- scaled copy
 
-/** @internal a new handle holding factor * h (no autograd). */
-export function scaledHandle(h: NativeHandle, factor: number): NativeHandle {
+/** A new handle holding factor * h (no autograd). */
+function scaledHandle(h: NativeHandle, factor: number): NativeHandle {
   // Zero-filled first so beta = 0 never multiplies uninitialized memory (0 * NaN).
   const out = native.full(h.shape.slice(), h.dtype, h.device, 0);
   native.axpby(out, h, factor, 0);

@@ -2,7 +2,7 @@
 // what each backend can do (so code above the seam asks a capability, not a device name), what
 // loaded and why CUDA did not, and the CUDA switches PyTorch users know
 // (torch.backends.cudnn.benchmark, allow_tf32).
-import { native, type BackendInfo, type DeviceType, type MemoryStats } from './native';
+import { native, type BackendCapabilities, type BackendInfo, type DeviceType, type MemoryStats } from './native';
 import { checkBoolean, checkInteger, checkOneOf } from './validate';
 
 export type { BackendInfo, MemoryStats } from './native';
@@ -52,28 +52,22 @@ export function setDefaultDevice(device: Device | null): void {
 
 // --- what a backend can do
 
-/** What the backend behind a device can do; ops above the seam ask this, never a device name. */
-export interface DeviceCapabilities {
-  /** stores 4-D tensors channels-last (NHWC); without it `memoryFormat: 'channelsLast'` keeps NCHW */
-  channelsLast: boolean;
-  /** max pooling saves its argmax indices for backward (else backward finds the maxima again) */
-  maxPoolKeepsIndices: boolean;
-  /** relu(batchNorm(x) + z) in training can run as one fused op (for some layouts and dtypes) */
-  fusedBnAddRelu: boolean;
-  /** tensor memory is host memory: the host may read values without waiting for a device */
-  hostVisibleMemory: boolean;
-}
+export type { BackendCapabilities } from './native';
 
-// What each backend of this addon can do (the CPU keeps NCHW in host memory and always fuses
-// BN + add + ReLU; CUDA stores NHWC, recomputes the max-pool argmax and fuses through cuDNN).
-const CAPABILITIES: Record<DeviceType, DeviceCapabilities> = {
-  cpu: { channelsLast: false, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true },
-  cuda: { channelsLast: true, maxPoolKeepsIndices: false, fusedBnAddRelu: true, hostVisibleMemory: false },
-};
+const capabilityCache = new Map<DeviceType, BackendCapabilities>();
 
-/** The capabilities of `device`'s backend. */
-export function capabilities(device: DeviceType): DeviceCapabilities {
-  return CAPABILITIES[device];
+/**
+ * What the backend behind `device` computes natively (channels-last layouts, max-pool indices,
+ * the fused BN + add + ReLU, host-visible memory), as the addon reports it: code above the seam
+ * asks this instead of comparing device names. Throws, as an op would, for an unavailable device.
+ */
+export function capabilities(device: DeviceType): BackendCapabilities {
+  let caps = capabilityCache.get(device);
+  if (caps === undefined) {
+    caps = native.capabilities(device);
+    capabilityCache.set(device, caps);
+  }
+  return caps;
 }
 
 // --- backends

@@ -92,15 +92,11 @@ export function batchNorm(
     }
     const r = native.batchNormForwardTrain(x.handle, weight.handle, bias.handle, runningMean?.handle ?? null,
       runningVar?.handle ?? null, momentum, eps);
-    if (grad) {
-      const node = new BatchNormTrainBackward(x, weight, bias, r.saveMean, r.saveInvstd, eps);
-      r.saveMean.dispose();
-      r.saveInvstd.dispose();
-      return Tensor._fromHandle(r.y, node);
-    }
+    // The node keeps its own views of what it saves, so the handles of the result go now.
+    const node = grad ? new BatchNormTrainBackward(x, weight, bias, r.saveMean, r.saveInvstd, eps) : null;
     r.saveMean.dispose();
     r.saveInvstd.dispose();
-    return Tensor._fromHandle(r.y);
+    return Tensor._fromHandle(r.y, node);
   }
   const y = native.batchNormForwardEval(x.handle, weight.handle, bias.handle, runningMean!.handle, runningVar!.handle, eps);
   return Tensor._fromHandle(y, grad ? new BatchNormEvalBackward(x, weight, bias, runningMean!, runningVar!, eps) : null);

@@ -60,13 +60,9 @@ export function crossEntropy(logits: Tensor, labels: Tensor): Tensor {
     }
   }
   const r = native.crossEntropyForward(logits.handle, labels.handle);
-  if (needsGrad(logits)) {
-    const node = new CrossEntropyBackward(logits, r.probs, labels);
-    r.probs.dispose();
-    return Tensor._fromHandle(r.loss, node);
-  }
+  const node = needsGrad(logits) ? new CrossEntropyBackward(logits, r.probs, labels) : null;
   r.probs.dispose();
-  return Tensor._fromHandle(r.loss);
+  return Tensor._fromHandle(r.loss, node);
 }
 
 /**

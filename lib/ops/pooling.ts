@@ -42,13 +42,9 @@ export function maxPool2d(x: Tensor, kernelSize: number | Pair, options: MaxPool
     throw invalidRange('x', `spatial size at least the kernel (${kernel[0]}x${kernel[1]}) after padding`, `shape ${shapeString(x.shape)}`);
   }
   const r = native.maxPool2dForward(x.handle, kernel, stride, padding);
-  if (needsGrad(x)) {
-    const node = new MaxPool2dBackward(x, r.y, r.indices, kernel, stride, padding);
-    r.indices?.dispose();
-    return Tensor._fromHandle(r.y, node);
-  }
+  const node = needsGrad(x) ? new MaxPool2dBackward(x, r.y, r.indices, kernel, stride, padding) : null;
   r.indices?.dispose();
-  return Tensor._fromHandle(r.y);
+  return Tensor._fromHandle(r.y, node);
 }
 
 class AdaptiveAvgPool2dBackward extends Node {

@@ -399,7 +399,7 @@ export class Tensor {
   }
 }
 
-// --- nodes for the ops defined here
+// --- nodes of the Tensor's own ops (to, clone, reshape)
 
 class ToBackward extends Node {
   readonly name = 'ToBackward';

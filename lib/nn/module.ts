@@ -3,7 +3,7 @@
 // explicitly instead of relying on attribute magic.
 import { noGrad } from '../autograd';
 import { normalizeDevice, type Device } from '../device';
-import { disposedError, isFloatDtype, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { checkTensor, isFloatDtype, sameShape, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;
@@ -183,11 +183,8 @@ export abstract class Module {
     }
     const present = targets.filter((t) => Object.hasOwn(stateDict, t.key));
     for (const t of present) {
-      const v = stateDict[t.key];
-      if (!(v instanceof Tensor)) throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, 'a Tensor', v);
-      if (v.isDisposed) throw disposedError(v, `stateDict[${JSON.stringify(t.key)}]`);
-      const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
-      if (!same) {
+      const v = checkTensor(`stateDict[${JSON.stringify(t.key)}]`, stateDict[t.key]);
+      if (!sameShape(v.shape, t.shape)) {
         throw invalidRange(`stateDict[${JSON.stringify(t.key)}]`, `shape ${shapeString(t.shape)}`, `shape ${shapeString(v.shape)}`);
       }
       const floatTarget = isFloatDtype(t.dtype);
@@ -289,9 +286,8 @@ export function checkWeightSize(layer: string, shape: readonly number[]): void {
 }
 
 /** Checks that `x` is a live 4-D tensor with `channels` channels, for a layer named `layer`. */
-export function checkImageBatch(layer: string, x: unknown, channels: number): Tensor {
-  if (!(x instanceof Tensor)) throw invalidType(`${layer}: x`, 'a Tensor', x);
-  if (x.isDisposed) throw disposedError(x, `${layer}: x`);
+export function checkImageBatch(layer: string, value: unknown, channels: number): Tensor {
+  const x = checkTensor(`${layer}: x`, value);
   if (x.ndim !== 4 || x.shape[1] !== channels) {
     throw invalidRange(`${layer}: x`, `a 4-D tensor (N, ${channels}, H, W)`, `shape ${shapeString(x.shape)}`);
   }

@@ -1,78 +1,13 @@
-// Mixed precision, PyTorch-style: `autocast` runs the convolutions and linear layers of a scope
-// in bfloat16 or float16 on CUDA while parameters (and BN statistics) stay float32 masters;
-// `GradScaler` does dynamic loss scaling for float16. On the CPU backend autocast is accepted
-// and computes in float32, so the same script runs everywhere.
-import { native } from './native';
-import { edgeTo, needsGrad, Node } from './autograd';
-import type { DType } from './native';
-import { checkTensor, scaledHandle, Tensor } from './tensor';
-import { checkBoolean, checkFinite, checkInteger, checkOneOf, checkOptions, invalidType } from './validate';
+// Mixed precision, PyTorch-style: `autocast` (autocast.ts) runs the convolutions and linear
+// layers of a scope in bfloat16 or float16 on CUDA while parameters (and BN statistics) stay
+// float32 masters; `GradScaler` does dynamic loss scaling for float16. On the CPU backend
+// autocast is accepted and computes in float32, so the same script runs everywhere.
+import type { Tensor } from './tensor';
+import { mulScalar, scaleInPlace, sum } from './ops/elementwise';
+import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidType } from './validate';
 import type { Optimizer, SGD } from './optim/sgd';
 
-export type AutocastDtype = 'bfloat16' | 'float16';
-
-export interface AutocastOptions {
-  /** default true */
-  enabled?: boolean;
-  /** the low-precision type of the scope (default 'bfloat16') */
-  dtype?: AutocastDtype;
-}
-
-let state: { enabled: boolean; dtype: AutocastDtype } = { enabled: false, dtype: 'bfloat16' };
-
-/** Runs `fn` with autocast on (see the module comment); restores the previous state after. */
-export function autocast<T>(options: AutocastOptions | AutocastDtype, fn: () => T): T {
-  const o = typeof options === 'string' ? { dtype: options } : checkOptions<AutocastOptions>('options', options, ['enabled', 'dtype']);
-  const next = {
-    enabled: checkBoolean('options.enabled', o.enabled ?? true),
-    dtype: checkOneOf('options.dtype', o.dtype ?? 'bfloat16', ['bfloat16', 'float16'] as const),
-  };
-  if (typeof fn !== 'function') throw new TypeError('Expected a function for fn but received ' + typeof fn);
-  const previous = state;
-  state = next;
-  try {
-    return fn();
-  } finally {
-    state = previous;
-  }
-}
-
-export function isAutocastEnabled(): boolean {
-  return state.enabled;
-}
-
-/** The dtype float32 inputs of a matmul-like op on `device` are cast to, or null. */
-export function autocastDtype(device: string): DType | null {
-  return state.enabled && device === 'cuda' ? state.dtype : null;
-}
-
-/** `t` cast to `dtype` when it is float32 and a cast is due (differentiable); else `t` itself. */
-export function castForAutocast(t: Tensor, dtype: DType | null): Tensor {
-  if (dtype === null || t.dtype !== 'float32') return t;
-  return t.to({ dtype });
-}
-
-class ScaleBackward extends Node {
-  readonly name = 'ScaleBackward';
-  constructor(input: Tensor, private readonly factor: number) {
-    super();
-    this.edges = [edgeTo(input)];
-  }
-  apply(g: Tensor): (Tensor | null)[] {
-    return [scaled(g, this.factor)];
-  }
-}
-
-function scaled(t: Tensor, factor: number): Tensor {
-  return Tensor._fromHandle(scaledHandle(t.handle, factor));
-}
-
-/** `t * factor` (differentiable). */
-export function mulScalar(t: Tensor, factor: number): Tensor {
-  checkTensor('t', t);
-  checkFinite('factor', factor);
-  return Tensor._fromHandle(scaledHandle(t.handle, factor), needsGrad(t) ? new ScaleBackward(t, factor) : null);
-}
+export { autocast, isAutocastEnabled, type AutocastDtype, type AutocastOptions } from './autocast';
 
 function checkOptimizer(optimizer: unknown): void {
   const o = optimizer as { step?: unknown; params?: unknown } | null;
@@ -135,9 +70,9 @@ export class GradScaler {
     for (const p of optimizer.params) {
       const g = p.grad;
       if (!g || g.isDisposed) continue;
-      native.axpby(g.handle, g.handle, 1 / this.scale_, 0);
-      const s = native.sum(g.handle);
-      const v = Number(native.readSync(s)[0]);
+      scaleInPlace(g, 1 / this.scale_);
+      const s = sum(g);
+      const v = s.itemSync();
       s.dispose();
       if (!Number.isFinite(v)) finite = false;
     }

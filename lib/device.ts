@@ -1,10 +1,76 @@
-// Backends and devices: what loaded, why CUDA did not, and the CUDA switches PyTorch users know
+// Backends and devices: which devices this process can use and which one new tensors go to,
+// what each backend can do (so code above the seam asks a capability, not a device name), what
+// loaded and why CUDA did not, and the CUDA switches PyTorch users know
 // (torch.backends.cudnn.benchmark, allow_tf32).
-import { native, type BackendInfo, type DeviceType, type MemoryStats } from './native';
-import { checkBoolean, checkInteger } from './validate';
-import { cudaIsAvailable, normalizeDevice } from './tensor';
+import { native, type BackendCapabilities, type BackendInfo, type DeviceType, type MemoryStats } from './native';
+import { checkBoolean, checkInteger, checkOneOf } from './validate';
 
 export type { BackendInfo, MemoryStats } from './native';
+export type Device = DeviceType | 'cuda:0';
+
+// --- devices
+
+let defaultDeviceOverride: DeviceType | null = null;
+let cudaUsable: boolean | null = null;
+
+/** Whether the CUDA backend loaded and sees a device. */
+export function cudaIsAvailable(): boolean {
+  if (cudaUsable === null) cudaUsable = native.backendInfo().cuda.available;
+  return cudaUsable;
+}
+
+/** Devices usable in this process, CPU first. */
+export function availableDevices(): DeviceType[] {
+  return cudaIsAvailable() ? ['cpu', 'cuda'] : ['cpu'];
+}
+
+export function normalizeDevice(name: string, value: unknown): DeviceType {
+  const device = checkOneOf(name, value, ['cpu', 'cuda', 'cuda:0'] as const);
+  if (device === 'cpu') return 'cpu';
+  if (!cudaIsAvailable()) {
+    const info = native.backendInfo().cuda;
+    // A bad argument for this process (RangeError), with why CUDA did not load.
+    throw new RangeError(`${name}: CUDA is not available: ${info.reason ?? 'unknown reason'}${info.hint ? ` (${info.hint})` : ''}`);
+  }
+  return 'cuda';
+}
+
+/**
+ * The device new tensors go to: CUDA when usable, else CPU. The environment variable
+ * CUDNN_RESBLOCK_DEVICE (cpu|cuda) and setDefaultDevice() override it.
+ */
+export function defaultDevice(): DeviceType {
+  if (defaultDeviceOverride) return defaultDeviceOverride;
+  const env = process.env.CUDNN_RESBLOCK_DEVICE;
+  if (env) return normalizeDevice('CUDNN_RESBLOCK_DEVICE', env);
+  return cudaIsAvailable() ? 'cuda' : 'cpu';
+}
+
+export function setDefaultDevice(device: Device | null): void {
+  defaultDeviceOverride = device === null ? null : normalizeDevice('device', device);
+}
+
+// --- what a backend can do
+
+export type { BackendCapabilities } from './native';
+
+const capabilityCache = new Map<DeviceType, BackendCapabilities>();
+
+/**
+ * What the backend behind `device` computes natively (channels-last layouts, max-pool indices,
+ * the fused BN + add + ReLU, host-visible memory), as the addon reports it: code above the seam
+ * asks this instead of comparing device names. Throws, as an op would, for an unavailable device.
+ */
+export function capabilities(device: DeviceType): BackendCapabilities {
+  let caps = capabilityCache.get(device);
+  if (caps === undefined) {
+    caps = native.capabilities(device);
+    capabilityCache.set(device, caps);
+  }
+  return caps;
+}
+
+// --- backends
 
 /** The backends in this process: CPU always; CUDA with its devices, or why it is not usable. */
 export function backendInfo(): BackendInfo {

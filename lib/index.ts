@@ -1,29 +1,8 @@
 // cudnn-resblock: ResNet-style networks in Node.js on native tensors (CPU always, CUDA/cuDNN
 // when usable), with PyTorch's names and numerics.
-export {
-  Tensor,
-  tensor,
-  empty,
-  zeros,
-  ones,
-  full,
-  zerosLike,
-  onesLike,
-  randn,
-  rand,
-  manualSeed,
-  availableDevices,
-  defaultDevice,
-  setDefaultDevice,
-  type Device,
-  type DType,
-  type DeviceType,
-  type MemoryFormat,
-  type CreateOptions,
-  type ToOptions,
-  type TypedArray,
-  type NestedArray,
-} from './tensor';
+export { Tensor, type DType, type DeviceType, type MemoryFormat, type ToOptions, type TypedArray, type NestedArray } from './tensor';
+export { tensor, empty, zeros, ones, full, zerosLike, onesLike, randn, rand, manualSeed, type CreateOptions } from './creation';
+export { availableDevices, defaultDevice, setDefaultDevice, type Device } from './device';
 export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
 export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
 export { backendInfo, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type MemoryStats } from './device';

@@ -39,8 +39,21 @@ export interface CudaDeviceInfo {
   cudnnCompiledVersion: string;
 }
 
+/** What a backend computes natively (native/backend/backend_api.h crb_capabilities): ask this
+ * instead of comparing device names. */
+export interface BackendCapabilities {
+  /** computes in channels-last (NHWC) memory order; without it `to(..., channelsLast)` keeps NCHW */
+  channelsLast: boolean;
+  /** maxPool2dForward returns the argmax indices (else null: backward recomputes them) */
+  maxPoolKeepsIndices: boolean;
+  /** has the fused BN + add + ReLU (batchNormAddRelu* may still return null for a layout/dtype) */
+  fusedBnAddRelu: boolean;
+  /** tensors live in host memory */
+  hostVisibleMemory: boolean;
+}
+
 export interface BackendInfo {
-  cpu: { available: true; threads: number; simd: string; abiVersion: number };
+  cpu: { available: true; threads: number; simd: string; abiVersion: number; capabilities: BackendCapabilities };
   cuda: {
     available: boolean;
     reason?: string;             // why not, when unavailable
@@ -49,6 +62,7 @@ export interface BackendInfo {
     attempts: { what: string; result: string }[];
     devices: CudaDeviceInfo[];
     abiVersion?: number;
+    capabilities?: BackendCapabilities;  // when available
   };
 }
 
@@ -78,6 +92,8 @@ export interface NativeAddon {
   }): void;
 
   backendInfo(): BackendInfo;
+  /** Throws, as every op does, when the device's backend is not available. */
+  capabilities(device: DeviceType): BackendCapabilities;
   /** name: allowTF32 | cudnnBenchmark | deterministic | numThreads */
   setOption(device: DeviceType, name: string, value: number): void;
   memoryStats(device: DeviceType): MemoryStats;

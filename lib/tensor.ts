@@ -4,17 +4,17 @@
 import { native, type DType, type DeviceType, type HostArray, type NativeHandle } from './native';
 import { BackendError, CudaError, CudnnError, DisposedTensorError, OutOfMemoryError } from './errors';
 import { edgeTo, needsGrad, Node, runBackward } from './autograd';
+import { capabilities, normalizeDevice, type Device } from './device';
+import * as creation from './creation';
+import type { CreateOptions, RandOptions, RandnOptions } from './creation';
+import * as elementwise from './ops/elementwise';
 import {
   checkBoolean,
-  checkFinite,
   checkInteger,
-  checkNumber,
   checkOneOf,
   checkOptions,
-  checkShape,
   invalidRange,
   invalidType,
-  isNumericTypedArray,
   MAX_DIMS,
   shapeString,
 } from './validate';
@@ -22,7 +22,7 @@ import {
 native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError });
 
 export type { DType, DeviceType } from './native';
-export type Device = DeviceType | 'cuda:0';
+export type { Device } from './device';
 export type MemoryFormat = 'contiguous' | 'channelsLast';
 export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
 export type NestedArray = number | NestedArray[];
@@ -32,48 +32,6 @@ const FLOAT_DTYPES: readonly DType[] = ['float32', 'float64', 'float16', 'bfloat
 
 export function isFloatDtype(dtype: DType): boolean {
   return FLOAT_DTYPES.includes(dtype);
-}
-
-// --- devices
-
-let defaultDeviceOverride: DeviceType | null = null;
-let cudaUsable: boolean | null = null;
-
-/** Whether the CUDA backend loaded and sees a device. */
-export function cudaIsAvailable(): boolean {
-  if (cudaUsable === null) cudaUsable = native.backendInfo().cuda.available;
-  return cudaUsable;
-}
-
-/** Devices usable in this process, CPU first. */
-export function availableDevices(): DeviceType[] {
-  return cudaIsAvailable() ? ['cpu', 'cuda'] : ['cpu'];
-}
-
-export function normalizeDevice(name: string, value: unknown): DeviceType {
-  const device = checkOneOf(name, value, ['cpu', 'cuda', 'cuda:0'] as const);
-  if (device === 'cpu') return 'cpu';
-  if (!cudaIsAvailable()) {
-    const info = native.backendInfo().cuda;
-    // A bad argument for this process (RangeError), with why CUDA did not load.
-    throw new RangeError(`${name}: CUDA is not available: ${info.reason ?? 'unknown reason'}${info.hint ? ` (${info.hint})` : ''}`);
-  }
-  return 'cuda';
-}
-
-/**
- * The device new tensors go to: CUDA when usable, else CPU. The environment variable
- * CUDNN_RESBLOCK_DEVICE (cpu|cuda) and setDefaultDevice() override it.
- */
-export function defaultDevice(): DeviceType {
-  if (defaultDeviceOverride) return defaultDeviceOverride;
-  const env = process.env.CUDNN_RESBLOCK_DEVICE;
-  if (env) return normalizeDevice('CUDNN_RESBLOCK_DEVICE', env);
-  return cudaIsAvailable() ? 'cuda' : 'cpu';
-}
-
-export function setDefaultDevice(device: Device | null): void {
-  defaultDeviceOverride = device === null ? null : normalizeDevice('device', device);
 }
 
 // --- leaves' gradient accumulation, used by the autograd engine
@@ -121,25 +79,25 @@ export class Tensor {
 
   // Creation, as static methods too (`Tensor.randn(shape, { device: 'cuda' })`).
   static tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | ArrayLike<number> | CreateOptions, options?: CreateOptions): Tensor {
-    return tensor(data, shape, options);
+    return creation.tensor(data, shape, options);
   }
   static zeros(shape: readonly number[], options?: CreateOptions): Tensor {
-    return zeros(shape, options);
+    return creation.zeros(shape, options);
   }
   static ones(shape: readonly number[], options?: CreateOptions): Tensor {
-    return ones(shape, options);
+    return creation.ones(shape, options);
   }
   static full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {
-    return full(shape, value, options);
+    return creation.full(shape, value, options);
   }
   static empty(shape: readonly number[], options?: CreateOptions): Tensor {
-    return empty(shape, options);
+    return creation.empty(shape, options);
   }
-  static randn(shape: readonly number[], options?: CreateOptions & { mean?: number; std?: number }): Tensor {
-    return randn(shape, options);
+  static randn(shape: readonly number[], options?: RandnOptions): Tensor {
+    return creation.randn(shape, options);
   }
-  static rand(shape: readonly number[], options?: CreateOptions & { low?: number; high?: number }): Tensor {
-    return rand(shape, options);
+  static rand(shape: readonly number[], options?: RandOptions): Tensor {
+    return creation.rand(shape, options);
   }
 
   /** @internal use the creation functions (tensor, zeros, randn, ...) */
@@ -162,8 +120,8 @@ export class Tensor {
     return this.#device;
   }
 
-  /** @internal Points this tensor at new storage (Module.to, loadStateDict); frees the old. */
-  _setHandle(handle: NativeHandle): void {
+  // Points this tensor at new storage; releases the old (set_ is the way in from outside).
+  #replaceStorage(handle: NativeHandle): void {
     this.#handle?.dispose();
     this.#handle = handle;
     this.#shape = Object.freeze(handle.shape.slice());
@@ -327,7 +285,7 @@ export class Tensor {
     const memoryFormat = options.memoryFormat === undefined
       ? this.memoryFormat
       : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
-    const channelsLast = memoryFormat === 'channelsLast' && this.ndim === 4 && device !== 'cpu';
+    const channelsLast = memoryFormat === 'channelsLast' && this.ndim === 4 && capabilities(device).channelsLast;
     if (device === this.device && dtype === this.dtype && channelsLast === (this.memoryFormat === 'channelsLast')) {
       return this;
     }
@@ -348,20 +306,49 @@ export class Tensor {
 
   /** A copy with its own storage (differentiable). */
   clone(): Tensor {
-    const out = Tensor._fromHandle(native.empty(this.shape.slice(), this.dtype, this.device));
-    native.copyInto(out.handle, this.handle);
-    if (needsGrad(this)) {
-      const fn = new ViewBackward(this, this.shape);
-      fn.ref();
-      out.gradFn = fn;
-      out.requiresGrad = true;
-    }
-    return out;
+    const out = native.empty(this.shape.slice(), this.dtype, this.device);
+    native.copyInto(out, this.handle);
+    return Tensor._fromHandle(out, needsGrad(this) ? new ViewBackward(this, this.shape) : null);
   }
 
   /** Shares storage, cut from the graph, like `torch.Tensor.detach()`. */
   detach(): Tensor {
     return Tensor._fromHandle(native.view(this.handle, this.shape.slice()));
+  }
+
+  /**
+   * Points this tensor at `source`'s storage, shared, as `torch.Tensor.set_` (or `param.data =
+   * source`): shape, dtype, device and memory format follow it and the old storage is released.
+   * The Tensor object stays the same, so whoever holds it (an optimizer, a module) sees the
+   * change, as Module.to needs. Not recorded by autograd.
+   */
+  set_(source: Tensor): this {
+    checkTensor('source', source);
+    this.#replaceStorage(native.view(source.handle, source.shape.slice()));
+    return this;
+  }
+
+  /**
+   * Copies the values of `src` (same shape) into this tensor's storage, converting device, dtype
+   * and memory format, as `torch.Tensor.copy_`. Not recorded by autograd (Module.loadStateDict
+   * runs it under noGrad).
+   */
+  copy_(src: Tensor): this {
+    checkTensor('src', src);
+    if (!sameShape(src.shape, this.shape)) {
+      throw invalidRange('src', `a tensor of shape ${shapeString(this.shape)}`, `shape ${shapeString(src.shape)}`);
+    }
+    if (src.device === this.device && src.dtype === this.dtype && src.memoryFormat === this.memoryFormat) {
+      native.copyInto(this.handle, src.handle);
+      return this;
+    }
+    const converted = native.to(src.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast');
+    try {
+      native.copyInto(this.handle, converted);
+    } finally {
+      converted.dispose();
+    }
+    return this;
   }
 
   /** Same storage, new shape (one dimension may be -1). Differentiable. */
@@ -387,19 +374,19 @@ export class Tensor {
   }
 
   add(other: Tensor): Tensor {
-    return binaryAdd(this, other);
+    return elementwise.add(this, other);
   }
 
   relu(): Tensor {
-    return reluOp(this);
+    return elementwise.relu(this);
   }
 
   sum(): Tensor {
-    return sumOp(this);
+    return elementwise.sum(this);
   }
 
   mean(): Tensor {
-    return meanOp(this);
+    return elementwise.mean(this);
   }
 
   toString(): string {
@@ -412,7 +399,7 @@ export class Tensor {
   }
 }
 
-// --- nodes for the ops defined here
+// --- nodes of the Tensor's own ops (to, clone, reshape)
 
 class ToBackward extends Node {
   readonly name = 'ToBackward';
@@ -444,107 +431,6 @@ class ViewBackward extends Node {
     // The engine disposes g after apply, so give the input its own handle on the storage.
     return [Tensor._fromHandle(native.view(g.handle, this.inputShape))];
   }
-}
-
-class AddBackward extends Node {
-  readonly name = 'AddBackward';
-  constructor(a: Tensor, b: Tensor) {
-    super();
-    this.edges = [edgeTo(a), edgeTo(b)];
-  }
-  apply(g: Tensor): (Tensor | null)[] {
-    return this.edges.map((e) => (e ? Tensor._fromHandle(native.view(g.handle, g.shape.slice())) : null));
-  }
-}
-
-class ReluBackward extends Node {
-  readonly name = 'ReluBackward';
-  constructor(input: Tensor, output: NativeHandle, shape: readonly number[]) {
-    super();
-    this.edges = [edgeTo(input)];
-    this.saved = [Tensor._fromHandle(native.view(output, shape.slice()))];
-  }
-  apply(g: Tensor): (Tensor | null)[] {
-    return [Tensor._fromHandle(native.reluBackward(g.handle, this.saved[0].handle))];
-  }
-}
-
-class SumBackward extends Node {
-  readonly name = 'SumBackward';
-  constructor(input: Tensor, private readonly inputShape: readonly number[], private readonly scale: number) {
-    super();
-    this.edges = [edgeTo(input)];
-  }
-  apply(g: Tensor): (Tensor | null)[] {
-    // d(sum)/dx = 1 everywhere, times the incoming scalar (and 1/n for mean).
-    const value = g.itemSync() * this.scale;
-    return [Tensor._fromHandle(native.full(this.inputShape.slice(), g.dtype, g.device, value))];
-  }
-}
-
-// --- elementwise ops with autograd (the rest live in functional.ts)
-
-export function binaryAdd(a: Tensor, b: Tensor): Tensor {
-  checkTensor('a', a);
-  checkTensor('b', b);
-  if (a.dtype !== b.dtype && isFloatDtype(a.dtype) && isFloatDtype(b.dtype) && a.device === b.device) {
-    // Mixed precision (autocast): promote to the wider type, as PyTorch's type promotion does.
-    const wide: DType = a.dtype === 'float64' || b.dtype === 'float64' ? 'float64' : 'float32';
-    const ca = a.dtype === wide ? a : a.to({ dtype: wide });
-    const cb = b.dtype === wide ? b : b.to({ dtype: wide });
-    try {
-      return binaryAdd(ca, cb);
-    } finally {
-      if (ca !== a) ca.dispose();
-      if (cb !== b) cb.dispose();
-    }
-  }
-  checkSameDeviceDtype('b', a, b);
-  if (a.memoryFormat !== b.memoryFormat && sameShape(a.shape, b.shape)) {
-    const moved = b.to({ memoryFormat: a.memoryFormat });
-    try {
-      return binaryAdd(a, moved);
-    } finally {
-      moved.dispose();
-    }
-  }
-  if (!sameShape(a.shape, b.shape)) {
-    throw invalidRange('b', `a tensor of shape ${shapeString(a.shape)} (same as a; broadcasting is not supported)`, `shape ${shapeString(b.shape)}`);
-  }
-  const out = native.add(a.handle, b.handle);
-  return Tensor._fromHandle(out, needsGrad(a, b) ? new AddBackward(a, b) : null);
-}
-
-export function reluOp(x: Tensor): Tensor {
-  checkTensor('x', x);
-  checkFloat('x', x);
-  const out = native.reluForward(x.handle);
-  return Tensor._fromHandle(out, needsGrad(x) ? new ReluBackward(x, out, x.shape) : null);
-}
-
-export function sumOp(x: Tensor): Tensor {
-  checkTensor('x', x);
-  checkFloat('x', x);
-  const out = native.sum(x.handle);
-  return Tensor._fromHandle(out, needsGrad(x) ? new SumBackward(x, x.shape, 1) : null);
-}
-
-export function meanOp(x: Tensor): Tensor {
-  checkTensor('x', x);
-  checkFloat('x', x);
-  if (x.numel === 0) throw invalidRange('x', 'a non-empty tensor', 'an empty tensor');
-  const total = native.sum(x.handle);
-  const out = scaledHandle(total, 1 / x.numel);
-  total.dispose();
-  return Tensor._fromHandle(out, needsGrad(x) ? new SumBackward(x, x.shape, 1 / x.numel) : null);
-}
-
-/** @internal a new handle holding factor * h (no autograd). */
-export function scaledHandle(h: NativeHandle, factor: number): NativeHandle {
-  // Zero-filled first so beta = 0 never multiplies uninitialized memory (0 * NaN).
-  const out = native.full(h.shape.slice(), h.dtype, h.device, 0);
-  native.axpby(out, h, factor, 0);
-  return out;
 }
 
 // --- checks shared by ops
@@ -586,19 +472,6 @@ export function disposedError(t: Tensor, name: string | null, what = 'was dispos
   return new DisposedTensorError(head + where);
 }
 
-export function checkFloat(name: string, t: Tensor): void {
-  if (!isFloatDtype(t.dtype)) throw invalidType(name, 'a floating-point tensor', `a ${t.dtype} tensor`);
-}
-
-export function checkSameDeviceDtype(name: string, reference: Tensor, t: Tensor): void {
-  if (t.device !== reference.device) {
-    throw invalidRange(name, `a tensor on ${reference.device} (same device as the input)`, `a tensor on ${t.device}`);
-  }
-  if (t.dtype !== reference.dtype) {
-    throw invalidType(name, `a ${reference.dtype} tensor (same dtype as the input)`, `a ${t.dtype} tensor`);
-  }
-}
-
 export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
@@ -607,13 +480,6 @@ function normalizeDim(name: string, dim: number, ndim: number): number {
   checkInteger(name, dim, -ndim, ndim - 1);
   return dim < 0 ? dim + ndim : dim;
 }
-
-const FLOAT_MAX: Partial<Record<DType, number>> = {
-  float64: Number.MAX_VALUE,
-  float32: 3.4028234663852886e38,
-  bfloat16: 3.3895313892515355e38,
-  float16: 65504,
-};
 
 function resolveShape(name: string, shape: readonly number[], numel: number): number[] {
   if (!Array.isArray(shape)) throw invalidType(name, 'an array of integers', shape);
@@ -655,242 +521,3 @@ function nest(flat: HostArray, shape: readonly number[]): NestedArray {
   };
   return build(0, 0);
 }
-
-// --- creation
-
-export interface CreateOptions {
-  dtype?: DType;
-  device?: Device;
-  requiresGrad?: boolean;
-}
-
-interface ResolvedCreate {
-  dtype: DType;
-  device: DeviceType;
-  requiresGrad: boolean;
-}
-
-const CREATE_KEYS = ['dtype', 'device', 'requiresGrad'] as const;
-
-function resolveCreate(options: unknown, fallbackDtype: DType = 'float32', extraKeys: readonly string[] = []): ResolvedCreate {
-  const o: CreateOptions = checkOptions('options', options, [...CREATE_KEYS, ...extraKeys] as (keyof CreateOptions)[]);
-  const dtype = o.dtype === undefined ? fallbackDtype : checkOneOf('options.dtype', o.dtype, DTYPES);
-  const device = o.device === undefined ? defaultDevice() : normalizeDevice('options.device', o.device);
-  const requiresGrad = o.requiresGrad === undefined ? false : checkBoolean('options.requiresGrad', o.requiresGrad);
-  if (requiresGrad && !isFloatDtype(dtype)) {
-    throw invalidType('options.requiresGrad', 'false for a non-floating-point dtype', `true with dtype ${dtype}`);
-  }
-  return { dtype, device, requiresGrad };
-}
-
-function finish(handle: NativeHandle, o: ResolvedCreate): Tensor {
-  const t = Tensor._fromHandle(handle);
-  t.requiresGrad = o.requiresGrad;
-  return t;
-}
-
-function inferDtype(data: unknown): DType {
-  if (data instanceof Float64Array) return 'float64';
-  if (data instanceof Int32Array) return 'int32';
-  if (data instanceof BigInt64Array) return 'int64';
-  if (data instanceof Uint8Array) return 'uint8';
-  return 'float32';
-}
-
-/** The most elements nested arrays may hold; more data comes as a typed array with a shape. */
-const MAX_NESTED_ELEMENTS = 2 ** 31 - 1;
-
-/**
- * Nested arrays -> values and shape. The shape comes from the first-element chain, checked (at
- * most MAX_DIMS deep, no cycle, no hole, a bounded element count) before anything is walked, so
- * a self-containing, very deep or huge sparse array fails at once; the walk is then at most
- * MAX_DIMS deep and stops at the first hole or ragged row.
- */
-function flattenNested(name: string, data: unknown): { values: number[]; shape: number[] } {
-  const shape: number[] = [];
-  const chain = new Set<unknown>();
-  let level: unknown = data;
-  let where = '';
-  let numel = 1;
-  while (Array.isArray(level)) {
-    if (chain.has(level)) {
-      throw invalidRange(`${name}${where}`, 'nested arrays of numbers', 'an array that contains itself');
-    }
-    if (shape.length === MAX_DIMS) {
-      throw invalidRange(name, `nested arrays at most ${MAX_DIMS} deep (a tensor has at most ${MAX_DIMS} dimensions)`,
-        `arrays nested deeper than ${MAX_DIMS}`);
-    }
-    chain.add(level);
-    shape.push(level.length);
-    numel *= level.length;
-    if (level.length === 0) break;
-    if (!(0 in level)) throw invalidType(`${name}${where}[0]`, 'a number or an array', 'a hole (sparse array)');
-    level = level[0];
-    where += '[0]';
-  }
-  // Any zero dimension makes the tensor empty; otherwise the product must stay bounded.
-  if (!shape.includes(0) && numel > MAX_NESTED_ELEMENTS) {
-    throw invalidRange(name, `nested arrays of at most ${MAX_NESTED_ELEMENTS} elements (pass a typed array and a shape for more)`,
-      `arrays of shape ${shapeString(shape)}`);
-  }
-  const values: number[] = [];
-  const walk = (node: unknown, dim: number, at: string): void => {
-    if (dim === shape.length) {
-      if (typeof node !== 'number' && typeof node !== 'boolean') throw invalidType(`${name}${at}`, 'a number', node);
-      values.push(Number(node));
-      return;
-    }
-    if (!Array.isArray(node) || node.length !== shape[dim]) {
-      throw invalidRange(`${name}${at}`, `an array of length ${shape[dim]} (nested arrays must be rectangular)`, node);
-    }
-    for (let i = 0; i < node.length; i++) {
-      if (!(i in node)) throw invalidType(`${name}${at}[${i}]`, dim + 1 === shape.length ? 'a number' : 'an array', 'a hole (sparse array)');
-      walk(node[i], dim + 1, `${at}[${i}]`);
-    }
-  };
-  walk(data, 0, '');
-  return { values, shape };
-}
-
-/**
- * Creates a tensor from a typed array (with `shape`), nested arrays or a number, like
- * `torch.tensor` / `tf.tensor`. The dtype follows the typed array (Float64Array -> float64, ...)
- * unless given; plain numbers give float32.
- */
-export function tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | ArrayLike<number> | CreateOptions, options?: CreateOptions): Tensor {
-  // A typed array of numbers is a shape (Int32Array.of(2, 3)), never options.
-  if (shape !== undefined && !Array.isArray(shape) && !isNumericTypedArray(shape)) {
-    if (options !== undefined) throw invalidType('shape', 'an array of non-negative integers', shape);
-    options = shape as CreateOptions;
-    shape = undefined;
-  }
-  const o = resolveCreate(options, inferDtype(data));
-  let flat: TypedArray;
-  let dims: number[];
-  if (ArrayBuffer.isView(data)) {
-    if (!(data instanceof Float32Array || data instanceof Float64Array || data instanceof Int32Array ||
-          data instanceof BigInt64Array || data instanceof Uint8Array)) {
-      throw invalidType('data', 'a Float32Array, Float64Array, Int32Array, BigInt64Array or Uint8Array', data);
-    }
-    dims = shape === undefined ? [data.length] : checkShape('shape', shape);
-    const numel = dims.reduce((a, b) => a * b, 1);
-    if (numel !== data.length) {
-      throw invalidRange('data', `a typed array of length ${numel} (shape ${shapeString(dims)})`, `length ${data.length}`);
-    }
-    flat = data;
-  } else if (typeof data === 'number' || Array.isArray(data)) {
-    const nested = flattenNested('data', data);
-    dims = shape === undefined ? nested.shape : checkShape('shape', shape);
-    const numel = dims.reduce((a, b) => a * b, 1);
-    if (numel !== nested.values.length) {
-      throw invalidRange('shape', `a shape with ${nested.values.length} elements (the data's)`, shapeString(dims));
-    }
-    flat = hostArrayFor('data', o.dtype, nested.values);
-  } else {
-    throw invalidType('data', 'a typed array, a (nested) array of numbers or a number', data);
-  }
-  return finish(native.fromArray(flat, dims, o.dtype, o.device), o);
-}
-
-// Numbers into an integer dtype as torch.tensor does: fractions truncate toward zero; NaN, ±Inf
-// and values outside the type raise ("value cannot be converted to type uint8 without
-// overflow"), never wrap. int64 from numbers is exact only up to 2^53.
-const INT_RANGE: Partial<Record<DType, [number, number]>> = {
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-  uint8: [0, 255],
-  int64: [-Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
-};
-
-function toIntegers(name: string, dtype: DType, values: number[]): number[] {
-  const [min, max] = INT_RANGE[dtype]!;
-  const out = new Array<number>(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const v = values[i];
-    const t = Math.trunc(v);
-    if (!(t >= min && t <= max)) {
-      const why = Number.isNaN(v) ? 'NaN cannot be converted to an integer'
-        : dtype === 'int64' && Number.isFinite(v)
-          ? 'beyond 2^53 a number is not an exact integer (pass a BigInt64Array for int64)'
-          : `value cannot be converted to type ${dtype} without overflow`;
-      throw invalidRange(`${name} element ${i}`, `a number in [${min}, ${max}] for dtype ${dtype} (${why})`, v);
-    }
-    out[i] = t + 0; // -0 -> 0
-  }
-  return out;
-}
-
-function hostArrayFor(name: string, dtype: DType, values: number[]): TypedArray {
-  switch (dtype) {
-    case 'float64': return Float64Array.from(values);
-    case 'int32': return Int32Array.from(toIntegers(name, dtype, values));
-    case 'int64': return BigInt64Array.from(toIntegers(name, dtype, values), (v) => BigInt(v));
-    case 'uint8': return Uint8Array.from(toIntegers(name, dtype, values));
-    default: return Float32Array.from(values);
-  }
-}
-
-export function empty(shape: readonly number[], options?: CreateOptions): Tensor {
-  const o = resolveCreate(options);
-  return finish(native.empty(checkShape('shape', shape).slice(), o.dtype, o.device), o);
-}
-
-export function full(shape: readonly number[], value: number, options?: CreateOptions): Tensor {
-  const o = resolveCreate(options);
-  checkNumber('value', value, -Infinity, Infinity, 'a number');
-  return finish(native.full(checkShape('shape', shape).slice(), o.dtype, o.device, value), o);
-}
-
-export function zeros(shape: readonly number[], options?: CreateOptions): Tensor {
-  return full(shape, 0, options);
-}
-
-export function ones(shape: readonly number[], options?: CreateOptions): Tensor {
-  return full(shape, 1, options);
-}
-
-export function zerosLike(t: Tensor, options: CreateOptions = {}): Tensor {
-  checkTensor('t', t);
-  return zeros(t.shape, { dtype: t.dtype, device: t.device, ...checkOptions<CreateOptions>('options', options, CREATE_KEYS) });
-}
-
-export function onesLike(t: Tensor, options: CreateOptions = {}): Tensor {
-  checkTensor('t', t);
-  return ones(t.shape, { dtype: t.dtype, device: t.device, ...checkOptions<CreateOptions>('options', options, CREATE_KEYS) });
-}
-
-/** Standard normal samples (times std, plus mean) from the seedable generator. */
-export function randn(shape: readonly number[], options?: CreateOptions & { mean?: number; std?: number }): Tensor {
-  const own = checkOptions<CreateOptions & { mean?: number; std?: number }>('options', options, [...CREATE_KEYS, 'mean', 'std']);
-  const o = resolveCreate(own, 'float32', ['mean', 'std']);
-  if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
-  const mean = checkFinite('options.mean', own.mean ?? 0);
-  const std = checkFinite('options.std', own.std ?? 1, 0);
-  return finish(native.randn(checkShape('shape', shape).slice(), o.dtype, o.device, mean, std), o);
-}
-
-/** Uniform samples in [low, high) (default [0, 1)) from the seedable generator. */
-export function rand(shape: readonly number[], options?: CreateOptions & { low?: number; high?: number }): Tensor {
-  const own = checkOptions<CreateOptions & { low?: number; high?: number }>('options', options, [...CREATE_KEYS, 'low', 'high']);
-  const o = resolveCreate(own, 'float32', ['low', 'high']);
-  if (!isFloatDtype(o.dtype)) throw invalidType('options.dtype', 'a floating-point dtype', o.dtype);
-  const low = checkFinite('options.low', own.low ?? 0);
-  const high = checkFinite('options.high', own.high ?? 1);
-  if (!(high >= low)) throw invalidRange('options.high', `a number >= low (${low})`, high);
-  // As torch's uniform_: the limits and the width high - low must fit the dtype, or samples
-  // come out ±Infinity.
-  const limit = FLOAT_MAX[o.dtype]!;
-  for (const [key, v] of [['low', low], ['high', high]] as const) {
-    if (Math.abs(v) > limit) throw invalidRange(`options.${key}`, `a number within ±${limit} (the range of ${o.dtype})`, v);
-  }
-  if (!(high - low <= limit)) {
-    throw invalidRange('options.high', `a number with high - low at most ${limit} (the range of ${o.dtype}; low is ${low})`, high);
-  }
-  return finish(native.rand(checkShape('shape', shape).slice(), o.dtype, o.device, low, high), o);
-}
-
-/** Seeds the generator behind randn/rand and the default initializers. */
-export function manualSeed(seed: number): void {
-  checkInteger('seed', seed, 0, 2 ** 53 - 1);
-  native.manualSeed(seed);
-}
-

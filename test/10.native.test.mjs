@@ -2,6 +2,7 @@
 // handles, creation, reads, casts, views, disposal, argument checks, error mapping, and every op
 // on tiny inputs against values worked out by hand.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +12,10 @@ import { expect } from 'chai';
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = require('node-gyp-build')(root);
+const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8'))[1]);
 
 const CONTRACT = [
-  'setErrorClasses', 'backendInfo', 'setOption', 'memoryStats', 'emptyCache', 'synchronize', 'manualSeed',
+  'setErrorClasses', 'backendInfo', 'capabilities', 'setOption', 'memoryStats', 'emptyCache', 'synchronize', 'manualSeed',
   'empty', 'full', 'fromArray', 'randn', 'rand', 'readSync', 'read', 'to', 'view', 'copyInto', 'axpby', 'fill',
   'add', 'sum', 'reluForward', 'reluBackward', 'conv2dForward', 'conv2dBackward', 'batchNormForwardTrain',
   'batchNormForwardEval', 'batchNormBackwardTrain', 'batchNormBackwardEval', 'maxPool2dForward',
@@ -60,18 +62,34 @@ describe('native addon: surface', function () {
     expect(info.cpu.available).to.equal(true);
     expect(info.cpu.threads).to.be.a('number').that.is.at.least(1);
     expect(['avx512', 'avx2', 'sse2']).to.include(info.cpu.simd);
-    expect(info.cpu.abiVersion).to.equal(2);
+    expect(info.cpu.abiVersion).to.equal(ABI_VERSION);
     expect(info.cuda.available).to.be.a('boolean');
     expect(info.cuda.attempts).to.be.an('array');
     expect(info.cuda.devices).to.be.an('array');
     if (info.cuda.available) {
-      expect(info.cuda.abiVersion).to.equal(2);
+      expect(info.cuda.abiVersion).to.equal(ABI_VERSION);
       expect(info.cuda.devices.length).to.be.at.least(1);
       expect(info.cuda.devices[0].computeCapability).to.match(/^\d+\.\d+$/);
     } else {
       expect(info.cuda.reason).to.be.a('string').that.is.not.empty;
       expect(info.cuda.devices).to.have.length(0);
     }
+  });
+
+  it('capabilities(device) says what each backend computes natively, as backendInfo() does', function () {
+    const cpu = native.capabilities('cpu');
+    expect(cpu).to.deep.equal({ channelsLast: false, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
+    const info = native.backendInfo();
+    expect(info.cpu.capabilities).to.deep.equal(cpu);
+    if (info.cuda.available) {
+      const cuda = native.capabilities('cuda');
+      expect(cuda).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: false, fusedBnAddRelu: true, hostVisibleMemory: false });
+      expect(info.cuda.capabilities).to.deep.equal(cuda);
+    } else {
+      expect(info.cuda.capabilities).to.equal(undefined);
+      expectThrow(() => native.capabilities('cuda'), Error, 'CUDA is not available');
+    }
+    expectThrow(() => native.capabilities('tpu'), RangeError, 'argument "device"', 'tpu');
   });
 
   it('setOption, memoryStats, emptyCache and synchronize route to the CPU backend', function () {

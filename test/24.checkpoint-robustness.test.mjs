@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { BatchNorm2d, CheckpointError, Conv2d, io, load, save, Sequential, tensor } from '../dist/index.js';
+import { BatchNorm2d, CheckpointError, Conv2d, data, io, load, save, Sequential, tensor } from '../dist/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CORPUS = path.join(ROOT, 'test/fixtures/malformed-safetensors');
@@ -34,17 +34,6 @@ function caught(f) {
   return undefined;
 }
 
-/** Small deterministic PRNG (mulberry32). */
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('checkpoint robustness', () => {
   let dir;
@@ -156,7 +145,7 @@ describe('checkpoint robustness', () => {
   it('600 deterministic mutations of a valid file either load or throw a CheckpointError, never anything else', function () {
     this.timeout(120000);
     const good = fs.readFileSync(path.join(CORPUS, 'valid.safetensors'));
-    const next = rng(24);
+    const next = data.mulberry32(24);
     const m = model();
     const file = path.join(dir, 'mutant.safetensors');
     let loaded = 0;

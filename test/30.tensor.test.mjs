@@ -88,6 +88,24 @@ forEachDevice('Tensor', (device) => {
     expect(Array.from(c.toArraySync())).to.deep.equal([1.25, -2.5, 3]);
   });
 
+  it('copy_ converts values into its own storage; set_ takes another tensor\'s storage, same object', () => {
+    const target = zeros([3], { device });
+    const src = tensor(Float64Array.of(1.5, -2, 4), [3], { device: 'cpu' });
+    expect(target.copy_(src)).to.equal(target);
+    expect(target.dtype).to.equal('float32');
+    expect(target.device).to.equal(device);
+    expect(Array.from(target.toArraySync())).to.deep.equal([1.5, -2, 4]);
+    expect(() => target.copy_(zeros([2], { device }))).to.throw(RangeError, /shape \[3\] for src/);
+    const other = tensor([[7, 8]], { device, dtype: 'float64' });
+    expect(target.set_(other)).to.equal(target);
+    expect(target.shape).to.deep.equal([1, 2]);
+    expect(target.dtype).to.equal('float64');
+    other.dispose();  // the storage is shared: target keeps it alive
+    expect(target.tolistSync()).to.deep.equal([[7, 8]]);
+    expect(() => target.set_(other)).to.throw(/disposed/);
+    for (const t of [target, src]) t.dispose();
+  });
+
   it('rejects bad input with errors naming the argument', () => {
     expect(() => tensor(Float32Array.of(1, 2, 3), [2, 2], { device })).to.throw(RangeError, /length 4.*for data but received length 3/);
     expect(() => tensor([[1, 2], [3]], { device })).to.throw(RangeError, /data\[1\]/);

@@ -14,17 +14,8 @@ const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = require('node-gyp-build')(root);
 
-// --- inputs: a seeded generator so a failure can be replayed
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// --- inputs: a seeded generator (the library's mulberry32) so a failure can be replayed
+const { mulberry32 } = require('../dist/data/fashion-mnist.js');
 let seed = 1234;
 const numel = (shape) => shape.reduce((a, b) => a * b, 1);
 function uniform(shape, lo = -1, hi = 1) {

@@ -35,10 +35,8 @@ function collect(cacheDirOverride?: string): DoctorReport {
     // Loaded here, not at the top: a broken addon must still give a report.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const device = require('../device') as typeof import('../device');
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const tensor = require('../tensor') as typeof import('../tensor');
     report.backend = device.backendInfo();
-    report.defaultDevice = tensor.defaultDevice();
+    report.defaultDevice = device.defaultDevice();
     report.addon.loaded = true;
   } catch (e) {
     report.addon.error = (e as Error).message;

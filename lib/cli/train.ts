@@ -3,13 +3,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { loadFashionMnist, takeFirst, DataLoader, type ImageDataset } from '../data';
-import { backendInfo, setNumThreads } from '../device';
+import { backendInfo, setDefaultDevice, setNumThreads } from '../device';
 import { crossEntropy, accuracyCount } from '../functional';
 import { noGrad } from '../autograd';
-import { save } from '../io/checkpoint';
+import { save, writeFileAtomicSync } from '../io/checkpoint';
 import { resnet18 } from '../nn';
 import { SGD } from '../optim';
-import { manualSeed, setDefaultDevice, type DeviceType } from '../tensor';
+import { manualSeed } from '../creation';
+import type { DeviceType } from '../native';
 import { CPU_DEFAULTS, CUDA_DEFAULTS, type TrainFlags } from './args';
 import { plotSvg } from './plot';
 
@@ -162,9 +163,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
     };
     const write = (name: string, text: string): void => {
       const file = path.join(cfg.outDir, name);
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, text);
-      fs.renameSync(tmp, file);
+      writeFileAtomicSync(file, new TextEncoder().encode(text));
       written.push(file);
     };
     write('log.json', JSON.stringify(log, null, 2) + '\n');

@@ -5,7 +5,9 @@
 // a quarter of the bytes cross to the GPU and a 96x96 resize costs the host nothing. That makes
 // prefetching on the host pointless, so there is none.
 import { normalizeImages } from '../functional';
-import { normalizeDevice, tensor, type Device, type Tensor } from '../tensor';
+import { tensor } from '../creation';
+import { normalizeDevice, type Device } from '../device';
+import type { Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidType } from '../validate';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
 

@@ -15,7 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { CheckpointError, DisposedTensorError } from '../errors';
-import { Tensor, tensor } from '../tensor';
+import { tensor } from '../creation';
+import { Tensor } from '../tensor';
 import type { DType } from '../native';
 import { checkFilePath, optionsOf, received } from './options';
 import {

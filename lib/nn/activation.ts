@@ -1,4 +1,4 @@
-import { relu } from '../functional';
+import { relu } from '../ops/elementwise';
 import type { Tensor } from '../tensor';
 import { Module } from './module';
 

@@ -1,7 +1,8 @@
-import { batchNorm, batchNormAddRelu } from '../functional';
-import { native } from '../native';
-import { tensor, Tensor, zeros, ones, type Device, type DType } from '../tensor';
-import { checkBoolean, checkFinite, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
+import { batchNorm, batchNormAddRelu, checkEps } from '../ops/batchnorm';
+import { ones, tensor, zeros } from '../creation';
+import type { Device } from '../device';
+import type { DType, Tensor } from '../tensor';
+import { checkBoolean, checkInteger, checkNumber, checkOptions, invalidRange } from '../validate';
 import { checkImageBatch, Module } from './module';
 
 export interface BatchNorm2dArgs {
@@ -57,8 +58,7 @@ export class BatchNorm2d extends Module {
     super();
     const a = checkOptions<BatchNorm2dArgs>('args', args, ['eps', 'momentum', 'affine', 'trackRunningStats', 'device']);
     this.numFeatures = checkInteger('numFeatures', numFeatures, 1);
-    this.eps = checkFinite('eps', a.eps ?? 1e-5, 0, Number.MAX_VALUE, 'a positive finite number');
-    if (!(this.eps > 0)) throw invalidRange('eps', 'a positive finite number', this.eps);
+    this.eps = checkEps(a.eps);
     this.momentum = a.momentum === null ? null : checkNumber('momentum', a.momentum ?? 0.1, 0, 1);
     this.affine = checkBoolean('affine', a.affine ?? true);
     this.trackRunningStats = checkBoolean('trackRunningStats', a.trackRunningStats ?? true);
@@ -106,7 +106,9 @@ export class BatchNorm2d extends Module {
     const dtype = x.dtype === 'float64' ? 'float64' : 'float32';
     for (const t of [this.weight, this.bias]) {
       if (t.device === x.device && t.dtype === dtype) continue;
-      t._setHandle(native.to(t.handle, x.device, dtype, false));
+      const moved = t.to({ device: x.device, dtype });
+      t.set_(moved);
+      moved.dispose();
     }
   }
 

@@ -1,7 +1,7 @@
-import { autocast } from '../amp';
-import { conv2d } from '../functional';
+import { conv2dIn } from '../ops/conv';
 import type { Pair } from '../native';
-import type { Device, Tensor } from '../tensor';
+import type { Device } from '../device';
+import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, checkPair, invalidRange } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
 import { checkImageBatch, checkWeightSize, Module } from './module';
@@ -57,10 +57,9 @@ export class Conv2d extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('Conv2d', x, this.inChannels);
-    const run = () => conv2d(x, this.weight, this.bias, {
+    return conv2dIn(this.computeDtype, x, this.weight, this.bias, {
       stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
     });
-    return this.computeDtype ? autocast(this.computeDtype, run) : run();
   }
 
   protected override extraRepr(): string {

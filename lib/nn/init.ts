@@ -1,5 +1,7 @@
 // PyTorch's default initializers, drawn from the seedable generator (manualSeed).
-import { rand, type Tensor, type Device } from '../tensor';
+import { rand } from '../creation';
+import type { Device } from '../device';
+import type { Tensor } from '../tensor';
 
 /** kaiming_uniform_(a = sqrt(5)) as nn.Conv2d / nn.Linear use: U(-b, b), b = 1/sqrt(fanIn). */
 export function kaimingUniformDefault(shape: number[], fanIn: number, device?: Device): Tensor {

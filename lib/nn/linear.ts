@@ -1,6 +1,7 @@
-import { autocast } from '../amp';
-import { flatten, linear } from '../functional';
-import { Tensor, type Device } from '../tensor';
+import { flatten } from '../ops/elementwise';
+import { linearIn } from '../ops/linear';
+import type { Device } from '../device';
+import { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
 import { checkWeightSize, Module } from './module';
@@ -34,8 +35,7 @@ export class Linear extends Module {
     if (x.ndim !== 2 || x.shape[1] !== this.inFeatures) {
       throw invalidRange('Linear: x', `a 2-D tensor (N, ${this.inFeatures})`, `shape ${shapeString(x.shape)}`);
     }
-    const run = () => linear(x, this.weight, this.bias);
-    return this.computeDtype ? autocast(this.computeDtype, run) : run();
+    return linearIn(this.computeDtype, x, this.weight, this.bias);
   }
 
   protected override extraRepr(): string {

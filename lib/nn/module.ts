@@ -1,9 +1,9 @@
 // Module: the base of every layer, with PyTorch's names and semantics (parameters, buffers,
 // children, train/eval, state dicts with dotted names, .to()). Layers register what they own
 // explicitly instead of relying on attribute magic.
-import { native } from '../native';
 import { noGrad } from '../autograd';
-import { disposedError, normalizeDevice, Tensor, type Device, type DType, type MemoryFormat, type ToOptions } from '../tensor';
+import { normalizeDevice, type Device } from '../device';
+import { checkTensor, isFloatDtype, sameShape, Tensor, type DType, type MemoryFormat, type ToOptions } from '../tensor';
 import { checkBoolean, checkOneOf, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 
 export type StateDict = Record<string, Tensor>;
@@ -165,7 +165,7 @@ export abstract class Module {
       for (const map of [m.#parameters, m.#buffers]) {
         for (const [name, t] of map) {
           if (!t) continue;
-          targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => copyValues(t, v) });
+          targets.push({ key: prefix + name, shape: t.shape, dtype: t.dtype, assign: (v) => t.copy_(v) });
         }
       }
       for (const [name, shape, dtype, check] of m.extraStateSpec()) {
@@ -183,15 +183,12 @@ export abstract class Module {
     }
     const present = targets.filter((t) => Object.hasOwn(stateDict, t.key));
     for (const t of present) {
-      const v = stateDict[t.key];
-      if (!(v instanceof Tensor)) throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, 'a Tensor', v);
-      if (v.isDisposed) throw disposedError(v, `stateDict[${JSON.stringify(t.key)}]`);
-      const same = v.shape.length === t.shape.length && v.shape.every((d, i) => d === t.shape[i]);
-      if (!same) {
+      const v = checkTensor(`stateDict[${JSON.stringify(t.key)}]`, stateDict[t.key]);
+      if (!sameShape(v.shape, t.shape)) {
         throw invalidRange(`stateDict[${JSON.stringify(t.key)}]`, `shape ${shapeString(t.shape)}`, `shape ${shapeString(v.shape)}`);
       }
-      const floatTarget = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
-      const floatValue = v.dtype.startsWith('float') || v.dtype === 'bfloat16';
+      const floatTarget = isFloatDtype(t.dtype);
+      const floatValue = isFloatDtype(v.dtype);
       if (floatTarget !== floatValue) {
         throw invalidType(`stateDict[${JSON.stringify(t.key)}]`, `a ${t.dtype} tensor`, `a ${v.dtype} tensor`);
       }
@@ -231,14 +228,14 @@ export abstract class Module {
       ? undefined : checkOneOf('memoryFormat', options.memoryFormat, ['contiguous', 'channelsLast'] as const);
     noGrad(() => {
       for (const t of [...this.parameters(), ...this.buffers()]) {
-        const isFloat = t.dtype.startsWith('float') || t.dtype === 'bfloat16';
+        const isFloat = isFloatDtype(t.dtype);
         const moved = t.to({
           device: device ?? t.device,
           dtype: isFloat && dtype ? dtype : t.dtype,
           memoryFormat: memoryFormat ?? t.memoryFormat,
         });
         if (moved !== t) {
-          t._setHandle(native.view(moved.handle, moved.shape.slice()));
+          t.set_(moved);
           moved.dispose();
           t.zeroGrad();
         }
@@ -277,19 +274,6 @@ export abstract class Module {
   }
 }
 
-function copyValues(target: Tensor, value: Tensor): void {
-  if (value.device === target.device && value.dtype === target.dtype && value.memoryFormat === target.memoryFormat) {
-    native.copyInto(target.handle, value.handle);
-    return;
-  }
-  const converted = native.to(value.handle, target.device, target.dtype, target.memoryFormat === 'channelsLast');
-  try {
-    native.copyInto(target.handle, converted);
-  } finally {
-    converted.dispose();
-  }
-}
-
 /**
  * A layer's weight shape must fit one tensor (at most 2^53 elements, each dimension < 2^31);
  * merely too big for memory is the allocator's OutOfMemoryError.
@@ -302,9 +286,8 @@ export function checkWeightSize(layer: string, shape: readonly number[]): void {
 }
 
 /** Checks that `x` is a live 4-D tensor with `channels` channels, for a layer named `layer`. */
-export function checkImageBatch(layer: string, x: unknown, channels: number): Tensor {
-  if (!(x instanceof Tensor)) throw invalidType(`${layer}: x`, 'a Tensor', x);
-  if (x.isDisposed) throw disposedError(x, `${layer}: x`);
+export function checkImageBatch(layer: string, value: unknown, channels: number): Tensor {
+  const x = checkTensor(`${layer}: x`, value);
   if (x.ndim !== 4 || x.shape[1] !== channels) {
     throw invalidRange(`${layer}: x`, `a 4-D tensor (N, ${channels}, H, W)`, `shape ${shapeString(x.shape)}`);
   }

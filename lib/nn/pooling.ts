@@ -1,4 +1,4 @@
-import { adaptiveAvgPool2d, maxPool2d } from '../functional';
+import { adaptiveAvgPool2d, maxPool2d } from '../ops/pooling';
 import type { Pair } from '../native';
 import type { Tensor } from '../tensor';
 import { checkOptions, checkPair, invalidRange } from '../validate';

@@ -1,10 +1,10 @@
-import { relu } from '../functional';
+import { relu } from '../ops/elementwise';
+import type { Device } from '../device';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import { BatchNorm2d } from './batchnorm';
 import { Conv2d } from './conv';
 import { checkImageBatch, Module } from './module';
-import type { Device } from '../tensor';
 
 export interface ResidualBlockArgs {
   /** 1x1 convolution on the shortcut (needed when channels or stride change); default false */

@@ -1,5 +1,5 @@
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
-import type { Device } from '../tensor';
+import type { Device } from '../device';
 import { ReLU } from './activation';
 import { BatchNorm2d } from './batchnorm';
 import { Sequential } from './container';

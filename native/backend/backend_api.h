@@ -20,7 +20,7 @@
 extern "C" {
 #endif
 
-#define CRB_ABI_VERSION 2
+#define CRB_ABI_VERSION 3  // 3: crb_capabilities in the table
 #define CRB_CUDA_ENTRY_POINT "crb_cuda_backend_v1"
 
 typedef enum crb_dtype {
@@ -143,9 +143,19 @@ typedef struct crb_image_desc {
 
 typedef struct crb_read crb_read;  // an in-flight device -> host copy
 
+// What a backend does natively, so callers ask the table instead of comparing device names.
+#define CRB_LAYOUT_BIT(layout) (1u << (unsigned)(layout))
+typedef struct crb_capabilities {
+  uint32_t layouts;           // CRB_LAYOUT_BIT of each layout the ops compute in (others are converted first)
+  int maxpool_keeps_indices;  // maxpool2d_forward fills `indices`; else backward recomputes the argmax
+  int fused_bn_add_relu;      // the bn_add_relu_* entries exist (reserve_size still decides per descriptor)
+  int host_visible_memory;    // alloc returns host memory the addon may read and write directly
+} crb_capabilities;
+
 typedef struct crb_backend {
   uint32_t abi_version;  // CRB_ABI_VERSION
   const char* name;      // "cpu" or "cuda"
+  crb_capabilities capabilities;
 
   // --- lifetime, devices, errors
   crb_status (*init)(void);  // idempotent

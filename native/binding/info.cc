@@ -1,4 +1,4 @@
-// backendInfo, setOption, memoryStats, emptyCache, synchronize.
+// backendInfo, capabilities, setOption, memoryStats, emptyCache, synchronize.
 #include <cstring>
 #include <vector>
 
@@ -44,6 +44,16 @@ Napi::Object DeviceInfoObject(Napi::Env env, int index, const crb_device_info& d
   return o;
 }
 
+// What the backend computes natively (crb_capabilities), as lib/native.ts BackendCapabilities.
+Napi::Object CapabilitiesObject(Napi::Env env, const crb_capabilities& c) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("channelsLast", (c.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0);
+  o.Set("maxPoolKeepsIndices", c.maxpool_keeps_indices != 0);
+  o.Set("fusedBnAddRelu", c.fused_bn_add_relu != 0);
+  o.Set("hostVisibleMemory", c.host_visible_memory != 0);
+  return o;
+}
+
 Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
@@ -57,6 +67,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   cpu_info.Set("threads", cpu_device.multiprocessors);
   cpu_info.Set("simd", CpuSimdLevel());
   cpu_info.Set("abiVersion", double(cpu->abi_version));
+  cpu_info.Set("capabilities", CapabilitiesObject(env, cpu->capabilities));
   result.Set("cpu", cpu_info);
 
   const CudaAvailability& cuda = CudaBackendAvailability();
@@ -84,6 +95,7 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
       devices.Set(devices.Length(), DeviceInfoObject(env, i, d));
     }
     cuda_info.Set("abiVersion", double(cuda.backend->abi_version));
+    cuda_info.Set("capabilities", CapabilitiesObject(env, cuda.backend->capabilities));
   }
   Napi::Array attempts = Napi::Array::New(env, attempt_list.size());
   for (size_t i = 0; i < attempt_list.size(); ++i) {
@@ -96,6 +108,13 @@ Napi::Value BackendInfo(const Napi::CallbackInfo& info) {
   cuda_info.Set("devices", devices);
   result.Set("cuda", cuda_info);
   return result;
+}
+
+// capabilities(device): throws, as every op does, when CUDA is not available.
+Napi::Value Capabilities(const Napi::CallbackInfo& info) {
+  OpCall call(info, "capabilities");
+  call.DeviceArg(0, "device");
+  return CapabilitiesObject(call.env(), call.backend()->capabilities);
 }
 
 // setOption(device, name, value)
@@ -157,6 +176,7 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 void RegisterInfo(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
   exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
+  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
   exports.Set("setOption", Napi::Function::New(env, SetOption, "setOption"));
   exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
   exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));

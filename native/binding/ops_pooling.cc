@@ -7,10 +7,9 @@ namespace crb {
 namespace {
 
 // Note [max-pool indices]
-// The CPU backend keeps the argmax (int32, flat h*w offset within the plane) for backward. The
-// CUDA backend recomputes it from x and y (cuDNN pooling backward), so there indices are null
-// and are neither allocated nor passed.
-bool BackendKeepsIndices(Device device) { return device == Device::kCpu; }
+// A backend with capabilities.maxpool_keeps_indices (the CPU) keeps the argmax (int32, flat h*w
+// offset within the plane) for backward. The CUDA backend recomputes it from x and y (cuDNN
+// pooling backward), so there indices are null and are neither allocated nor passed.
 
 crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
   IntPair kernel = call.Pair(first, "kernel", 1);
@@ -60,7 +59,7 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
   auto y = call.Alloc(y_shape, d.dtype);
   std::shared_ptr<Storage> indices;
-  if (BackendKeepsIndices(call.device())) indices = call.Alloc(y_shape, CRB_I32);
+  if (call.backend()->capabilities.maxpool_keeps_indices) indices = call.Alloc(y_shape, CRB_I32);
   if (x->numel())
     call.Check(call.backend()->maxpool2d_forward(&d, x->data(), y->data(),
                                                  indices ? static_cast<int32_t*>(indices->data()) : nullptr),

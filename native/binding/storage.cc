@@ -22,7 +22,8 @@ crb_status AllocateStorage(Napi::Env env, const crb_backend* backend, Device dev
     if (status != CRB_OK) return status;
   }
   try {
-    *out = std::make_shared<Storage>(backend, device, ptr, nbytes, device == Device::kCpu ? napi_env(env) : nullptr);
+    napi_env accounting = backend->capabilities.host_visible_memory ? napi_env(env) : nullptr;
+    *out = std::make_shared<Storage>(backend, device, ptr, nbytes, accounting);
   } catch (...) {
     if (ptr) backend->free(ptr);
     throw;

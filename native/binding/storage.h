@@ -30,7 +30,7 @@ class Storage {
   Device device_;
   void* ptr_;
   size_t nbytes_;
-  napi_env accounting_env_;  // CPU blocks are reported to V8 so GC feels their weight
+  napi_env accounting_env_;  // host-memory blocks are reported to V8 so GC feels their weight
 };
 
 // Allocates `nbytes` (0 gives a null pointer without calling the backend) into *out.

@@ -12,10 +12,11 @@ namespace crb {
 namespace {
 
 // Note [channelsLast]
-// The CPU backend only computes in NCHW, so on the CPU `to(..., channelsLast=true)` keeps NCHW
-// storage and reports channelsLast=false. On CUDA a layout change is one convert_layout call on
-// the destination device, after any move and cast (which are layout-agnostic): a channels-last
-// tensor going to the CPU is moved as it is, then put back in NCHW order there.
+// A backend whose capabilities.layouts lack NHWC (the CPU) only computes in NCHW, so there
+// `to(..., channelsLast=true)` keeps NCHW storage and reports channelsLast=false. Elsewhere (CUDA)
+// a layout change is one convert_layout call on the destination device, after any move and cast
+// (which are layout-agnostic): a channels-last tensor going to the CPU is moved as it is, then
+// put back in NCHW order there.
 
 Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHandle* h, Device dst_device,
                          crb_dtype dst_dtype);
@@ -34,7 +35,9 @@ Napi::Value To(const Napi::CallbackInfo& info) {
   if (want_channels_last && h->rank() != 4)
     call.RangeErr("channelsLast", "false for a tensor that is not 4-D", "true for shape " + ShapeToString(h->shape()));
 
-  bool dst_channels_last = dst_device == Device::kCpu ? false : want_channels_last;
+  bool dst_channels_last =
+      want_channels_last &&
+      (BackendFor(call.env(), dst_device, "to")->capabilities.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0;
   Napi::Object moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
   if (dst_channels_last == h->channels_last()) return moved;
   // Change the memory order on the destination device.
@@ -70,8 +73,8 @@ Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHan
         call.Check(src_backend->copy_device(out->data(), h->data(), h->nbytes()), "copy_device");
       } else {
         crb_status status = src_backend->cast(out->data(), dst_dtype, h->data(), h->dtype(), numel);
-        if (status == CRB_ERR_UNSUPPORTED && src_device == Device::kCpu) {
-          // CPU memory is host memory: convert here when the backend has no kernel for the pair.
+        if (status == CRB_ERR_UNSUPPORTED && src_backend->capabilities.host_visible_memory) {
+          // Host memory (the CPU's): convert here when the backend has no kernel for the pair.
           ConvertHost(out->data(), dst_dtype, h->data(), h->dtype(), numel);
         } else {
           call.Check(status, "cast");

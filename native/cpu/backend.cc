@@ -28,6 +28,12 @@ crb_backend make_table() {
   std::memset(&t, 0, sizeof t);
   t.abi_version = CRB_ABI_VERSION;
   t.name = "cpu";
+  // NCHW only (Note [channelsLast], binding/transfer.cc); the argmax is kept for backward; the
+  // fused BN + add + ReLU runs for float32/float64; tensors live in host memory.
+  t.capabilities.layouts = CRB_LAYOUT_BIT(CRB_NCHW);
+  t.capabilities.maxpool_keeps_indices = 1;
+  t.capabilities.fused_bn_add_relu = 1;
+  t.capabilities.host_visible_memory = 1;
   t.init = init;
   t.last_error = last_error_entry;
   t.device_count = device_count;

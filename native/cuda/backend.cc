@@ -90,6 +90,12 @@ crb_backend make_table() {
   std::memset(&t, 0, sizeof t);
   t.abi_version = CRB_ABI_VERSION;
   t.name = "cuda";
+  // Both layouts natively; cuDNN pooling backward recomputes the argmax from x and y; cuDNN
+  // fuses BN + add + ReLU for channels-last float16 (bn_add_relu_reserve_size); device memory.
+  t.capabilities.layouts = CRB_LAYOUT_BIT(CRB_NCHW) | CRB_LAYOUT_BIT(CRB_NHWC);
+  t.capabilities.maxpool_keeps_indices = 0;
+  t.capabilities.fused_bn_add_relu = 1;
+  t.capabilities.host_visible_memory = 0;
   t.init = GUARD(init);
   t.last_error = last_error_entry;
   t.device_count = device_count;

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const lib = require('../../dist/index.js');
 const { tensor, noGrad } = lib;
+const { mulberry32 } = lib.data;
 
 /** inputs: { name: { shape, data?: Float64Array } }; fn(tensors) -> Tensor. Returns max rel err per input. */
 export function gradcheck(fn, inputs, { device = 'cpu', eps = 1e-6, seed = 1, maxChecks = 60 } = {}) {
@@ -73,13 +74,3 @@ function pickIndices(n, k, rng) {
   return [...set];
 }
 
-export function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

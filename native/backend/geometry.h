@@ -395,11 +395,12 @@ inline bool crb_cross_entropy_check(int n, int classes, crb_geom_error* e) {
 
 inline bool crb_images_check(const crb_image_desc* d, crb_geom_error* e) {
   if (!d) return crb_geom_fail(e, "desc", "a descriptor", "null");
-  const int64_t in[3] = {d->c, d->h, d->w};
+  const int64_t in[4] = {d->n, d->c, d->h, d->w};
   const int64_t out[2] = {d->out_h, d->out_w};
-  if (d->n < 0) return crb_geom_fail(e, "images", "a batch size >= 0", std::to_string(d->n));
-  if (!crb_geom_positive("images", in, 3, e) || !crb_geom_positive("output size", out, 2, e)) return false;
-  if (d->std == 0) return crb_geom_fail(e, "std", "a non-zero number", "0");
+  if (!crb_geom_positive("images", in, 4, e) || !crb_geom_positive("output size", out, 2, e)) return false;
+  if (d->std == 0 || d->std - d->std != 0 || d->mean - d->mean != 0)
+    return crb_geom_fail(e, "mean, std", "finite numbers, std non-zero",
+                         std::to_string(d->mean) + ", " + std::to_string(d->std));
   return true;
 }
 

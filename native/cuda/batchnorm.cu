@@ -70,13 +70,11 @@ __global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, co
                 d ? d->w : 0, d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "", d ? d->eps : 0.0,  \
                 d ? d->momentum : 0.0)
 
-crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0) return invalid(scope, "sizes must be positive");
+// `train_forward`: the statistics come from the batch (crb_geom_batchnorm).
+crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope, bool train_forward = false) {
+  crb_geom_error e;
+  CRB_TRY(check(crb_bn_check(d, train_forward, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", dtype_name(d->dtype));
-  if (!(d->eps >= CUDNN_BN_MIN_EPSILON) || !std::isfinite(d->eps))
-    return invalid(scope, "eps must be finite and >= %g (CUDNN_BN_MIN_EPSILON), got %g", (double)CUDNN_BN_MIN_EPSILON,
-                   d->eps);
   return CRB_OK;
 }
 
@@ -109,13 +107,9 @@ crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const vo
                                    void* running_mean, void* running_var, void* save_mean, void* save_invstd) {
   BN_SCOPE("batchnorm_forward_train");
   CRB_TRY(ensure_init(scope));
-  CRB_TRY(validate_bn(d, scope));
+  CRB_TRY(validate_bn(d, scope, true));
   if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
     return invalid(scope, "x, gamma, beta, y, save_mean and save_invstd must not be null");
-  if (static_cast<int64_t>(d->n) * d->h * d->w < 2)
-    return invalid(scope, "training needs more than one value per channel, got n*h*w = %lld",
-                   (long long)d->n * d->h * d->w);
-  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
 
   // See Note [cuDNN BN semantics = PyTorch's].
   DeviceBuffer scratch;
@@ -296,11 +290,10 @@ crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const 
                                      void* save_invstd, void* reserve, size_t reserve_bytes) {
   BN_SCOPE("bn_add_relu_forward_train");
   CRB_TRY(ensure_init(scope));
-  CRB_TRY(validate_bn(d, scope));
+  CRB_TRY(validate_bn(d, scope, true));
   if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
   if (!x || !z || !gamma || !beta || !y || !save_mean || !save_invstd || !running_mean || !running_var)
     return invalid(scope, "x, z, gamma, beta, y, running stats and save_mean/save_invstd must not be null");
-  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
   CudnnLease lease(scope);
   FusedSetup s;
   CRB_TRY(make_fused_setup(*d, s, scope));

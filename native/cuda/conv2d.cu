@@ -293,19 +293,8 @@ crb_status choose_algorithm(const crb_conv2d_desc& d, Direction dir, CudnnLease&
 }  // namespace
 
 crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->k <= 0 || d->r <= 0 || d->s <= 0)
-    return invalid(scope, "sizes must be positive");
-  if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-    return invalid(scope, "stride and dilation must be >= 1 and padding >= 0");
-  if (d->groups <= 0 || d->c % d->groups != 0 || d->k % d->groups != 0)
-    return invalid(scope, "groups %d must divide both c %d and k %d", d->groups, d->c, d->k);
-  const int oh = (d->h + 2 * d->pad_h - d->dil_h * (d->r - 1) - 1) / d->stride_h + 1;
-  const int ow = (d->w + 2 * d->pad_w - d->dil_w * (d->s - 1) - 1) / d->stride_w + 1;
-  if (d->h + 2 * d->pad_h < d->dil_h * (d->r - 1) + 1 || d->w + 2 * d->pad_w < d->dil_w * (d->s - 1) + 1)
-    return invalid(scope, "the dilated kernel (%d, %d) is larger than the padded input", d->r, d->s);
-  if (oh != d->out_h || ow != d->out_w)
-    return invalid(scope, "out size must be (%d, %d) for these sizes, got (%d, %d)", oh, ow, d->out_h, d->out_w);
+  crb_geom_error e;
+  CRB_TRY(check(crb_conv2d_check(d, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "conv2d takes float tensors, got %s", dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
   return CRB_OK;

@@ -170,20 +170,10 @@ PoolGeom geometry(const crb_pool_desc& d) {
                 d ? layout_name(d->layout) : "")
 
 crb_status validate_pool(const crb_pool_desc* d, bool max_pool, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
-    return invalid(scope, "sizes must be positive");
+  crb_geom_error e;
+  CRB_TRY(check(crb_pool_check(d, max_pool, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "pooling takes float tensors, got %s", dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
-  if (!max_pool) return CRB_OK;
-  if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-    return invalid(scope, "kernel and stride must be >= 1 and padding >= 0");
-  if (2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
-    return invalid(scope, "padding must be at most half the kernel size");
-  const int oh = (d->h + 2 * d->pad_h - d->kernel_h) / d->stride_h + 1;
-  const int ow = (d->w + 2 * d->pad_w - d->kernel_w) / d->stride_w + 1;
-  if (oh != d->out_h || ow != d->out_w)
-    return invalid(scope, "out size must be (%d, %d) for these sizes, got (%d, %d)", oh, ow, d->out_h, d->out_w);
   return CRB_OK;
 }
 

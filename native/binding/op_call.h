@@ -80,6 +80,11 @@ class OpCall {
   Napi::Object Wrap(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last = false) {
     return TensorHandle::New(env_, std::move(storage), std::move(shape), dtype, channels_last);
   }
+  // An output that may not have been computed: null then.
+  Napi::Value WrapOptional(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last = false) {
+    if (!storage) return env_.Null();
+    return Wrap(std::move(storage), std::move(shape), dtype, channels_last);
+  }
 
  private:
   void SetDevice(Device device, const std::string& name);

@@ -77,11 +77,10 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
     else call.Check(backend->fill(db->data(), d.k, d.dtype, 0.0), "fill");
   }
 
-  Napi::Env env = call.env();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("dx", dx ? Napi::Value(call.Wrap(dx, x->shape(), d.dtype, x->channels_last())) : env.Null());
-  result.Set("dw", dw ? Napi::Value(call.Wrap(dw, w->shape(), d.dtype, w->channels_last())) : env.Null());
-  result.Set("db", db ? Napi::Value(call.Wrap(db, {d.k}, d.dtype)) : env.Null());
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("dx", call.WrapOptional(dx, x->shape(), d.dtype, x->channels_last()));
+  result.Set("dw", call.WrapOptional(dw, w->shape(), d.dtype, w->channels_last()));
+  result.Set("db", call.WrapOptional(db, {d.k}, d.dtype));
   return result;
 }
 

@@ -63,11 +63,10 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
       if (g && g->nbytes()) call.Check(backend->fill(g->data(), int64_t(g->nbytes() / DTypeSize(d.dtype)), d.dtype, 0.0), "fill");
   }
 
-  Napi::Env env = call.env();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("dx", dx ? Napi::Value(call.Wrap(dx, x->shape(), d.dtype)) : env.Null());
-  result.Set("dw", dw ? Napi::Value(call.Wrap(dw, w->shape(), d.dtype)) : env.Null());
-  result.Set("db", db ? Napi::Value(call.Wrap(db, {d.n}, d.dtype)) : env.Null());
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("dx", call.WrapOptional(dx, x->shape(), d.dtype));
+  result.Set("dw", call.WrapOptional(dw, w->shape(), d.dtype));
+  result.Set("db", call.WrapOptional(db, {d.n}, d.dtype));
   return result;
 }
 

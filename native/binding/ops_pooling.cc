@@ -40,8 +40,7 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
                "maxpool2d_forward");
   Napi::Object result = Napi::Object::New(call.env());
   result.Set("y", call.Wrap(y, y_shape, d.dtype, x->channels_last()));
-  result.Set("indices", indices ? Napi::Value(call.Wrap(indices, y_shape, CRB_I32, x->channels_last()))
-                                : call.env().Null());
+  result.Set("indices", call.WrapOptional(indices, y_shape, CRB_I32, x->channels_last()));
   return result;
 }
 

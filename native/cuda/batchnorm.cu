@@ -101,6 +101,26 @@ crb_status make_bn_setup(const crb_bn_desc& d, cudnnBatchNormMode_t mode, BnSetu
 
 size_t param_bytes(const crb_bn_desc& d) { return static_cast<size_t>(d.c) * (d.dtype == CRB_F64 ? 8 : 4); }
 
+// cuDNN always writes both parameter gradients: points the ones not wanted (null) into scratch.
+crb_status param_grad_scratch(const crb_bn_desc& d, DeviceBuffer& scratch, void** dgamma, void** dbeta,
+                              const OpScope& scope) {
+  if (*dgamma && *dbeta) return CRB_OK;
+  CRB_TRY(scratch.allocate(2 * param_bytes(d), scope));
+  if (!*dgamma) *dgamma = scratch.get();
+  if (!*dbeta) *dbeta = static_cast<char*>(scratch.get()) + param_bytes(d);
+  return CRB_OK;
+}
+
+// Note [BN Ex calls and reserve space]: the *Ex calls when this cuDNN reports that plain BN
+// needs no reserve space; an unknown answer takes the classic calls.
+bool use_ex_calls(CudnnLease& lease, cudnnBatchNormMode_t mode, const BnSetup& s) {
+  size_t reserve = 1;
+  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
+                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
+    return false;
+  return reserve == 0;
+}
+
 }  // namespace
 
 crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y,
@@ -127,11 +147,7 @@ crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const vo
   const void* one = kOne.for_dtype(d->dtype);
   const void* zero = kZero.for_dtype(d->dtype);
 
-  size_t reserve = 1;
-  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
-                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
-    reserve = 1;  // unknown: take the classic call
-  if (reserve == 0) {  // Note [BN Ex calls and reserve space]
+  if (use_ex_calls(lease, mode, s)) {  // Note [BN Ex calls and reserve space]
     size_t ws_bytes = 0;
     CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
                                lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), nullptr, s.x.get(),
@@ -175,13 +191,8 @@ crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const v
   CRB_TRY(validate_bn(d, scope));
   if (!x || !dy || !gamma || !save_mean || !save_invstd || !dx)
     return invalid(scope, "x, dy, gamma, save_mean, save_invstd and dx must not be null");
-  // cuDNN always writes both parameter gradients; give it scratch for the ones not wanted.
   DeviceBuffer scratch;
-  if (!dgamma || !dbeta) {
-    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
-    if (!dgamma) dgamma = scratch.get();
-    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
-  }
+  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
   const cudnnBatchNormMode_t mode = bn_mode(*d, true);
   CudnnLease lease(scope);
   BnSetup s;
@@ -189,11 +200,7 @@ crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const v
   const void* one = kOne.for_dtype(d->dtype);
   const void* zero = kZero.for_dtype(d->dtype);
 
-  size_t reserve = 1;
-  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
-                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
-    reserve = 1;
-  if (reserve == 0) {  // Note [BN Ex calls and reserve space]: same choice as forward
+  if (use_ex_calls(lease, mode, s)) {  // Note [BN Ex calls and reserve space]: same choice as forward
     size_t ws_bytes = 0;
     CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
                                lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), s.x.get(), s.x.get(), nullptr,
@@ -330,11 +337,7 @@ crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const
   if (!x || !y || !dy || !gamma || !beta || !save_mean || !save_invstd || !dx || !dz)
     return invalid(scope, "x, y, dy, gamma, beta, save_mean, save_invstd, dx and dz must not be null");
   DeviceBuffer scratch;
-  if (!dgamma || !dbeta) {
-    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
-    if (!dgamma) dgamma = scratch.get();
-    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
-  }
+  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
   CudnnLease lease(scope);
   FusedSetup s;
   CRB_TRY(make_fused_setup(*d, s, scope));

@@ -48,6 +48,8 @@ describe('native geometry rules', function () {
       'argument "x" expected an input large enough for the kernel');
     expectThrow(() => conv(zeros([1, 4, 5, 5]), zeros([2, 4, 3, 3]), zeros([3])), RangeError,
       'argument "bias" expected shape [2] (weight has 2 filters), received [3]');
+    expectThrow(() => conv(zeros([1, 4, 5, 5]), zeros([2, 4, 3, 3]), zeros([1, 2])), RangeError,
+      'argument "bias" expected shape [2] (weight has 2 filters), received [1, 2]');
     const y = conv(zeros([1, 4, 5, 5]), zeros([2, 4, 3, 3]), zeros([2]), 1, [1, 1]);
     expect(y.shape).to.deep.equal([1, 2, 5, 5]);
   });
@@ -81,6 +83,8 @@ describe('native geometry rules', function () {
       'argument "eps" expected a number >= 0');
     expectThrow(() => native.batchNormForwardTrain(zeros([2, 2, 1, 1]), zeros([3]), c(), null, null, 0.1, 1e-5),
       RangeError, 'argument "gamma" expected shape [2] (x has 2 channels), received [3]');
+    expectThrow(() => native.batchNormForwardEval(zeros([2, 2, 1, 1]), c(), zeros([1, 2]), c(), c(), 1e-5),
+      RangeError, 'argument "beta" expected shape [2] (x has 2 channels), received [1, 2]');
     expectThrow(() => native.batchNormForwardEval(zeros([2, 2, 1]), c(), c(), c(), c(), 1e-5), RangeError,
       'argument "x" expected 4-D shape [n, c, h, w] or 2-D shape [n, c], received [2, 2, 1]');
     // eps = 0 is accepted, as in PyTorch; eval needs no batch statistics, so one value is fine.

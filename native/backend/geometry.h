@@ -249,11 +249,9 @@ inline bool crb_geom_batchnorm(const int64_t* x, size_t x_rank, double eps, doub
   return true;
 }
 
-// A per-channel tensor (gamma, beta, running or saved statistics): c elements.
+// A per-channel tensor (gamma, beta, running or saved statistics): shape [c].
 inline bool crb_geom_channel_vector(const int64_t* t, size_t rank, int64_t c, const char* arg, crb_geom_error* e) {
-  int64_t numel = 1;
-  for (size_t i = 0; i < rank; ++i) numel *= t[i];
-  if (numel == c) return true;
+  if (rank == 1 && t[0] == c) return true;
   return crb_geom_fail(e, arg, "shape [" + std::to_string(c) + "] (x has " + std::to_string(c) + " channels)",
                        crb_geom_dims(t, rank));
 }
@@ -278,11 +276,9 @@ inline bool crb_geom_linear(const int64_t* x, size_t x_rank, const int64_t* w, s
   return true;
 }
 
-// A bias of `count` elements (conv: one per filter, linear: one per output).
+// A bias of shape [count] (conv: one per filter, linear: one per output).
 inline bool crb_geom_bias(const int64_t* b, size_t rank, int64_t count, const char* per, crb_geom_error* e) {
-  int64_t numel = 1;
-  for (size_t i = 0; i < rank; ++i) numel *= b[i];
-  if (numel == count) return true;
+  if (rank == 1 && b[0] == count) return true;
   return crb_geom_fail(e, "bias", "shape [" + std::to_string(count) + "] (weight has " + std::to_string(count) + " " + per + ")",
                        crb_geom_dims(b, rank));
 }

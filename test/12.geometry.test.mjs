@@ -111,6 +111,8 @@ describe('native geometry rules', function () {
       'argument "labels" expected shape [3] (one label per row of logits), received [2]');
     expectThrow(() => native.crossEntropyForward(zeros([0, 4]), full([0], 0, 'int32')), RangeError,
       'argument "logits" expected at least one row (the mean of nothing is undefined)');
+    expectThrow(() => native.crossEntropyBackward(zeros([2, 4]), labels, zeros([2])), RangeError,
+      'crossEntropyBackward: argument "dloss" expected a single element (shape []), received [2]');
     const images = full([1, 3, 4, 4], 0, 'uint8');
     expectThrow(() => native.imagesU8ToFloat(images, [2, 2], 0, 0, 'float32'), RangeError,
       'imagesU8ToFloat: argument "std" expected a non-zero number, received 0');

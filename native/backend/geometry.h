@@ -297,6 +297,14 @@ inline bool crb_geom_cross_entropy(const int64_t* logits, size_t rank, const int
   return true;
 }
 
+// The gradient of a scalar loss: one element.
+inline bool crb_geom_scalar(const int64_t* dims, size_t rank, const char* arg, crb_geom_error* e) {
+  int64_t numel = 1;
+  for (size_t i = 0; i < rank; ++i) numel *= dims[i];
+  if (numel == 1) return true;
+  return crb_geom_fail(e, arg, "a single element (shape [])", crb_geom_dims(dims, rank));
+}
+
 // --- uint8 images (n, c, h, w) -> float (n, c, out[0], out[1]); out >= 1 (the binding reads it
 // so), std != 0. `size_arg` names the output size (normalizeImages calls it "size").
 inline bool crb_geom_images(const int64_t* images, size_t rank, const int out[2], double mean, double stddev,

@@ -46,7 +46,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   TensorHandle* dloss = call.Tensor(2, "dloss");
   CheckLogitsAndLabels(call, probs, "probs", labels);
   call.RequireDType(dloss, "dloss", probs->dtype(), "the dtype of probs");
-  if (dloss->numel() != 1) call.RangeErr("dloss", "a single element (shape [])", ShapeToString(dloss->shape()));
+  crb_geom_error e;
+  call.Geometry(crb_geom_scalar(dloss->shape().data(), dloss->rank(), "dloss", &e), e);
   int n = AsInt(probs->dim(0)), classes = AsInt(probs->dim(1));
   auto dlogits = call.Alloc(probs->shape(), probs->dtype());
   if (n)

@@ -11,7 +11,6 @@ namespace crb {
 namespace {
 // Largest dimension the backend descriptors (int fields) can carry: Note [tensor size limits].
 constexpr int64_t kMaxDim = CRB_MAX_DIM;
-constexpr const char* kShapeLimits = "every dimension at most 2147483647 and at most 2^53 elements";
 
 // "4.61e+18" for the element count of a shape too large to compute exactly.
 std::string ApproxNumel(const Shape& shape) {
@@ -176,11 +175,6 @@ void OpCall::RequireDType(const TensorHandle* t, const std::string& name, crb_dt
             DTypeName(t->dtype()));
 }
 
-void OpCall::RequireRank(const TensorHandle* t, const std::string& name, size_t rank, const char* form) {
-  if (t->rank() != rank)
-    RangeErr(name, std::to_string(rank) + "-D shape " + form, ShapeToString(t->shape()));
-}
-
 void OpCall::RequireShape(const TensorHandle* t, const std::string& name, const Shape& expected,
                           const std::string& why) {
   if (t->shape() != expected)
@@ -201,24 +195,11 @@ const crb_backend* OpCall::backend() {
   return backend_;
 }
 
-void OpCall::CheckOutputShape(const Shape& shape, crb_dtype dtype, const std::string& arg,
-                              const std::string& received) {
-  if (crb_check_shape(shape.data(), shape.size(), dtype, nullptr, nullptr, nullptr) == CRB_SIZE_OK) return;
-  RangeErr(arg, std::string("a value whose output has ") + kShapeLimits,
-           received + " (output " + ShapeToString(shape) + ", " + ApproxNumel(shape) + " elements)");
-}
-
-void OpCall::CheckPlane(const TensorHandle* t, const std::string& name) {
-  if (t->rank() == 4 && t->dim(2) * t->dim(3) > CRB_MAX_PLANE)
-    RangeErr(name, "a plane (h * w) of at most 2147483647 elements (the kernels index it with int32)",
-             ShapeToString(t->shape()));
-}
-
 std::shared_ptr<Storage> OpCall::Alloc(const Shape& shape, crb_dtype dtype) {
   const crb_backend* be = backend();
   std::shared_ptr<Storage> storage;
   uint64_t bytes = 0;
-  // Every op checks the shapes it computes (CheckOutputShape) before it gets here; this is the
+  // Every op checks the shapes it computes (geometry.h) before it gets here; this is the
   // backstop that keeps a wrapped size from ever reaching an allocator or a kernel.
   if (crb_check_numel(shape.data(), shape.size(), dtype, nullptr, &bytes, nullptr) != CRB_SIZE_OK)
     RangeErr("output", "a shape of at most 2^53 elements",

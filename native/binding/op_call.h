@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../backend/backend_api.h"
+#include "../backend/geometry.h"
 #include "../core/dtype.h"
 #include "errors.h"
 #include "storage.h"
@@ -54,7 +55,6 @@ class OpCall {
   // --- checks on tensors already read
   void RequireFloat(const TensorHandle* t, const std::string& name);
   void RequireDType(const TensorHandle* t, const std::string& name, crb_dtype dtype, const std::string& why);
-  void RequireRank(const TensorHandle* t, const std::string& name, size_t rank, const char* form);
   void RequireShape(const TensorHandle* t, const std::string& name, const Shape& expected, const std::string& why);
   void RequireSameLayout(const TensorHandle* t, const std::string& name, const TensorHandle* like,
                          const std::string& like_name);
@@ -69,17 +69,21 @@ class OpCall {
   void Check(crb_status status, const char* abi_op) {
     CheckStatus(env_, backend_, status, fn_, abi_op, device_, [this] { return InputShapes(); });
   }
-  // An output shape the op computed from its arguments: a RangeError naming `arg` (the argument
-  // that made it too large, e.g. "padding") unless it is within Note [tensor size limits]
-  // (native/backend/sizes.h). `received` describes that argument's value.
-  void CheckOutputShape(const Shape& shape, crb_dtype dtype, const std::string& arg, const std::string& received);
-  // A 4-D tensor whose h * w plane a kernel indexes with int32 (conv taps, max-pool indices).
-  void CheckPlane(const TensorHandle* t, const std::string& name);
+  // A rule of native/backend/geometry.h (Note [one place per rule]): `ok`, or the RangeError
+  // naming the argument it blames.
+  void Geometry(bool ok, const crb_geom_error& e) {
+    if (!ok) RangeErr(e.arg, e.expected, e.received);
+  }
   // Allocates an output; a shape beyond the limits is a RangeError, a failed allocation the
   // backend's OutOfMemoryError.
   std::shared_ptr<Storage> Alloc(const Shape& shape, crb_dtype dtype);
   Napi::Object Wrap(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last = false) {
     return TensorHandle::New(env_, std::move(storage), std::move(shape), dtype, channels_last);
+  }
+  // An output that may not have been computed: null then.
+  Napi::Value WrapOptional(std::shared_ptr<Storage> storage, Shape shape, crb_dtype dtype, bool channels_last = false) {
+    if (!storage) return env_.Null();
+    return Wrap(std::move(storage), std::move(shape), dtype, channels_last);
   }
 
  private:

@@ -1,6 +1,10 @@
 // Batch norm over (n, h, w) per channel: forward train/eval, backward train/eval.
 // x is (n, c, h, w) or (n, c); the per-channel tensors (gamma, beta, running and saved
 // statistics) are (c) of float32, or float64 when x is float64.
+#include <initializer_list>
+#include <utility>
+#include <vector>
+
 #include "exports.h"
 #include "op_call.h"
 
@@ -10,38 +14,65 @@ namespace {
 
 crb_dtype ParamDType(crb_dtype x_dtype) { return x_dtype == CRB_F64 ? CRB_F64 : CRB_F32; }
 
-crb_bn_desc BnDesc(OpCall& call, const TensorHandle* x, double eps, double momentum) {
+using Named = std::pair<const TensorHandle*, const char*>;
+
+// x's descriptor (crb_geom_batchnorm), and the tensors that go with x: `like_x` of x's dtype,
+// shape and layout; `per_channel` c elements of the parameter dtype (null ones skipped).
+crb_bn_desc BnDesc(OpCall& call, const TensorHandle* x, double eps, double momentum, bool train_forward,
+                   std::initializer_list<Named> like_x, std::initializer_list<Named> per_channel) {
   call.RequireFloat(x, "x");
-  if (x->rank() != 4 && x->rank() != 2)
-    call.RangeErr("x", "4-D shape [n, c, h, w] or 2-D shape [n, c]", ShapeToString(x->shape()));
-  if (eps < 0) call.RangeErr("eps", "a number >= 0", std::to_string(eps));
-  crb_bn_desc d{};
-  d.n = AsInt(x->dim(0));
-  d.c = AsInt(x->dim(1));
-  d.h = x->rank() == 4 ? AsInt(x->dim(2)) : 1;
-  d.w = x->rank() == 4 ? AsInt(x->dim(3)) : 1;
-  d.eps = eps;
-  d.momentum = momentum;
-  d.dtype = x->dtype();
-  d.layout = x->layout();
+  crb_bn_desc d;
+  crb_geom_error e;
+  call.Geometry(crb_geom_batchnorm(x->shape().data(), x->rank(), eps, momentum, train_forward, x->dtype(), x->layout(),
+                                   &d, &e),
+                e);
+  for (const Named& t : like_x) {
+    call.RequireDType(t.first, t.second, x->dtype(), "the dtype of x");
+    call.RequireShape(t.first, t.second, x->shape(), "the shape of x");
+    call.RequireSameLayout(t.first, t.second, x, "x");
+  }
+  crb_dtype pdtype = ParamDType(x->dtype());
+  for (const Named& t : per_channel) {
+    if (!t.first) continue;
+    call.RequireDType(t.first, t.second, pdtype, std::string("per-channel tensors are ") + DTypeName(pdtype) + " for " +
+                                                     DTypeName(x->dtype()) + " input");
+    call.Geometry(crb_geom_channel_vector(t.first->shape().data(), t.first->rank(), x->dim(1), t.second, &e), e);
+  }
   return d;
 }
 
-// A per-channel tensor: c elements of the parameter dtype.
-void RequireChannelTensor(OpCall& call, const TensorHandle* t, const char* name, const TensorHandle* x) {
-  crb_dtype dtype = ParamDType(x->dtype());
-  call.RequireDType(t, name, dtype, std::string("per-channel tensors are ") + DTypeName(dtype) + " for " +
-                                        DTypeName(x->dtype()) + " input");
-  if (t->numel() != x->dim(1))
-    call.RangeErr(name, "shape [" + std::to_string(x->dim(1)) + "] (x has " + std::to_string(x->dim(1)) + " channels)",
-                  ShapeToString(t->shape()));
-}
+// The op's outputs: `LikeX` shaped and laid out as x, `PerChannel` (c) of the parameter dtype,
+// allocated before the backend call and wrapped, in order, by Result() after it.
+class Outputs {
+ public:
+  Outputs(OpCall& call, const TensorHandle* x, const crb_bn_desc& d) : call_(call), x_(x), d_(d) {}
+  void* LikeX(const char* name) { return Add(name, x_->shape(), d_.dtype, x_->channels_last()); }
+  void* PerChannel(const char* name) { return Add(name, {d_.c}, ParamDType(d_.dtype), false); }
+  void* Bytes(const char* name, size_t bytes) { return Add(name, {int64_t(bytes)}, CRB_U8, false); }
+  Napi::Object Result() {
+    Napi::Object result = Napi::Object::New(call_.env());
+    for (const Output& o : outputs_) result.Set(o.name, call_.Wrap(o.storage, o.shape, o.dtype, o.channels_last));
+    return result;
+  }
 
-void RequireLikeX(OpCall& call, const TensorHandle* t, const char* name, const TensorHandle* x) {
-  call.RequireDType(t, name, x->dtype(), "the dtype of x");
-  call.RequireShape(t, name, x->shape(), "the shape of x");
-  call.RequireSameLayout(t, name, x, "x");
-}
+ private:
+  struct Output {
+    const char* name;
+    std::shared_ptr<Storage> storage;
+    Shape shape;
+    crb_dtype dtype;
+    bool channels_last;
+  };
+  void* Add(const char* name, Shape shape, crb_dtype dtype, bool channels_last) {
+    auto storage = call_.Alloc(shape, dtype);
+    outputs_.push_back({name, storage, std::move(shape), dtype, channels_last});
+    return storage->data();
+  }
+  OpCall& call_;
+  const TensorHandle* x_;
+  const crb_bn_desc& d_;
+  std::vector<Output> outputs_;
+};
 
 // batchNormForwardTrain(x, gamma, beta, runningMean, runningVar, momentum, eps)
 Napi::Value ForwardTrain(const Napi::CallbackInfo& info) {
@@ -53,32 +84,22 @@ Napi::Value ForwardTrain(const Napi::CallbackInfo& info) {
   TensorHandle* running_var = call.OptionalTensor(4, "runningVar");
   double momentum = call.Number(5, "momentum");
   double eps = call.Number(6, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, momentum);
-  RequireChannelTensor(call, gamma, "gamma", x);
-  RequireChannelTensor(call, beta, "beta", x);
-  if (running_mean) RequireChannelTensor(call, running_mean, "runningMean", x);
-  if (running_var) RequireChannelTensor(call, running_var, "runningVar", x);
+  crb_bn_desc d = BnDesc(call, x, eps, momentum, true, {},
+                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   if (!running_mean != !running_var)
     call.RangeErr(running_mean ? "runningVar" : "runningMean", "a tensor when the other running statistic is given",
                   "null");
-  if (int64_t(d.n) * d.h * d.w == 0)
-    call.RangeErr("x", "at least one value per channel to normalize over", ShapeToString(x->shape()));
-
-  crb_dtype pdtype = ParamDType(d.dtype);
-  auto y = call.Alloc(x->shape(), d.dtype);
-  auto save_mean = call.Alloc({d.c}, pdtype);
-  auto save_invstd = call.Alloc({d.c}, pdtype);
+  Outputs out{call, x, d};
+  void* y = out.LikeX("y");
+  void* save_mean = out.PerChannel("saveMean");
+  void* save_invstd = out.PerChannel("saveInvstd");
   if (d.c)
-    call.Check(call.backend()->batchnorm_forward_train(
-                   &d, x->data(), gamma->data(), beta->data(), y->data(),
-                   running_mean ? running_mean->data() : nullptr, running_var ? running_var->data() : nullptr,
-                   save_mean->data(), save_invstd->data()),
+    call.Check(call.backend()->batchnorm_forward_train(&d, x->data(), gamma->data(), beta->data(), y,
+                                                       running_mean ? running_mean->data() : nullptr,
+                                                       running_var ? running_var->data() : nullptr, save_mean,
+                                                       save_invstd),
                "batchnorm_forward_train");
-  Napi::Object result = Napi::Object::New(call.env());
-  result.Set("y", call.Wrap(y, x->shape(), d.dtype, x->channels_last()));
-  result.Set("saveMean", call.Wrap(save_mean, {d.c}, pdtype));
-  result.Set("saveInvstd", call.Wrap(save_invstd, {d.c}, pdtype));
-  return result;
+  return out.Result();
 }
 
 // batchNormForwardEval(x, gamma, beta, runningMean, runningVar, eps)
@@ -90,11 +111,8 @@ Napi::Value ForwardEval(const Napi::CallbackInfo& info) {
   TensorHandle* running_mean = call.Tensor(3, "runningMean");
   TensorHandle* running_var = call.Tensor(4, "runningVar");
   double eps = call.Number(5, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, 0.0);
-  RequireChannelTensor(call, gamma, "gamma", x);
-  RequireChannelTensor(call, beta, "beta", x);
-  RequireChannelTensor(call, running_mean, "runningMean", x);
-  RequireChannelTensor(call, running_var, "runningVar", x);
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {},
+                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   auto y = call.Alloc(x->shape(), d.dtype);
   if (x->numel())
     call.Check(call.backend()->batchnorm_forward_eval(&d, x->data(), gamma->data(), beta->data(),
@@ -116,41 +134,28 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   TensorHandle* stat1 = call.Tensor(3, stat1_name);
   TensorHandle* stat2 = call.Tensor(4, stat2_name);
   double eps = call.Number(5, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, 0.0);
-  RequireLikeX(call, dy, "dy", x);
-  RequireChannelTensor(call, gamma, "gamma", x);
-  RequireChannelTensor(call, stat1, stat1_name, x);
-  RequireChannelTensor(call, stat2, stat2_name, x);
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{dy, "dy"}}, {{gamma, "gamma"}, {stat1, stat1_name}, {stat2, stat2_name}});
 
-  crb_dtype pdtype = ParamDType(d.dtype);
-  auto dx = call.Alloc(x->shape(), d.dtype);
-  auto dgamma = call.Alloc({d.c}, pdtype);
-  auto dbeta = call.Alloc({d.c}, pdtype);
+  Outputs out{call, x, d};
+  void* dx = out.LikeX("dx");
+  void* dgamma = out.PerChannel("dgamma");
+  void* dbeta = out.PerChannel("dbeta");
   const crb_backend* backend = call.backend();
   if (x->numel()) {
-    if (kTrain) {
-      call.Check(backend->batchnorm_backward_train(&d, x->data(), dy->data(), gamma->data(), stat1->data(),
-                                                   stat2->data(), dx->data(), dgamma->data(), dbeta->data()),
-                 "batchnorm_backward_train");
-    } else {
-      call.Check(backend->batchnorm_backward_eval(&d, x->data(), dy->data(), gamma->data(), stat1->data(),
-                                                  stat2->data(), dx->data(), dgamma->data(), dbeta->data()),
-                 "batchnorm_backward_eval");
-    }
+    auto op = kTrain ? backend->batchnorm_backward_train : backend->batchnorm_backward_eval;
+    call.Check(op(&d, x->data(), dy->data(), gamma->data(), stat1->data(), stat2->data(), dx, dgamma, dbeta),
+               kTrain ? "batchnorm_backward_train" : "batchnorm_backward_eval");
   } else if (d.c) {
-    call.Check(backend->fill(dgamma->data(), d.c, pdtype, 0.0), "fill");
-    call.Check(backend->fill(dbeta->data(), d.c, pdtype, 0.0), "fill");
+    call.Check(backend->fill(dgamma, d.c, ParamDType(d.dtype), 0.0), "fill");
+    call.Check(backend->fill(dbeta, d.c, ParamDType(d.dtype), 0.0), "fill");
   }
-  Napi::Object result = Napi::Object::New(call.env());
-  result.Set("dx", call.Wrap(dx, x->shape(), d.dtype, x->channels_last()));
-  result.Set("dgamma", call.Wrap(dgamma, {d.c}, pdtype));
-  result.Set("dbeta", call.Wrap(dbeta, {d.c}, pdtype));
-  return result;
+  return out.Result();
 }
 
 // batchNormAddReluForwardTrain(x, z, gamma, beta, runningMean, runningVar, momentum, eps):
 // y = relu(bn(x) + z) in one backend call, or null when the backend cannot fuse this case
-// (the caller then runs the ops one by one). Returns {y, saveMean, saveInvstd, reserve}.
+// (the caller then runs the ops one by one, and batchNorm's checks name what is wrong).
+// Returns {y, saveMean, saveInvstd, reserve}.
 Napi::Value AddReluForwardTrain(const Napi::CallbackInfo& info) {
   OpCall call(info, "batchNormAddReluForwardTrain");
   TensorHandle* x = call.Tensor(0, "x");
@@ -161,32 +166,24 @@ Napi::Value AddReluForwardTrain(const Napi::CallbackInfo& info) {
   TensorHandle* running_var = call.Tensor(5, "runningVar");
   double momentum = call.Number(6, "momentum");
   double eps = call.Number(7, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, momentum);
-  RequireLikeX(call, z, "z", x);
-  RequireChannelTensor(call, gamma, "gamma", x);
-  RequireChannelTensor(call, beta, "beta", x);
-  RequireChannelTensor(call, running_mean, "runningMean", x);
-  RequireChannelTensor(call, running_var, "runningVar", x);
+  crb_bn_desc d = BnDesc(call, x, eps, momentum, false, {{z, "z"}},
+                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   const crb_backend* backend = call.backend();
   size_t reserve_bytes = 0;
-  if (!backend->bn_add_relu_reserve_size || !backend->bn_add_relu_forward_train || x->numel() == 0 ||
+  if (!backend->bn_add_relu_reserve_size || !backend->bn_add_relu_forward_train ||
+      !crb_bn_values_per_channel_ok(int64_t(d.n) * d.h * d.w) ||
       backend->bn_add_relu_reserve_size(&d, &reserve_bytes) != CRB_OK)
     return call.env().Null();
-  crb_dtype pdtype = ParamDType(d.dtype);
-  auto y = call.Alloc(x->shape(), d.dtype);
-  auto save_mean = call.Alloc({d.c}, pdtype);
-  auto save_invstd = call.Alloc({d.c}, pdtype);
-  auto reserve = call.Alloc({int64_t(reserve_bytes)}, CRB_U8);
-  call.Check(backend->bn_add_relu_forward_train(&d, x->data(), z->data(), gamma->data(), beta->data(), y->data(),
-                                                running_mean->data(), running_var->data(), save_mean->data(),
-                                                save_invstd->data(), reserve->data(), reserve_bytes),
+  Outputs out{call, x, d};
+  void* y = out.LikeX("y");
+  void* save_mean = out.PerChannel("saveMean");
+  void* save_invstd = out.PerChannel("saveInvstd");
+  void* reserve = out.Bytes("reserve", reserve_bytes);
+  call.Check(backend->bn_add_relu_forward_train(&d, x->data(), z->data(), gamma->data(), beta->data(), y,
+                                                running_mean->data(), running_var->data(), save_mean, save_invstd,
+                                                reserve, reserve_bytes),
              "bn_add_relu_forward_train");
-  Napi::Object result = Napi::Object::New(call.env());
-  result.Set("y", call.Wrap(y, x->shape(), d.dtype, x->channels_last()));
-  result.Set("saveMean", call.Wrap(save_mean, {d.c}, pdtype));
-  result.Set("saveInvstd", call.Wrap(save_invstd, {d.c}, pdtype));
-  result.Set("reserve", call.Wrap(reserve, {int64_t(reserve_bytes)}, CRB_U8));
-  return result;
+  return out.Result();
 }
 
 // batchNormAddReluBackwardTrain(x, y, dy, gamma, beta, saveMean, saveInvstd, reserve, eps)
@@ -202,33 +199,22 @@ Napi::Value AddReluBackwardTrain(const Napi::CallbackInfo& info) {
   TensorHandle* save_invstd = call.Tensor(6, "saveInvstd");
   TensorHandle* reserve = call.Tensor(7, "reserve");
   double eps = call.Number(8, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, 0.0);
-  RequireLikeX(call, y, "y", x);
-  RequireLikeX(call, dy, "dy", x);
-  RequireChannelTensor(call, gamma, "gamma", x);
-  RequireChannelTensor(call, beta, "beta", x);
-  RequireChannelTensor(call, save_mean, "saveMean", x);
-  RequireChannelTensor(call, save_invstd, "saveInvstd", x);
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{y, "y"}, {dy, "dy"}},
+                         {{gamma, "gamma"}, {beta, "beta"}, {save_mean, "saveMean"}, {save_invstd, "saveInvstd"}});
   call.RequireDType(reserve, "reserve", CRB_U8, "the uint8 reserve from batchNormAddReluForwardTrain");
   const crb_backend* backend = call.backend();
   if (!backend->bn_add_relu_backward_train)
     ThrowError(call.env(), "batchNormAddReluBackwardTrain: this backend has no fused BN + add + ReLU");
-  crb_dtype pdtype = ParamDType(d.dtype);
-  auto dx = call.Alloc(x->shape(), d.dtype);
-  auto dz = call.Alloc(x->shape(), d.dtype);
-  auto dgamma = call.Alloc({d.c}, pdtype);
-  auto dbeta = call.Alloc({d.c}, pdtype);
+  Outputs out{call, x, d};
+  void* dx = out.LikeX("dx");
+  void* dz = out.LikeX("dz");
+  void* dgamma = out.PerChannel("dgamma");
+  void* dbeta = out.PerChannel("dbeta");
   call.Check(backend->bn_add_relu_backward_train(&d, x->data(), y->data(), dy->data(), gamma->data(), beta->data(),
                                                  save_mean->data(), save_invstd->data(), reserve->data(),
-                                                 size_t(reserve->numel()), dx->data(), dz->data(), dgamma->data(),
-                                                 dbeta->data()),
+                                                 size_t(reserve->numel()), dx, dz, dgamma, dbeta),
              "bn_add_relu_backward_train");
-  Napi::Object result = Napi::Object::New(call.env());
-  result.Set("dx", call.Wrap(dx, x->shape(), d.dtype, x->channels_last()));
-  result.Set("dz", call.Wrap(dz, x->shape(), d.dtype, x->channels_last()));
-  result.Set("dgamma", call.Wrap(dgamma, {d.c}, pdtype));
-  result.Set("dbeta", call.Wrap(dbeta, {d.c}, pdtype));
-  return result;
+  return out.Result();
 }
 
 }  // namespace

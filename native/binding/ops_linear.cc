@@ -8,20 +8,10 @@ namespace {
 
 crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHandle* w) {
   call.RequireFloat(x, "x");
-  call.RequireRank(x, "x", 2, "[m, k]");
-  call.RequireRank(w, "weight", 2, "[n, k]");
   call.RequireDType(w, "weight", x->dtype(), "the dtype of x");
-  if (w->dim(1) != x->dim(1))
-    call.RangeErr("weight", "shape [n, " + std::to_string(x->dim(1)) + "] (x has " + std::to_string(x->dim(1)) +
-                           " features)",
-                  ShapeToString(w->shape()));
-  if (x->dim(1) == 0) call.RangeErr("x", "at least one feature (k > 0)", ShapeToString(x->shape()));
-  call.CheckOutputShape({x->dim(0), w->dim(0)}, x->dtype(), "weight", ShapeToString(w->shape()));
-  crb_linear_desc d{};
-  d.m = AsInt(x->dim(0));
-  d.k = AsInt(x->dim(1));
-  d.n = AsInt(w->dim(0));
-  d.dtype = x->dtype();
+  crb_linear_desc d;
+  crb_geom_error e;
+  call.Geometry(crb_geom_linear(x->shape().data(), x->rank(), w->shape().data(), w->rank(), x->dtype(), &d, &e), e);
   return d;
 }
 
@@ -34,9 +24,8 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   crb_linear_desc d = LinearDesc(call, x, w);
   if (b) {
     call.RequireDType(b, "bias", d.dtype, "the dtype of x");
-    if (b->numel() != d.n)
-      call.RangeErr("bias", "shape [" + std::to_string(d.n) + "] (weight has " + std::to_string(d.n) + " outputs)",
-                    ShapeToString(b->shape()));
+    crb_geom_error e;
+    call.Geometry(crb_geom_bias(b->shape().data(), b->rank(), d.n, "outputs", &e), e);
   }
   Shape y_shape{d.m, d.n};
   auto y = call.Alloc(y_shape, d.dtype);
@@ -74,11 +63,10 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
       if (g && g->nbytes()) call.Check(backend->fill(g->data(), int64_t(g->nbytes() / DTypeSize(d.dtype)), d.dtype, 0.0), "fill");
   }
 
-  Napi::Env env = call.env();
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("dx", dx ? Napi::Value(call.Wrap(dx, x->shape(), d.dtype)) : env.Null());
-  result.Set("dw", dw ? Napi::Value(call.Wrap(dw, w->shape(), d.dtype)) : env.Null());
-  result.Set("db", db ? Napi::Value(call.Wrap(db, {d.n}, d.dtype)) : env.Null());
+  Napi::Object result = Napi::Object::New(call.env());
+  result.Set("dx", call.WrapOptional(dx, x->shape(), d.dtype));
+  result.Set("dw", call.WrapOptional(dw, w->shape(), d.dtype));
+  result.Set("db", call.WrapOptional(db, {d.n}, d.dtype));
   return result;
 }
 

@@ -7,13 +7,15 @@ namespace crb {
 
 namespace {
 
+// `mean`: the op averages over the rows, so it needs at least one.
 void CheckLogitsAndLabels(OpCall& call, const TensorHandle* logits, const char* logits_name,
-                          const TensorHandle* labels) {
+                          const TensorHandle* labels, bool mean = false) {
   call.RequireFloat(logits, logits_name);
-  call.RequireRank(logits, logits_name, 2, "[n, classes]");
-  if (logits->dim(1) == 0) call.RangeErr(logits_name, "at least one class", ShapeToString(logits->shape()));
   call.RequireDType(labels, "labels", CRB_I32, "class indices");
-  call.RequireShape(labels, "labels", {logits->dim(0)}, std::string("one label per row of ") + logits_name);
+  crb_geom_error e;
+  call.Geometry(crb_geom_cross_entropy(logits->shape().data(), logits->rank(), labels->shape().data(), labels->rank(),
+                                       logits_name, mean, &e),
+                e);
 }
 
 // crossEntropyForward(logits, labels) -> {loss: [], probs: (n, classes)}
@@ -21,8 +23,7 @@ Napi::Value Forward(const Napi::CallbackInfo& info) {
   OpCall call(info, "crossEntropyForward");
   TensorHandle* logits = call.Tensor(0, "logits");
   TensorHandle* labels = call.Tensor(1, "labels");
-  CheckLogitsAndLabels(call, logits, "logits", labels);
-  if (logits->dim(0) == 0) call.RangeErr("logits", "at least one row (the mean of nothing is undefined)", "[0, classes]");
+  CheckLogitsAndLabels(call, logits, "logits", labels, true);
   int n = AsInt(logits->dim(0)), classes = AsInt(logits->dim(1));
   crb_dtype dtype = logits->dtype();
   auto loss = call.Alloc({}, dtype);
@@ -45,7 +46,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   TensorHandle* dloss = call.Tensor(2, "dloss");
   CheckLogitsAndLabels(call, probs, "probs", labels);
   call.RequireDType(dloss, "dloss", probs->dtype(), "the dtype of probs");
-  if (dloss->numel() != 1) call.RangeErr("dloss", "a single element (shape [])", ShapeToString(dloss->shape()));
+  crb_geom_error e;
+  call.Geometry(crb_geom_scalar(dloss->shape().data(), dloss->rank(), "dloss", &e), e);
   int n = AsInt(probs->dim(0)), classes = AsInt(probs->dim(1));
   auto dlogits = call.Alloc(probs->shape(), probs->dtype());
   if (n)

@@ -8,46 +8,19 @@ namespace {
 
 // Note [max-pool indices]
 // A backend with capabilities.maxpool_keeps_indices (the CPU) keeps the argmax (int32, flat h*w
-// offset within the plane) for backward. The CUDA backend recomputes it from x and y (cuDNN
-// pooling backward), so there indices are null and are neither allocated nor passed.
+// offset within the plane) for backward. The CUDA backend finds each window's maximum again from
+// x in its own backward kernel, so there indices are null and are neither allocated nor passed.
 
 crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
   IntPair kernel = call.Pair(first, "kernel", 1);
   IntPair stride = call.Pair(first + 1, "stride", 1);
   IntPair padding = call.Pair(first + 2, "padding", 0);
   call.RequireFloat(x, "x");
-  call.RequireRank(x, "x", 4, "[n, c, h, w]");
-  for (int i = 0; i < 2; ++i) {
-    if (padding[i] * 2 > kernel[i])
-      call.RangeErr("padding", "at most half the kernel size (kernel " + ShapeToString({kernel[0], kernel[1]}) + ")",
-                    ShapeToString({padding[0], padding[1]}));
-  }
-  crb_pool_desc d{};
-  d.n = AsInt(x->dim(0));
-  d.c = AsInt(x->dim(1));
-  d.h = AsInt(x->dim(2));
-  d.w = AsInt(x->dim(3));
-  d.kernel_h = kernel[0];
-  d.kernel_w = kernel[1];
-  d.stride_h = stride[0];
-  d.stride_w = stride[1];
-  d.pad_h = padding[0];
-  d.pad_w = padding[1];
-  int64_t span_h = int64_t(d.h) + 2 * d.pad_h - d.kernel_h;
-  int64_t span_w = int64_t(d.w) + 2 * d.pad_w - d.kernel_w;
-  int64_t out_h = span_h < 0 ? 0 : span_h / d.stride_h + 1;
-  int64_t out_w = span_w < 0 ? 0 : span_w / d.stride_w + 1;
-  if (out_h <= 0 || out_w <= 0)
-    call.RangeErr("x", "an input at least as large as the kernel " + ShapeToString({kernel[0], kernel[1]}) +
-                           " (with padding)",
-                  ShapeToString(x->shape()));
-  call.CheckOutputShape({x->dim(0), x->dim(1), out_h, out_w}, x->dtype(), "padding",
-                        ShapeToString({padding[0], padding[1]}));
-  call.CheckPlane(x, "x");  // the indices are flat offsets within a plane of x
-  d.out_h = AsInt(out_h);
-  d.out_w = AsInt(out_w);
-  d.dtype = x->dtype();
-  d.layout = x->layout();
+  crb_pool_desc d;
+  crb_geom_error e;
+  call.Geometry(crb_geom_maxpool2d(x->shape().data(), x->rank(), kernel.data(), stride.data(), padding.data(),
+                                   x->dtype(), x->layout(), &d, &e),
+                e);
   return d;
 }
 
@@ -66,8 +39,7 @@ Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
                "maxpool2d_forward");
   Napi::Object result = Napi::Object::New(call.env());
   result.Set("y", call.Wrap(y, y_shape, d.dtype, x->channels_last()));
-  result.Set("indices", indices ? Napi::Value(call.Wrap(indices, y_shape, CRB_I32, x->channels_last()))
-                                : call.env().Null());
+  result.Set("indices", call.WrapOptional(indices, y_shape, CRB_I32, x->channels_last()));
   return result;
 }
 
@@ -89,7 +61,9 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   if (indices) {
     call.RequireDType(indices, "indices", CRB_I32, "max-pool indices");
     call.RequireShape(indices, "indices", y_shape, "the output shape of the pooling");
-  }  // null: the backend finds each window's maximum again from x
+  } else if (BackendKeepsIndices(call.device())) {
+    call.TypeErr("indices", "the indices tensor from maxPool2dForward (this backend keeps them)", "null");
+  }  // null elsewhere: the backend finds each window's maximum again from x
   auto dx = call.Alloc(x->shape(), d.dtype);
   if (x->numel())
     call.Check(call.backend()->maxpool2d_backward(&d, x->data(), y->data(), dy->data(),
@@ -99,31 +73,17 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   return call.Wrap(dx, x->shape(), d.dtype, x->channels_last());
 }
 
-crb_pool_desc AdaptiveDesc(const Shape& x_shape, IntPair out, crb_dtype dtype, crb_layout layout) {
-  crb_pool_desc d{};
-  d.n = AsInt(x_shape[0]);
-  d.c = AsInt(x_shape[1]);
-  d.h = AsInt(x_shape[2]);
-  d.w = AsInt(x_shape[3]);
-  d.out_h = out[0];
-  d.out_w = out[1];
-  d.dtype = dtype;
-  d.layout = layout;
-  return d;
-}
-
 // adaptiveAvgPool2dForward(x, outputSize)
 Napi::Value AdaptiveForward(const Napi::CallbackInfo& info) {
   OpCall call(info, "adaptiveAvgPool2dForward");
   TensorHandle* x = call.Tensor(0, "x");
   IntPair out = call.Pair(1, "outputSize", 1);
   call.RequireFloat(x, "x");
-  call.RequireRank(x, "x", 4, "[n, c, h, w]");
-  if (x->dim(2) == 0 || x->dim(3) == 0)
-    call.RangeErr("x", "non-empty spatial dimensions", ShapeToString(x->shape()));
-  call.CheckOutputShape({x->dim(0), x->dim(1), out[0], out[1]}, x->dtype(), "outputSize",
-                        ShapeToString({out[0], out[1]}));
-  crb_pool_desc d = AdaptiveDesc(x->shape(), out, x->dtype(), x->layout());
+  crb_pool_desc d;
+  crb_geom_error e;
+  call.Geometry(crb_geom_adaptive_avgpool2d(x->shape().data(), x->rank(), out.data(), "x", x->dtype(), x->layout(),
+                                            &d, &e),
+                e);
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
   auto y = call.Alloc(y_shape, d.dtype);
   if (x->numel())
@@ -137,16 +97,11 @@ Napi::Value AdaptiveBackward(const Napi::CallbackInfo& info) {
   TensorHandle* dy = call.Tensor(0, "dy");
   Shape x_shape = call.ShapeArg(1, "inputShape");
   call.RequireFloat(dy, "dy");
-  call.RequireRank(dy, "dy", 4, "[n, c, outH, outW]");
-  if (x_shape.size() != 4) call.RangeErr("inputShape", "4 dimensions [n, c, h, w]", ShapeToString(x_shape));
-  if (x_shape[0] != dy->dim(0) || x_shape[1] != dy->dim(1))
-    call.RangeErr("inputShape", "[" + std::to_string(dy->dim(0)) + ", " + std::to_string(dy->dim(1)) +
-                                    ", h, w] (n and c of dy)",
-                  ShapeToString(x_shape));
-  if (x_shape[2] == 0 || x_shape[3] == 0)
-    call.RangeErr("inputShape", "non-empty spatial dimensions", ShapeToString(x_shape));
-  if (dy->dim(2) == 0 || dy->dim(3) == 0) call.RangeErr("dy", "a non-empty output size", ShapeToString(dy->shape()));
-  crb_pool_desc d = AdaptiveDesc(x_shape, {AsInt(dy->dim(2)), AsInt(dy->dim(3))}, dy->dtype(), dy->layout());
+  crb_pool_desc d;
+  crb_geom_error e;
+  call.Geometry(crb_geom_adaptive_avgpool2d_backward(dy->shape().data(), dy->rank(), x_shape.data(), x_shape.size(),
+                                                     dy->dtype(), dy->layout(), &d, &e),
+                e);
   auto dx = call.Alloc(x_shape, d.dtype);
   if (dy->numel())
     call.Check(call.backend()->adaptive_avgpool2d_backward(&d, dy->data(), dx->data()), "adaptive_avgpool2d_backward");

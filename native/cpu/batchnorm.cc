@@ -2,7 +2,8 @@
 //   x, y, dy, dx: (n, c, h, w)   gamma, beta, running_*, save_*: (c), same float type as x
 // Training normalizes with the batch mean and the BIASED variance, saves mean and
 // invstd = 1/sqrt(var + eps), and moves running_var towards the UNBIASED variance (PyTorch).
-// Per-channel sums are accumulated in double. gamma (beta) null means 1 (0): affine=False.
+// Per-channel sums are accumulated in double. gamma and beta are always given (the ABI has no
+// affine=False).
 #include <algorithm>
 #include <cmath>
 
@@ -14,15 +15,11 @@ namespace crb_cpu {
 
 namespace {
 
-crb_status check_desc(const crb_bn_desc* d, const char* op) {
-  if (!d) return fail(CRB_ERR_INVALID, op, "desc must not be null");
-  if (d->layout != CRB_NCHW)
-    return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)",
-                (int)d->layout);
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0)
-    return fail(CRB_ERR_INVALID, op, "sizes must be positive, got x (%d, %d, %d, %d)", d->n, d->c, d->h, d->w);
-  if (!(d->eps >= 0)) return fail(CRB_ERR_INVALID, op, "eps must be >= 0, got %g", d->eps);
-  return CRB_OK;
+// `train_forward`: the statistics come from the batch (crb_geom_batchnorm).
+crb_status check_desc(const crb_bn_desc* d, const char* op, bool train_forward = false) {
+  crb_geom_error e;
+  if (crb_status st = check(crb_bn_check(d, train_forward, &e), e, op)) return st;
+  return require_nchw(d->layout, op);
 }
 
 // Runs fn(channel) for every channel on the pool.
@@ -114,10 +111,6 @@ template <class T>
 crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
                          T* running_var, T* save_mean, T* save_invstd, const T* z = nullptr) {
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
-  if (count == 1)
-    return fail(CRB_ERR_INVALID, "batchnorm_forward_train",
-                "Expected more than 1 value per channel when training, got input size (%d, %d, %d, %d)", d->n, d->c,
-                d->h, d->w);
   const double m = d->momentum;
   for_each_channel_block(c, [&](int64_t c0, int64_t c1) {
     // One pass for both moments, shifted by each channel's first value so E[x^2] - E[x]^2 does
@@ -135,10 +128,10 @@ crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const
       const double sq = std::max(0.0, s2[b] - s1[b] * mean_shift);  // sum of (x - mean)^2
       const double var = sq / count;
       const double invstd = 1.0 / std::sqrt(var + d->eps);
-      const double g = gamma ? double(gamma[ch]) : 1.0;
+      const double g = double(gamma[ch]);
       // (x - mean) * scale + beta: folding mean into the shift would cancel badly when |mean| >> std
       scale[b] = T(invstd * g);
-      shift[b] = beta ? beta[ch] : T(0);
+      shift[b] = beta[ch];
       mu[b] = T(mean);
       if (save_mean) save_mean[ch] = T(mean);
       if (save_invstd) save_invstd[ch] = T(invstd);
@@ -173,7 +166,7 @@ crb_status forward_eval(const crb_bn_desc* d, const T* x, const T* gamma, const 
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w;
   for_each_channel(c, [&](int64_t ch) {
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);
-    const double g = gamma ? double(gamma[ch]) : 1.0, b = beta ? double(beta[ch]) : 0.0;
+    const double g = double(gamma[ch]), b = double(beta[ch]);
     const T scale = T(invstd * g), shift = T(b), mu = running_mean[ch];
     for (int64_t i = 0; i < n; ++i) {
       const T* p = x + (i * c + ch) * hw;
@@ -232,7 +225,7 @@ crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T
       if (dbeta) dbeta[ch] = T(sum_dy[b]);
       // dx = invstd*gamma/M * (M*dy - sum(dy) - xhat*sum(dy*xhat))
       //    = k * (dy - mean(dy) - (x - mean) * proj)
-      const double g = gamma ? double(gamma[ch]) : 1.0;
+      const double g = double(gamma[ch]);
       k[b] = T(invstd * g);
       mean_dy[b] = T(sum_dy[b] / count);
       proj[b] = T(sum_dy_xhat * invstd / count);
@@ -267,7 +260,7 @@ crb_status backward_eval(const crb_bn_desc* d, const T* x, const T* dy, const T*
       if (dbeta) dbeta[ch] = T(sum_dy);
     }
     if (!dx) return;
-    const T a = T(invstd * (gamma ? double(gamma[ch]) : 1.0));
+    const T a = T(invstd * double(gamma[ch]));
     for (int64_t i = 0; i < n; ++i) {
       const T* gy = dy + (i * c + ch) * hw;
       T* q = dx + (i * c + ch) * hw;
@@ -281,7 +274,7 @@ crb_status backward_eval(const crb_bn_desc* d, const T* x, const T* dy, const T*
 
 crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y,
                                    void* running_mean, void* running_var, void* save_mean, void* save_invstd) {
-  if (crb_status st = check_desc(d, "batchnorm_forward_train")) return st;
+  if (crb_status st = check_desc(d, "batchnorm_forward_train", true)) return st;
   return dispatch_float(d->dtype, "batchnorm_forward_train", [&](auto zero) {
     using T = decltype(zero);
     return forward_train<T>(d, (const T*)x, (const T*)gamma, (const T*)beta, (T*)y, (T*)running_mean,
@@ -336,7 +329,7 @@ crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const 
                                      void* save_invstd, void* reserve, size_t reserve_bytes) {
   (void)reserve;
   (void)reserve_bytes;
-  if (crb_status st = check_desc(d, "bn_add_relu_forward_train")) return st;
+  if (crb_status st = check_desc(d, "bn_add_relu_forward_train", true)) return st;
   if (!z) return fail(CRB_ERR_INVALID, "bn_add_relu_forward_train", "z must not be null");
   return dispatch_float(d->dtype, "bn_add_relu_forward_train", [&](auto zero) {
     using T = decltype(zero);

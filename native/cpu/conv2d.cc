@@ -52,27 +52,13 @@ struct ConvGeom {
   int64_t np() const { return (oh - 1) * wp() + ow; }  // positions of one image, last row cut at out_w
 };
 
+// The descriptor, asserted (crb_conv2d_check), as the kernels' int64 geometry.
 crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
-  if (!d) return fail(CRB_ERR_INVALID, op, "desc must not be null");
-  if (d->layout != CRB_NCHW)
-    return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)",
-                (int)d->layout);
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->k <= 0 || d->r <= 0 || d->s <= 0)
-    return fail(CRB_ERR_INVALID, op, "sizes must be positive, got x (%d, %d, %d, %d), w (%d, ., %d, %d)", d->n, d->c,
-                d->h, d->w, d->k, d->r, d->s);
-  if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-    return fail(CRB_ERR_INVALID, op, "stride and dilation must be positive and padding non-negative, got stride (%d, %d) "
-                "padding (%d, %d) dilation (%d, %d)", d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w);
-  if (d->groups <= 0 || d->c % d->groups || d->k % d->groups)
-    return fail(CRB_ERR_INVALID, op, "groups %d must divide in_channels %d and out_channels %d", d->groups, d->c, d->k);
-  const int64_t oh = (int64_t(d->h) + 2 * d->pad_h - int64_t(d->dil_h) * (d->r - 1) - 1) / d->stride_h + 1;
-  const int64_t ow = (int64_t(d->w) + 2 * d->pad_w - int64_t(d->dil_w) * (d->s - 1) - 1) / d->stride_w + 1;
-  if (oh <= 0 || ow <= 0 || oh != d->out_h || ow != d->out_w)
-    return fail(CRB_ERR_INVALID, op, "out_h, out_w must be (%lld, %lld) for input %dx%d, kernel %dx%d, stride (%d, %d), "
-                "padding (%d, %d), dilation (%d, %d); got (%d, %d)", (long long)oh, (long long)ow, d->h, d->w, d->r,
-                d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->dil_h, d->dil_w, d->out_h, d->out_w);
+  crb_geom_error e;
+  if (crb_status st = check(crb_conv2d_check(d, &e), e, op)) return st;
+  if (crb_status st = require_nchw(d->layout, op)) return st;
   *g = {d->n, d->c, d->h, d->w, d->k, d->r, d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
-        d->dil_h, d->dil_w, d->groups, oh, ow};
+        d->dil_h, d->dil_w, d->groups, d->out_h, d->out_w};
   return CRB_OK;
 }
 

@@ -15,8 +15,8 @@ namespace crb_cpu {
 namespace {
 
 crb_status check_args(const char* op, int n, int classes, const int32_t* labels) {
-  if (n <= 0 || classes <= 0)
-    return fail(CRB_ERR_INVALID, op, "n and classes must be positive, got n %d, classes %d", n, classes);
+  crb_geom_error e;
+  if (crb_status st = check(crb_cross_entropy_check(n, classes, &e), e, op)) return st;
   if (labels) {
     for (int i = 0; i < n; ++i)
       if (labels[i] < 0 || labels[i] >= classes)
@@ -109,8 +109,7 @@ crb_status cross_entropy_backward(int n, int classes, crb_dtype dtype, const voi
 
 crb_status accuracy_count(int n, int classes, crb_dtype dtype, const void* logits, const int32_t* labels,
                           int32_t* correct) {
-  if (n <= 0 || classes <= 0)
-    return fail(CRB_ERR_INVALID, "accuracy_count", "n and classes must be positive, got n %d, classes %d", n, classes);
+  if (crb_status st = check_args("accuracy_count", n, classes, nullptr)) return st;
   if (!logits || !labels || !correct)
     return fail(CRB_ERR_INVALID, "accuracy_count", "logits, labels and correct must not be null");
   return dispatch_float(dtype, "accuracy_count", [&](auto zero) {

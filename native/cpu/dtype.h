@@ -18,11 +18,6 @@ crb_status dispatch_float(crb_dtype dtype, const char* op, Fn&& fn) {
   }
 }
 
-// The type the per-channel / per-row sums are accumulated in: double for both, so float32 sums of
-// millions of elements do not drift.
-template <class T>
-using acc_t = double;
-
 }  // namespace crb_cpu
 
 #endif  // CRB_CPU_DTYPE_H

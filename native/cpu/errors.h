@@ -3,12 +3,27 @@
 #define CRB_CPU_ERRORS_H
 
 #include "../backend/backend_api.h"
+#include "../backend/geometry.h"
 
 namespace crb_cpu {
 
 // Fills the calling thread's crb_error and returns `code`, so call sites read
 // `return fail(CRB_ERR_INVALID, "conv2d_forward", "groups %d does not divide c %d", g, c);`.
 crb_status fail(crb_status code, const char* op, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+
+// A descriptor assertion of geometry.h (Note [one place per rule]): CRB_OK, or CRB_ERR_INVALID
+// naming the op and the rule the descriptor breaks.
+inline crb_status check(bool ok, const crb_geom_error& e, const char* op) {
+  if (ok) return CRB_OK;
+  return fail(CRB_ERR_INVALID, op, "invalid descriptor: %s expected %s, received %s", e.arg, e.expected.c_str(),
+              e.received.c_str());
+}
+
+// The CPU backend stores tensors as NCHW only.
+inline crb_status require_nchw(crb_layout layout, const char* op) {
+  if (layout == CRB_NCHW) return CRB_OK;
+  return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)", (int)layout);
+}
 
 const crb_error* last_error();
 

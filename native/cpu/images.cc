@@ -68,11 +68,8 @@ void convert(const crb_image_desc* d, const uint8_t* src, T* dst) {
 }  // namespace
 
 crb_status images_u8_to_float(const crb_image_desc* d, const uint8_t* src, void* dst) {
-  if (!d) return fail(CRB_ERR_INVALID, "images_u8_to_float", "desc must not be null");
-  if (d->n < 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
-    return fail(CRB_ERR_INVALID, "images_u8_to_float", "sizes must be positive, got (%d, %d, %d, %d) -> (%d, %d)", d->n,
-                d->c, d->h, d->w, d->out_h, d->out_w);
-  if (!(d->std != 0)) return fail(CRB_ERR_INVALID, "images_u8_to_float", "std must be non-zero, got %g", d->std);
+  crb_geom_error e;
+  if (crb_status st = check(crb_images_check(d, &e), e, "images_u8_to_float")) return st;
   return dispatch_float(d->dtype, "images_u8_to_float", [&](auto zero) {
     using T = decltype(zero);
     try {

@@ -32,7 +32,8 @@ crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb
                           int w, crb_dtype dtype) {
   const size_t size = crb_dtype_size(dtype);
   if (size == 0) return fail(CRB_ERR_INVALID, "convert_layout", "unknown dtype %d", int(dtype));
-  if (n < 0 || c < 0 || h < 0 || w < 0) return fail(CRB_ERR_INVALID, "convert_layout", "negative size (%d, %d, %d, %d)", n, c, h, w);
+  crb_geom_error e;
+  if (crb_status st = check(crb_layout_check(dst_layout, src_layout, n, c, h, w, &e), e, "convert_layout")) return st;
   const int64_t hw = int64_t(h) * w, total = int64_t(n) * c * hw;
   if (total == 0) return CRB_OK;
   if (src_layout == dst_layout || c == 1 || hw == 1) {

@@ -11,10 +11,8 @@ namespace crb_cpu {
 namespace {
 
 crb_status check_desc(const crb_linear_desc* d, const char* op) {
-  if (!d) return fail(CRB_ERR_INVALID, op, "desc must not be null");
-  if (d->m < 0 || d->k < 0 || d->n < 0)
-    return fail(CRB_ERR_INVALID, op, "sizes must be >= 0, got m %d, k %d, n %d", d->m, d->k, d->n);
-  return CRB_OK;
+  crb_geom_error e;
+  return check(crb_linear_check(d, &e), e, op);
 }
 
 template <class T>

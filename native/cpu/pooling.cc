@@ -16,22 +16,9 @@ namespace crb_cpu {
 namespace {
 
 crb_status check_desc(const crb_pool_desc* d, const char* op, bool adaptive) {
-  if (!d) return fail(CRB_ERR_INVALID, op, "desc must not be null");
-  if (d->layout != CRB_NCHW)
-    return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)",
-                (int)d->layout);
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
-    return fail(CRB_ERR_INVALID, op, "sizes must be positive, got x (%d, %d, %d, %d), out (%d, %d)", d->n, d->c, d->h,
-                d->w, d->out_h, d->out_w);
-  if (!adaptive) {
-    if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-      return fail(CRB_ERR_INVALID, op, "kernel (%d, %d) and stride (%d, %d) must be positive, padding (%d, %d) >= 0",
-                  d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
-    if (d->pad_h * 2 > d->kernel_h || d->pad_w * 2 > d->kernel_w)
-      return fail(CRB_ERR_INVALID, op, "padding (%d, %d) must be at most half the kernel (%d, %d)", d->pad_h, d->pad_w,
-                  d->kernel_h, d->kernel_w);
-  }
-  return CRB_OK;
+  crb_geom_error e;
+  if (crb_status st = check(crb_pool_check(d, !adaptive, &e), e, op)) return st;
+  return require_nchw(d->layout, op);
 }
 
 template <class Fn>
@@ -81,46 +68,20 @@ void max_forward(const crb_pool_desc* d, const T* x, T* y, int32_t* indices) {
   });
 }
 
+// The CPU backend always keeps the argmax (Note [max-pool indices], binding/ops_pooling.cc).
 template <class T>
-crb_status max_backward(const crb_pool_desc* d, const T* x, const T* dy, const int32_t* indices, T* dx) {
+void max_backward(const crb_pool_desc* d, const T* dy, const int32_t* indices, T* dx) {
   const int64_t h = d->h, w = d->w, oh = d->out_h, ow = d->out_w;
-  if (!indices && !x)
-    return fail(CRB_ERR_INVALID, "maxpool2d_backward", "either indices or x must be given to locate the maxima");
   for_each_plane(int64_t(d->n) * d->c, [&](int64_t plane) {
     T* g = dx + plane * h * w;
     std::memset(g, 0, sizeof(T) * h * w);
     const T* gy = dy + plane * oh * ow;
-    if (indices) {
-      const int32_t* idx = indices + plane * oh * ow;
-      for (int64_t k = 0; k < oh * ow; ++k) {
-        const int64_t at = idx[k];
-        if (at >= 0 && at < h * w) g[at] += gy[k];
-      }
-      return;
-    }
-    // No saved indices: find each window's argmax again exactly as forward did.
-    const T* in = x + plane * h * w;
-    for (int64_t i = 0; i < oh; ++i) {
-      int64_t h0, h1;
-      max_window(i, d->stride_h, d->pad_h, d->kernel_h, h, &h0, &h1);
-      for (int64_t j = 0; j < ow; ++j) {
-        int64_t w0, w1;
-        max_window(j, d->stride_w, d->pad_w, d->kernel_w, w, &w0, &w1);
-        T best = -std::numeric_limits<T>::infinity();
-        int64_t best_at = h0 * w + w0;
-        for (int64_t a = h0; a < h1; ++a)
-          for (int64_t b = w0; b < w1; ++b) {
-            const T v = in[a * w + b];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_at = a * w + b;
-            }
-          }
-        g[best_at] += gy[i * ow + j];
-      }
+    const int32_t* idx = indices + plane * oh * ow;
+    for (int64_t k = 0; k < oh * ow; ++k) {
+      const int64_t at = idx[k];
+      if (at >= 0 && at < h * w) g[at] += gy[k];
     }
   });
-  return CRB_OK;
 }
 
 inline int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
@@ -177,11 +138,15 @@ crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int
 
 crb_status maxpool2d_backward(const crb_pool_desc* d, const void* x, const void* y, const void* dy,
                               const int32_t* indices, void* dx) {
-  (void)y;  // the argmax comes from indices, or is recomputed from x
+  (void)x;
+  (void)y;  // the argmax comes from indices
   if (crb_status st = check_desc(d, "maxpool2d_backward", false)) return st;
+  if (!indices)
+    return fail(CRB_ERR_INVALID, "maxpool2d_backward", "indices must not be null (the CPU backend keeps them)");
   return dispatch_float(d->dtype, "maxpool2d_backward", [&](auto zero) {
     using T = decltype(zero);
-    return max_backward<T>(d, static_cast<const T*>(x), static_cast<const T*>(dy), indices, static_cast<T*>(dx));
+    max_backward<T>(d, static_cast<const T*>(dy), indices, static_cast<T*>(dx));
+    return CRB_OK;
   });
 }
 

@@ -70,13 +70,11 @@ __global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, co
                 d ? d->w : 0, d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "", d ? d->eps : 0.0,  \
                 d ? d->momentum : 0.0)
 
-crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0) return invalid(scope, "sizes must be positive");
+// `train_forward`: the statistics come from the batch (crb_geom_batchnorm).
+crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope, bool train_forward = false) {
+  crb_geom_error e;
+  CRB_TRY(check(crb_bn_check(d, train_forward, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", dtype_name(d->dtype));
-  if (!(d->eps >= CUDNN_BN_MIN_EPSILON) || !std::isfinite(d->eps))
-    return invalid(scope, "eps must be finite and >= %g (CUDNN_BN_MIN_EPSILON), got %g", (double)CUDNN_BN_MIN_EPSILON,
-                   d->eps);
   return CRB_OK;
 }
 
@@ -103,19 +101,35 @@ crb_status make_bn_setup(const crb_bn_desc& d, cudnnBatchNormMode_t mode, BnSetu
 
 size_t param_bytes(const crb_bn_desc& d) { return static_cast<size_t>(d.c) * (d.dtype == CRB_F64 ? 8 : 4); }
 
+// cuDNN always writes both parameter gradients: points the ones not wanted (null) into scratch.
+crb_status param_grad_scratch(const crb_bn_desc& d, DeviceBuffer& scratch, void** dgamma, void** dbeta,
+                              const OpScope& scope) {
+  if (*dgamma && *dbeta) return CRB_OK;
+  CRB_TRY(scratch.allocate(2 * param_bytes(d), scope));
+  if (!*dgamma) *dgamma = scratch.get();
+  if (!*dbeta) *dbeta = static_cast<char*>(scratch.get()) + param_bytes(d);
+  return CRB_OK;
+}
+
+// Note [BN Ex calls and reserve space]: the *Ex calls when this cuDNN reports that plain BN
+// needs no reserve space; an unknown answer takes the classic calls.
+bool use_ex_calls(CudnnLease& lease, cudnnBatchNormMode_t mode, const BnSetup& s) {
+  size_t reserve = 1;
+  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
+                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
+    return false;
+  return reserve == 0;
+}
+
 }  // namespace
 
 crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta, void* y,
                                    void* running_mean, void* running_var, void* save_mean, void* save_invstd) {
   BN_SCOPE("batchnorm_forward_train");
   CRB_TRY(ensure_init(scope));
-  CRB_TRY(validate_bn(d, scope));
+  CRB_TRY(validate_bn(d, scope, true));
   if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
     return invalid(scope, "x, gamma, beta, y, save_mean and save_invstd must not be null");
-  if (static_cast<int64_t>(d->n) * d->h * d->w < 2)
-    return invalid(scope, "training needs more than one value per channel, got n*h*w = %lld",
-                   (long long)d->n * d->h * d->w);
-  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
 
   // See Note [cuDNN BN semantics = PyTorch's].
   DeviceBuffer scratch;
@@ -133,11 +147,7 @@ crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const vo
   const void* one = kOne.for_dtype(d->dtype);
   const void* zero = kZero.for_dtype(d->dtype);
 
-  size_t reserve = 1;
-  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
-                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
-    reserve = 1;  // unknown: take the classic call
-  if (reserve == 0) {  // Note [BN Ex calls and reserve space]
+  if (use_ex_calls(lease, mode, s)) {  // Note [BN Ex calls and reserve space]
     size_t ws_bytes = 0;
     CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
                                lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), nullptr, s.x.get(),
@@ -181,13 +191,8 @@ crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const v
   CRB_TRY(validate_bn(d, scope));
   if (!x || !dy || !gamma || !save_mean || !save_invstd || !dx)
     return invalid(scope, "x, dy, gamma, save_mean, save_invstd and dx must not be null");
-  // cuDNN always writes both parameter gradients; give it scratch for the ones not wanted.
   DeviceBuffer scratch;
-  if (!dgamma || !dbeta) {
-    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
-    if (!dgamma) dgamma = scratch.get();
-    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
-  }
+  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
   const cudnnBatchNormMode_t mode = bn_mode(*d, true);
   CudnnLease lease(scope);
   BnSetup s;
@@ -195,11 +200,7 @@ crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const v
   const void* one = kOne.for_dtype(d->dtype);
   const void* zero = kZero.for_dtype(d->dtype);
 
-  size_t reserve = 1;
-  if (cudnnGetBatchNormalizationTrainingExReserveSpaceSize(lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, nullptr,
-                                                           s.x.get(), &reserve) != CUDNN_STATUS_SUCCESS)
-    reserve = 1;
-  if (reserve == 0) {  // Note [BN Ex calls and reserve space]: same choice as forward
+  if (use_ex_calls(lease, mode, s)) {  // Note [BN Ex calls and reserve space]: same choice as forward
     size_t ws_bytes = 0;
     CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
                                lease.handle(), mode, CUDNN_BATCHNORM_OPS_BN, s.x.get(), s.x.get(), s.x.get(), nullptr,
@@ -296,11 +297,10 @@ crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const 
                                      void* save_invstd, void* reserve, size_t reserve_bytes) {
   BN_SCOPE("bn_add_relu_forward_train");
   CRB_TRY(ensure_init(scope));
-  CRB_TRY(validate_bn(d, scope));
+  CRB_TRY(validate_bn(d, scope, true));
   if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
   if (!x || !z || !gamma || !beta || !y || !save_mean || !save_invstd || !running_mean || !running_var)
     return invalid(scope, "x, z, gamma, beta, y, running stats and save_mean/save_invstd must not be null");
-  if (!std::isfinite(d->momentum)) return invalid(scope, "momentum must be finite, got %g", d->momentum);
   CudnnLease lease(scope);
   FusedSetup s;
   CRB_TRY(make_fused_setup(*d, s, scope));
@@ -337,11 +337,7 @@ crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const
   if (!x || !y || !dy || !gamma || !beta || !save_mean || !save_invstd || !dx || !dz)
     return invalid(scope, "x, y, dy, gamma, beta, save_mean, save_invstd, dx and dz must not be null");
   DeviceBuffer scratch;
-  if (!dgamma || !dbeta) {
-    CRB_TRY(scratch.allocate(2 * param_bytes(*d), scope));
-    if (!dgamma) dgamma = scratch.get();
-    if (!dbeta) dbeta = static_cast<char*>(scratch.get()) + param_bytes(*d);
-  }
+  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
   CudnnLease lease(scope);
   FusedSetup s;
   CRB_TRY(make_fused_setup(*d, s, scope));

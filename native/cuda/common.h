@@ -17,6 +17,7 @@
 #include <cstdio>
 
 #include "../backend/backend_api.h"
+#include "../backend/geometry.h"
 
 namespace crb_cuda {
 
@@ -34,6 +35,12 @@ crb_status fail(crb_status code, const OpScope& scope, const char* status, const
     __attribute__((format(printf, 4, 5)));
 crb_status invalid(const OpScope& scope, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 crb_status unsupported(const OpScope& scope, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// A descriptor assertion of geometry.h (Note [one place per rule]): CRB_OK, or CRB_ERR_INVALID
+// naming the op and the rule the descriptor breaks.
+inline crb_status check(bool ok, const crb_geom_error& e, const OpScope& scope) {
+  if (ok) return CRB_OK;
+  return invalid(scope, "invalid descriptor: %s expected %s, received %s", e.arg, e.expected.c_str(), e.received.c_str());
+}
 // Records a failed CUDA runtime call: cudaErrorMemoryAllocation -> CRB_ERR_OOM, else CRB_ERR_CUDA.
 crb_status cuda_failure(const OpScope& scope, cudaError_t err, const char* call, const char* file, int line);
 const crb_error* last_error();

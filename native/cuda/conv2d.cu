@@ -160,6 +160,12 @@ struct FwdOps {
   static cudnnStatus_t workspace(cudnnHandle_t h, const ConvSetup& s, Algo algo, size_t* bytes) {
     return cudnnGetConvolutionForwardWorkspaceSize(h, s.x.get(), s.w.get(), s.conv.get(), s.y.get(), algo, bytes);
   }
+  static crb_status run(cudnnHandle_t h, const ConvSetup& s, const ConvPtrs& a, Algo algo, void* ws, size_t ws_bytes,
+                        const void* one, const void* zero, const OpScope& scope) {
+    CRB_CUDNN_CHECK(scope, cudnnConvolutionForward(h, one, s.x.get(), a.x, s.w.get(), a.w, s.conv.get(), algo, ws,
+                                                   ws_bytes, zero, s.y.get(), a.out));
+    return CRB_OK;
+  }
 };
 
 struct BwdDataOps {
@@ -180,6 +186,12 @@ struct BwdDataOps {
   static cudnnStatus_t workspace(cudnnHandle_t h, const ConvSetup& s, Algo algo, size_t* bytes) {
     return cudnnGetConvolutionBackwardDataWorkspaceSize(h, s.w.get(), s.y.get(), s.conv.get(), s.x.get(), algo, bytes);
   }
+  static crb_status run(cudnnHandle_t h, const ConvSetup& s, const ConvPtrs& a, Algo algo, void* ws, size_t ws_bytes,
+                        const void* one, const void* zero, const OpScope& scope) {
+    CRB_CUDNN_CHECK(scope, cudnnConvolutionBackwardData(h, one, s.w.get(), a.w, s.y.get(), a.y, s.conv.get(), algo, ws,
+                                                        ws_bytes, zero, s.x.get(), a.out));
+    return CRB_OK;
+  }
 };
 
 struct BwdFilterOps {
@@ -199,6 +211,12 @@ struct BwdFilterOps {
   }
   static cudnnStatus_t workspace(cudnnHandle_t h, const ConvSetup& s, Algo algo, size_t* bytes) {
     return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, s.x.get(), s.y.get(), s.conv.get(), s.w.get(), algo, bytes);
+  }
+  static crb_status run(cudnnHandle_t h, const ConvSetup& s, const ConvPtrs& a, Algo algo, void* ws, size_t ws_bytes,
+                        const void* one, const void* zero, const OpScope& scope) {
+    CRB_CUDNN_CHECK(scope, cudnnConvolutionBackwardFilter(h, one, s.x.get(), a.x, s.y.get(), a.y, s.conv.get(), algo,
+                                                          ws, ws_bytes, zero, s.w.get(), a.out));
+    return CRB_OK;
   }
 };
 
@@ -290,22 +308,26 @@ crb_status choose_algorithm(const crb_conv2d_desc& d, Direction dir, CudnnLease&
               key.deterministic ? ", deterministic only" : "", (d.dtype == CRB_F32 && !tf32) ? ", TF32 off" : "");
 }
 
+// One cuDNN convolution in the direction of Ops: descriptors, the algorithm (Note [algorithm
+// cache]), its workspace, then the call, out = conv(inputs) with the lease held throughout.
+template <typename Ops>
+crb_status run_conv(const crb_conv2d_desc& d, Direction dir, const ConvPtrs& ptrs, const OpScope& scope) {
+  CudnnLease lease(scope);
+  ConvSetup s;
+  CRB_TRY(make_setup(d, options().allow_tf32.load(), s, scope));
+  AlgoChoice choice;
+  CRB_TRY(choose_algorithm<Ops>(d, dir, lease, s, ptrs, &choice, scope));
+  void* ws = nullptr;
+  CRB_TRY(lease.workspace(choice.workspace, &ws, scope));
+  return Ops::run(lease.handle(), s, ptrs, static_cast<typename Ops::Algo>(choice.algo), ws, choice.workspace,
+                  kOne.for_dtype(d.dtype), kZero.for_dtype(d.dtype), scope);
+}
+
 }  // namespace
 
 crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->k <= 0 || d->r <= 0 || d->s <= 0)
-    return invalid(scope, "sizes must be positive");
-  if (d->stride_h <= 0 || d->stride_w <= 0 || d->dil_h <= 0 || d->dil_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-    return invalid(scope, "stride and dilation must be >= 1 and padding >= 0");
-  if (d->groups <= 0 || d->c % d->groups != 0 || d->k % d->groups != 0)
-    return invalid(scope, "groups %d must divide both c %d and k %d", d->groups, d->c, d->k);
-  const int oh = (d->h + 2 * d->pad_h - d->dil_h * (d->r - 1) - 1) / d->stride_h + 1;
-  const int ow = (d->w + 2 * d->pad_w - d->dil_w * (d->s - 1) - 1) / d->stride_w + 1;
-  if (d->h + 2 * d->pad_h < d->dil_h * (d->r - 1) + 1 || d->w + 2 * d->pad_w < d->dil_w * (d->s - 1) + 1)
-    return invalid(scope, "the dilated kernel (%d, %d) is larger than the padded input", d->r, d->s);
-  if (oh != d->out_h || ow != d->out_w)
-    return invalid(scope, "out size must be (%d, %d) for these sizes, got (%d, %d)", oh, ow, d->out_h, d->out_w);
+  crb_geom_error e;
+  CRB_TRY(check(crb_conv2d_check(d, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "conv2d takes float tensors, got %s", dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
   return CRB_OK;
@@ -327,18 +349,7 @@ crb_status conv2d_forward_as(const char* op_name, const crb_conv2d_desc* d, cons
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
   if (!x || !w || !y) return invalid(scope, "x, w and y must not be null");
-  {
-    CudnnLease lease(scope);
-    ConvSetup s;
-    CRB_TRY(make_setup(*d, options().allow_tf32.load(), s, scope));
-    AlgoChoice choice;
-    CRB_TRY(choose_algorithm<FwdOps>(*d, kForward, lease, s, ConvPtrs{x, w, nullptr, y}, &choice, scope));
-    void* ws = nullptr;
-    CRB_TRY(lease.workspace(choice.workspace, &ws, scope));
-    CRB_CUDNN_CHECK(scope, cudnnConvolutionForward(lease.handle(), kOne.for_dtype(d->dtype), s.x.get(), x, s.w.get(), w,
-                                                   s.conv.get(), static_cast<cudnnConvolutionFwdAlgo_t>(choice.algo),
-                                                   ws, choice.workspace, kZero.for_dtype(d->dtype), s.y.get(), y));
-  }
+  CRB_TRY(run_conv<FwdOps>(*d, kForward, ConvPtrs{x, w, nullptr, y}, scope));
   if (!b) return CRB_OK;
   const int64_t hw = static_cast<int64_t>(d->out_h) * d->out_w;
   const int64_t numel = static_cast<int64_t>(d->n) * d->k * hw;
@@ -357,18 +368,7 @@ crb_status conv2d_backward_data_as(const char* op_name, const crb_conv2d_desc* d
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
   if (!dy || !w || !dx) return invalid(scope, "dy, w and dx must not be null");
-  CudnnLease lease(scope);
-  ConvSetup s;
-  CRB_TRY(make_setup(*d, options().allow_tf32.load(), s, scope));
-  AlgoChoice choice;
-  CRB_TRY(choose_algorithm<BwdDataOps>(*d, kBackwardData, lease, s, ConvPtrs{nullptr, w, dy, dx}, &choice, scope));
-  void* ws = nullptr;
-  CRB_TRY(lease.workspace(choice.workspace, &ws, scope));
-  CRB_CUDNN_CHECK(scope, cudnnConvolutionBackwardData(lease.handle(), kOne.for_dtype(d->dtype), s.w.get(), w, s.y.get(),
-                                                      dy, s.conv.get(),
-                                                      static_cast<cudnnConvolutionBwdDataAlgo_t>(choice.algo), ws,
-                                                      choice.workspace, kZero.for_dtype(d->dtype), s.x.get(), dx));
-  return CRB_OK;
+  return run_conv<BwdDataOps>(*d, kBackwardData, ConvPtrs{nullptr, w, dy, dx}, scope);
 }
 
 crb_status conv2d_backward_filter_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* dy,
@@ -377,18 +377,7 @@ crb_status conv2d_backward_filter_as(const char* op_name, const crb_conv2d_desc*
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_conv(d, scope));
   if (!x || !dy || !dw) return invalid(scope, "x, dy and dw must not be null");
-  CudnnLease lease(scope);
-  ConvSetup s;
-  CRB_TRY(make_setup(*d, options().allow_tf32.load(), s, scope));
-  AlgoChoice choice;
-  CRB_TRY(choose_algorithm<BwdFilterOps>(*d, kBackwardFilter, lease, s, ConvPtrs{x, nullptr, dy, dw}, &choice, scope));
-  void* ws = nullptr;
-  CRB_TRY(lease.workspace(choice.workspace, &ws, scope));
-  CRB_CUDNN_CHECK(scope, cudnnConvolutionBackwardFilter(lease.handle(), kOne.for_dtype(d->dtype), s.x.get(), x, s.y.get(),
-                                                        dy, s.conv.get(),
-                                                        static_cast<cudnnConvolutionBwdFilterAlgo_t>(choice.algo), ws,
-                                                        choice.workspace, kZero.for_dtype(d->dtype), s.w.get(), dw));
-  return CRB_OK;
+  return run_conv<BwdFilterOps>(*d, kBackwardFilter, ConvPtrs{x, nullptr, dy, dw}, scope);
 }
 
 crb_status conv2d_backward_bias_as(const char* op_name, const crb_conv2d_desc* d, const void* dy,

@@ -120,7 +120,8 @@ __global__ void accuracy_kernel(int32_t* correct, const T* logits, const int32_t
   OpScope scope(name, "logits (%d, %d) %s, labels (%d) int32", n, classes, dtype_name(dtype), n)
 
 crb_status validate_ce(int n, int classes, crb_dtype dtype, const OpScope& scope) {
-  if (n <= 0 || classes <= 0) return invalid(scope, "n and classes must be positive, got (%d, %d)", n, classes);
+  crb_geom_error e;
+  CRB_TRY(check(crb_cross_entropy_check(n, classes, &e), e, scope));
   if (!is_float_dtype(dtype)) return unsupported(scope, "cross entropy takes float logits, got %s", dtype_name(dtype));
   return CRB_OK;
 }

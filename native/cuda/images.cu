@@ -43,11 +43,8 @@ crb_status images_u8_to_float(const crb_image_desc* d, const uint8_t* src, void*
                 d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->n : 0, d ? d->c : 0, d ? d->out_h : 0,
                 d ? d->out_w : 0, d ? dtype_name(d->dtype) : "", d ? d->mean : 0.0, d ? d->std : 0.0);
   CRB_TRY(ensure_init(scope));
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
-    return invalid(scope, "sizes must be positive");
-  if (!(d->std != 0) || !std::isfinite(d->std) || !std::isfinite(d->mean))
-    return invalid(scope, "mean must be finite and std finite and non-zero");
+  crb_geom_error e;
+  CRB_TRY(check(crb_images_check(d, &e), e, scope));
   if (!src || !dst) return invalid(scope, "src and dst must not be null");
   const int64_t planes = static_cast<int64_t>(d->n) * d->c;
   const int64_t total = planes * d->out_h * d->out_w;

@@ -47,9 +47,8 @@ crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb
   OpScope scope("convert_layout", "(%d, %d, %d, %d) %s, %s -> %s", n, c, h, w, dtype_name(dtype),
                 src_layout == CRB_NHWC ? "NHWC" : "NCHW", dst_layout == CRB_NHWC ? "NHWC" : "NCHW");
   CRB_TRY(ensure_init(scope));
-  if (n < 0 || c < 0 || h < 0 || w < 0) return invalid(scope, "sizes must not be negative");
-  if ((dst_layout != CRB_NCHW && dst_layout != CRB_NHWC) || (src_layout != CRB_NCHW && src_layout != CRB_NHWC))
-    return invalid(scope, "unknown layout");
+  crb_geom_error e;
+  CRB_TRY(check(crb_layout_check(dst_layout, src_layout, n, c, h, w, &e), e, scope));
   const int64_t hw = static_cast<int64_t>(h) * w, total = static_cast<int64_t>(n) * c * hw;
   if (total == 0) return CRB_OK;
   if (!dst || !src) return invalid(scope, "dst and src must not be null");

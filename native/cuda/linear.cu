@@ -30,9 +30,8 @@ crb_conv2d_desc as_conv(const crb_linear_desc& d) {
 }
 
 crb_status validate_linear(const crb_linear_desc* d, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->m <= 0 || d->k <= 0 || d->n <= 0)
-    return invalid(scope, "m, k and n must be positive, got (%d, %d, %d)", d->m, d->k, d->n);
+  crb_geom_error e;
+  CRB_TRY(check(crb_linear_check(d, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "linear takes float tensors, got %s", dtype_name(d->dtype));
   return CRB_OK;
 }

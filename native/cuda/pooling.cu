@@ -41,21 +41,23 @@ __device__ __forceinline__ int32_t window_argmax(const T* x, const PoolGeom& g, 
   return static_cast<int32_t>(best_idx);
 }
 
+// The (image, channel, position) of flat element i of an (n, c, plane) tensor stored NCHW or
+// NHWC: the inverse of nchw_index.
+struct Nchw {
+  int64_t img, ch, pos;
+};
+__device__ __forceinline__ Nchw nchw_split(bool nhwc, int64_t i, int64_t c, int64_t plane) {
+  if (nhwc) return Nchw{i / (c * plane), i % c, (i / c) % plane};
+  return Nchw{i / (c * plane), (i / plane) % c, i % plane};
+}
+
 // indices: (n, c, out_h, out_w) in layout
 template <typename T>
 __global__ void maxpool_indices_kernel(int32_t* indices, const T* x, PoolGeom g) {
   const int64_t ohw = g.out_h * g.out_w, total = g.n * g.c * ohw;
   CRB_GRID_STRIDE(i, total) {
-    int64_t img, ch, pos;
-    if (g.nhwc) {
-      ch = i % g.c;
-      pos = (i / g.c) % ohw;
-      img = i / (g.c * ohw);
-    } else {
-      pos = i % ohw;
-      ch = (i / ohw) % g.c;
-      img = i / (g.c * ohw);
-    }
+    const Nchw at = nchw_split(g.nhwc, i, g.c, ohw);
+    const int64_t img = at.img, ch = at.ch, pos = at.pos;
     indices[i] = window_argmax(x, g, img, ch, pos / g.out_w, pos % g.out_w);
   }
 }
@@ -65,16 +67,8 @@ template <typename T>
 __global__ void maxpool_backward_kernel(T* dx, const T* x, const T* dy, const int32_t* indices, PoolGeom g) {
   const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * hw;
   CRB_GRID_STRIDE(i, total) {
-    int64_t img, ch, pos;
-    if (g.nhwc) {
-      ch = i % g.c;
-      pos = (i / g.c) % hw;
-      img = i / (g.c * hw);
-    } else {
-      pos = i % hw;
-      ch = (i / hw) % g.c;
-      img = i / (g.c * hw);
-    }
+    const Nchw at = nchw_split(g.nhwc, i, g.c, hw);
+    const int64_t img = at.img, ch = at.ch, pos = at.pos;
     const int64_t ih = pos / g.w, iw = pos % g.w;
     // Windows containing ih: oh * sh - ph <= ih <= oh * sh - ph + kh - 1.
     const int64_t oh0 = max(int64_t(0), (ih + g.ph - g.kh + g.sh) / g.sh);
@@ -103,16 +97,8 @@ template <typename T>
 __global__ void adaptive_avgpool_forward_kernel(T* y, const T* x, PoolGeom g) {
   const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * ohw;
   CRB_GRID_STRIDE(i, total) {
-    int64_t img, ch, pos;
-    if (g.nhwc) {
-      ch = i % g.c;
-      pos = (i / g.c) % ohw;
-      img = i / (g.c * ohw);
-    } else {
-      pos = i % ohw;
-      ch = (i / ohw) % g.c;
-      img = i / (g.c * ohw);
-    }
+    const Nchw at = nchw_split(g.nhwc, i, g.c, ohw);
+    const int64_t img = at.img, ch = at.ch, pos = at.pos;
     const int64_t oh = pos / g.out_w, ow = pos % g.out_w;
     const int64_t h0 = adaptive_start(oh, g.h, g.out_h), h1 = adaptive_end(oh, g.h, g.out_h);
     const int64_t w0 = adaptive_start(ow, g.w, g.out_w), w1 = adaptive_end(ow, g.w, g.out_w);
@@ -128,16 +114,8 @@ template <typename T>
 __global__ void adaptive_avgpool_backward_kernel(T* dx, const T* dy, PoolGeom g) {
   const int64_t hw = g.h * g.w, ohw = g.out_h * g.out_w, total = g.n * g.c * hw;
   CRB_GRID_STRIDE(i, total) {
-    int64_t img, ch, pos;
-    if (g.nhwc) {
-      ch = i % g.c;
-      pos = (i / g.c) % hw;
-      img = i / (g.c * hw);
-    } else {
-      pos = i % hw;
-      ch = (i / hw) % g.c;
-      img = i / (g.c * hw);
-    }
+    const Nchw at = nchw_split(g.nhwc, i, g.c, hw);
+    const int64_t img = at.img, ch = at.ch, pos = at.pos;
     const int64_t ih = pos / g.w, iw = pos % g.w;
     // Candidates: oh in [floor(ih * out / in), ceil((ih + 1) * out / in)); membership rechecked.
     const int64_t oh0 = (ih * g.out_h) / g.h, oh1 = min(g.out_h, ((ih + 1) * g.out_h + g.h - 1) / g.h);
@@ -162,6 +140,16 @@ PoolGeom geometry(const crb_pool_desc& d) {
                   d.pad_h, d.pad_w, d.layout == CRB_NHWC};
 }
 
+// Runs `launch(T{}, grid)` (one kernel over `total` elements of d's dtype) and checks the launch.
+template <typename Launch>
+crb_status launch_pool(const crb_pool_desc& d, int64_t total, const OpScope& scope, Launch&& launch) {
+  return dispatch_float(d.dtype, scope, [&](auto tag) -> crb_status {
+    launch(tag, grid_for(total, kThreads));
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
+}
+
 #define POOL_SCOPE(name)                                                                                            \
   OpScope scope(name, "x (%d, %d, %d, %d), y (%d, %d, %d, %d), kernel (%d, %d), stride (%d, %d), pad (%d, %d), %s %s", \
                 d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->n : 0, d ? d->c : 0,               \
@@ -170,20 +158,10 @@ PoolGeom geometry(const crb_pool_desc& d) {
                 d ? layout_name(d->layout) : "")
 
 crb_status validate_pool(const crb_pool_desc* d, bool max_pool, const OpScope& scope) {
-  if (!d) return invalid(scope, "desc must not be null");
-  if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0 || d->out_h <= 0 || d->out_w <= 0)
-    return invalid(scope, "sizes must be positive");
+  crb_geom_error e;
+  CRB_TRY(check(crb_pool_check(d, max_pool, &e), e, scope));
   if (!is_float_dtype(d->dtype)) return unsupported(scope, "pooling takes float tensors, got %s", dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
-  if (!max_pool) return CRB_OK;
-  if (d->kernel_h <= 0 || d->kernel_w <= 0 || d->stride_h <= 0 || d->stride_w <= 0 || d->pad_h < 0 || d->pad_w < 0)
-    return invalid(scope, "kernel and stride must be >= 1 and padding >= 0");
-  if (2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
-    return invalid(scope, "padding must be at most half the kernel size");
-  const int oh = (d->h + 2 * d->pad_h - d->kernel_h) / d->stride_h + 1;
-  const int ow = (d->w + 2 * d->pad_w - d->kernel_w) / d->stride_w + 1;
-  if (oh != d->out_h || ow != d->out_w)
-    return invalid(scope, "out size must be (%d, %d) for these sizes, got (%d, %d)", oh, ow, d->out_h, d->out_w);
   return CRB_OK;
 }
 
@@ -209,12 +187,9 @@ crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int
   }
   if (!indices) return CRB_OK;
   const PoolGeom g = geometry(*d);
-  const int64_t total = g.n * g.c * g.out_h * g.out_w;
-  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+  return launch_pool(*d, g.n * g.c * g.out_h * g.out_w, scope, [&](auto tag, unsigned grid) {
     using T = decltype(tag);
-    maxpool_indices_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(indices, static_cast<const T*>(x), g);
-    CRB_CUDA_CHECK_LAUNCH(scope);
-    return CRB_OK;
+    maxpool_indices_kernel<T><<<grid, kThreads, 0, stream()>>>(indices, static_cast<const T*>(x), g);
   });
 }
 
@@ -225,13 +200,10 @@ crb_status maxpool2d_backward(const crb_pool_desc* d, const void* x, const void*
   CRB_TRY(validate_pool(d, true, scope));
   if (!dy || !dx || (!x && !indices)) return invalid(scope, "dy, dx and x (or indices) must not be null");
   const PoolGeom g = geometry(*d);
-  const int64_t total = g.n * g.c * g.h * g.w;
-  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+  return launch_pool(*d, g.n * g.c * g.h * g.w, scope, [&](auto tag, unsigned grid) {
     using T = decltype(tag);
-    maxpool_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+    maxpool_backward_kernel<T><<<grid, kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(x), static_cast<const T*>(dy), indices, g);
-    CRB_CUDA_CHECK_LAUNCH(scope);
-    return CRB_OK;
   });
 }
 
@@ -241,13 +213,10 @@ crb_status adaptive_avgpool2d_forward(const crb_pool_desc* d, const void* x, voi
   CRB_TRY(validate_pool(d, false, scope));
   if (!x || !y) return invalid(scope, "x and y must not be null");
   const PoolGeom g = geometry(*d);
-  const int64_t total = g.n * g.c * g.out_h * g.out_w;
-  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+  return launch_pool(*d, g.n * g.c * g.out_h * g.out_w, scope, [&](auto tag, unsigned grid) {
     using T = decltype(tag);
-    adaptive_avgpool_forward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+    adaptive_avgpool_forward_kernel<T><<<grid, kThreads, 0, stream()>>>(
         static_cast<T*>(y), static_cast<const T*>(x), g);
-    CRB_CUDA_CHECK_LAUNCH(scope);
-    return CRB_OK;
   });
 }
 
@@ -257,13 +226,10 @@ crb_status adaptive_avgpool2d_backward(const crb_pool_desc* d, const void* dy, v
   CRB_TRY(validate_pool(d, false, scope));
   if (!dy || !dx) return invalid(scope, "dy and dx must not be null");
   const PoolGeom g = geometry(*d);
-  const int64_t total = g.n * g.c * g.h * g.w;
-  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+  return launch_pool(*d, g.n * g.c * g.h * g.w, scope, [&](auto tag, unsigned grid) {
     using T = decltype(tag);
-    adaptive_avgpool_backward_kernel<T><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(
+    adaptive_avgpool_backward_kernel<T><<<grid, kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(dy), g);
-    CRB_CUDA_CHECK_LAUNCH(scope);
-    return CRB_OK;
   });
 }
 

@@ -61,7 +61,7 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   if (indices) {
     call.RequireDType(indices, "indices", CRB_I32, "max-pool indices");
     call.RequireShape(indices, "indices", y_shape, "the output shape of the pooling");
-  } else if (BackendKeepsIndices(call.device())) {
+  } else if (call.backend()->capabilities.maxpool_keeps_indices) {
     call.TypeErr("indices", "the indices tensor from maxPool2dForward (this backend keeps them)", "null");
   }  // null elsewhere: the backend finds each window's maximum again from x
   auto dx = call.Alloc(x->shape(), d.dtype);

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define CRB_ABI_VERSION 3  // 3: crb_capabilities in the table
-#define CRB_CUDA_ENTRY_POINT "crb_cuda_backend_v1"
+#define CRB_CUDA_ENTRY_POINT "crb_cuda_backend"  // unversioned: crb_cuda_abi_version() says which ABI
 
 typedef enum crb_dtype {
   CRB_F32 = 0,

@@ -11,7 +11,7 @@
 //  3. the backend: $CRB_CUDA_BACKEND when set, else <addon dir>/libcrb_cuda.so. Its
 //     libcudnn.so.9 comes from (2), else its RUNPATH ($ORIGIN), else the system loader path;
 //     failing those, from a pip-installed nvidia-cudnn-cu13 (asks python3 where it is).
-//  4. crb_cuda_abi_version() must equal CRB_ABI_VERSION; then crb_cuda_backend_v1() initializes
+//  4. crb_cuda_abi_version() must equal CRB_ABI_VERSION; then crb_cuda_backend() initializes
 //     the device and returns the table, or says why not.
 #include "cuda_loader.h"
 

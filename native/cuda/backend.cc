@@ -120,7 +120,7 @@ CRB_EXPORT uint32_t crb_cuda_abi_version(void) { return CRB_ABI_VERSION; }
 
 // CRB_CUDA_ENTRY_POINT: initializes the device (a probe kernel runs, cuDNN creates its handle)
 // and returns the table, or null with the reason in `why`.
-CRB_EXPORT const crb_backend* crb_cuda_backend_v1(char* why, size_t why_len) {
+CRB_EXPORT const crb_backend* crb_cuda_backend(char* why, size_t why_len) {
   static const crb_backend table = crb_cuda::make_table();
   if (table.init() != CRB_OK) {  // guarded: no exception crosses into the loader
     if (why && why_len > 0) snprintf(why, why_len, "%s", crb_cuda::last_error()->message);

@@ -14,14 +14,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = require('node-gyp-build')(root);
 const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8'))[1]);
 
-const CONTRACT = [
-  'setErrorClasses', 'backendInfo', 'capabilities', 'setOption', 'memoryStats', 'emptyCache', 'synchronize', 'manualSeed',
-  'empty', 'full', 'fromArray', 'randn', 'rand', 'readSync', 'read', 'to', 'view', 'copyInto', 'axpby', 'fill',
-  'add', 'sum', 'reluForward', 'reluBackward', 'conv2dForward', 'conv2dBackward', 'batchNormForwardTrain',
-  'batchNormForwardEval', 'batchNormBackwardTrain', 'batchNormBackwardEval', 'maxPool2dForward',
-  'maxPool2dBackward', 'adaptiveAvgPool2dForward', 'adaptiveAvgPool2dBackward', 'linearForward',
-  'linearBackward', 'crossEntropyForward', 'crossEntropyBackward', 'accuracyCount', 'sgdStep', 'imagesU8ToFloat',
-];
+// The addon's functions, from the manifest every export is registered from.
+const CONTRACT = [...readFileSync(join(root, 'native', 'binding', 'functions.def'), 'utf8').matchAll(/^CRB_JS\((\w+)\)/gm)]
+  .map((m) => m[1]);
+
+// The method names of lib/native.ts's NativeAddon interface (its members start at two spaces).
+function nativeAddonMethods() {
+  const source = readFileSync(join(root, 'lib', 'native.ts'), 'utf8');
+  const body = /^export interface NativeAddon \{\n([\s\S]*?)^\}/m.exec(source)[1];
+  return [...body.matchAll(/^ {2}(\w+)\(/gm)].map((m) => m[1]);
+}
 
 const f32 = (values, shape = [values.length]) => native.fromArray(new Float32Array(values), shape, 'float32', 'cpu');
 const f64 = (values, shape = [values.length]) => native.fromArray(new Float64Array(values), shape, 'float64', 'cpu');
@@ -53,8 +55,12 @@ function expectThrow(fn, type, ...fragments) {
 }
 
 describe('native addon: surface', function () {
-  it('exports every function of lib/native.ts', function () {
+  it('exports the functions of functions.def and nothing else, each declared in lib/native.ts', function () {
+    expect(CONTRACT.length, 'rows of functions.def').to.be.at.least(40);
+    expect(new Set(CONTRACT).size, 'functions.def rows are unique').to.equal(CONTRACT.length);
     for (const name of CONTRACT) expect(native[name], name).to.be.a('function');
+    expect(Object.keys(native).sort(), 'the addon\'s exports').to.deep.equal([...CONTRACT].sort());
+    expect(nativeAddonMethods().sort(), 'NativeAddon in lib/native.ts').to.deep.equal([...CONTRACT].sort());
   });
 
   it('backendInfo describes the CPU backend and why CUDA is or is not there', function () {

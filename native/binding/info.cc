@@ -173,14 +173,13 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterInfo(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
-  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
-  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
-  exports.Set("setOption", Napi::Function::New(env, SetOption, "setOption"));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
-  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
-  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
-}
+// This file's rows of functions.def.
+const js::Function js::setErrorClasses = SetErrorClasses;
+const js::Function js::backendInfo = BackendInfo;
+const js::Function js::capabilities = Capabilities;
+const js::Function js::setOption = SetOption;
+const js::Function js::memoryStats = MemoryStats;
+const js::Function js::emptyCache = EmptyCache;
+const js::Function js::synchronize = Synchronize;
 
 }  // namespace crb

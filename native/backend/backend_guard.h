@@ -1,16 +1,8 @@
 // The one exception guard of both backends' tables (C++ only). A C++ exception (std::bad_alloc
 // from a host container, say) must not unwind through the C ABI into the addon: every ops.def
 // entry of a table is a wrapper that runs the backend's function inside a catch-all and turns
-// what it catches into a crb_error through the backend's own error setter.
-//
-//   namespace crb_cpu {
-//   crb_status record_exception(crb_status code, const char* op, const char* status, const char* message);
-//   #define CRB_OP(name, params, args) CRB_GUARDED_OP(name, params, args, record_exception)
-//   #include "../backend/ops.def"   // defines guarded_init, guarded_alloc, ...
-//   #undef CRB_OP
-//   }
-//
-// and the table takes `t.alloc = guarded_alloc;`.
+// what it catches into a crb_error through the backend's own error setter. guarded_table.inc
+// applies it to every row of ops.def inside a backend's namespace.
 #ifndef CRB_BACKEND_GUARD_H
 #define CRB_BACKEND_GUARD_H
 

@@ -86,9 +86,7 @@ crb_status record_exception(crb_status code, const char* op, const char* status,
   return fail(code, OpScope(op), status, "%s", message);
 }
 
-#define CRB_OP(name, params, args) CRB_GUARDED_OP(name, params, args, record_exception)
-#include "../backend/ops.def"
-#undef CRB_OP
+#include "../backend/guarded_table.inc"
 
 crb_backend make_table() {
   crb_backend t;
@@ -103,9 +101,7 @@ crb_backend make_table() {
   t.capabilities.host_visible_memory = 0;
   t.last_error = last_error_entry;
   t.device_count = device_count;
-#define CRB_OP(name, params, args) t.name = guarded_##name;
-#include "../backend/ops.def"
-#undef CRB_OP
+  fill_guarded_ops(&t);
   return t;
 }
 

@@ -20,15 +20,6 @@ const char* CpuSimdLevel() {
   return "sse2";
 }
 
-// 13000 -> "13.0" (CUDA driver/runtime encoding: 1000 * major + 10 * minor)
-std::string CudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
-
-// 92400 -> "9.24.0" (cuDNN 9 encoding: 10000 * major + 100 * minor + patch)
-std::string CudnnVersionString(int v) {
-  if (v <= 0) return "";
-  return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
-}
-
 Napi::Object DeviceInfoObject(Napi::Env env, int index, const crb_device_info& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", index);

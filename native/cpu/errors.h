@@ -3,6 +3,7 @@
 #define CRB_CPU_ERRORS_H
 
 #include "../backend/backend_api.h"
+#include "../backend/names.h"  // crb_status_name, crb_dtype_name, ...
 
 namespace crb_cpu {
 
@@ -11,9 +12,6 @@ namespace crb_cpu {
 crb_status fail(crb_status code, const char* op, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
 
 const crb_error* last_error();
-
-const char* status_name(crb_status code);
-const char* dtype_name(crb_dtype dtype);
 
 }  // namespace crb_cpu
 

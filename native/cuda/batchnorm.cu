@@ -67,13 +67,13 @@ __global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, co
 
 #define BN_SCOPE(name)                                                                                         \
   OpScope scope(name, "x (%d, %d, %d, %d) %s %s, eps %g, momentum %g", d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, \
-                d ? d->w : 0, d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "", d ? d->eps : 0.0,  \
+                d ? d->w : 0, d ? crb_dtype_name(d->dtype) : "", d ? crb_layout_name(d->layout) : "", d ? d->eps : 0.0,  \
                 d ? d->momentum : 0.0)
 
 crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope) {
   if (!d) return invalid(scope, "desc must not be null");
   if (d->n <= 0 || d->c <= 0 || d->h <= 0 || d->w <= 0) return invalid(scope, "sizes must be positive");
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", crb_dtype_name(d->dtype));
   if (!(d->eps >= CUDNN_BN_MIN_EPSILON) || !std::isfinite(d->eps))
     return invalid(scope, "eps must be finite and >= %g (CUDNN_BN_MIN_EPSILON), got %g", (double)CUDNN_BN_MIN_EPSILON,
                    d->eps);

@@ -117,11 +117,11 @@ __global__ void accuracy_kernel(int32_t* correct, const T* logits, const int32_t
 }
 
 #define CE_SCOPE(name) \
-  OpScope scope(name, "logits (%d, %d) %s, labels (%d) int32", n, classes, dtype_name(dtype), n)
+  OpScope scope(name, "logits (%d, %d) %s, labels (%d) int32", n, classes, crb_dtype_name(dtype), n)
 
 crb_status validate_ce(int n, int classes, crb_dtype dtype, const OpScope& scope) {
   if (n <= 0 || classes <= 0) return invalid(scope, "n and classes must be positive, got (%d, %d)", n, classes);
-  if (!is_float_dtype(dtype)) return unsupported(scope, "cross entropy takes float logits, got %s", dtype_name(dtype));
+  if (!is_float_dtype(dtype)) return unsupported(scope, "cross entropy takes float logits, got %s", crb_dtype_name(dtype));
   return CRB_OK;
 }
 

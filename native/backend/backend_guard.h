@@ -1,12 +1,13 @@
 // The one exception guard of both backends' tables (C++ only). A C++ exception (std::bad_alloc
 // from a host container, say) must not unwind through the C ABI into the addon: every ops.def
 // entry of a table is a wrapper that runs the backend's function inside a catch-all and turns
-// what it catches into a crb_error through the backend's own error setter. guarded_table.inc
+// what it catches into a crb_error through the backend's own error setter. backend_table.inc
 // applies it to every row of ops.def inside a backend's namespace.
 #ifndef CRB_BACKEND_GUARD_H
 #define CRB_BACKEND_GUARD_H
 
 #include <cstdio>
+#include <cstring>  // std::memset in backend_table.inc
 #include <exception>
 #include <new>
 

@@ -1,6 +1,7 @@
-// The CPU backend's function table, filled from the manifest (../backend/ops.def): every entry
-// behind the exception guard both backends share (../backend/backend_guard.h). The ops live in
-// one file per op family; the lifetime and device entries are here.
+// The CPU backend's function table, built from the manifest (../backend/ops.def) by
+// ../backend/backend_table.inc, every entry behind the exception guard both backends share
+// (../backend/backend_guard.h). The ops live in one file per op family; the lifetime and device
+// entries are here.
 #include <cstring>
 
 #include "../backend/backend_guard.h"
@@ -44,8 +45,6 @@ crb_status synchronize() { return CRB_OK; }  // every CPU op has finished when i
 
 namespace {
 
-const crb_error* last_error_entry() { return last_error(); }
-
 int device_count() { return 1; }
 
 // The guard's error setter. The CPU backend's `status` is always the code's name.
@@ -54,23 +53,17 @@ crb_status record_exception(crb_status code, const char* op, const char* status,
   return fail(code, op, "%s", message);
 }
 
-#include "../backend/guarded_table.inc"
+#include "../backend/backend_table.inc"
 
-crb_backend make_table() {
-  crb_backend t;
-  std::memset(&t, 0, sizeof t);
-  t.abi_version = CRB_ABI_VERSION;
-  t.name = "cpu";
-  // NCHW only (Note [channelsLast], binding/transfer.cc); the argmax is kept for backward; the
-  // fused BN + add + ReLU runs for float32/float64; tensors live in host memory.
-  t.capabilities.layouts = CRB_LAYOUT_BIT(CRB_NCHW);
-  t.capabilities.maxpool_keeps_indices = 1;
-  t.capabilities.fused_bn_add_relu = 1;
-  t.capabilities.host_visible_memory = 1;
-  t.last_error = last_error_entry;
-  t.device_count = device_count;
-  fill_guarded_ops(&t);
-  return t;
+// NCHW only (Note [channelsLast], binding/transfer.cc); the argmax is kept for backward; the
+// fused BN + add + ReLU runs for float32/float64; tensors live in host memory.
+crb_capabilities capabilities() {
+  crb_capabilities c{};
+  c.layouts = CRB_LAYOUT_BIT(CRB_NCHW);
+  c.maxpool_keeps_indices = 1;
+  c.fused_bn_add_relu = 1;
+  c.host_visible_memory = 1;
+  return c;
 }
 
 }  // namespace
@@ -78,6 +71,6 @@ crb_backend make_table() {
 }  // namespace crb_cpu
 
 extern "C" const crb_backend* crb_cpu_backend(void) {
-  static const crb_backend table = crb_cpu::make_table();
+  static const crb_backend table = crb_cpu::make_backend_table("cpu", crb_cpu::capabilities());
   return &table;
 }

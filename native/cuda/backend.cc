@@ -1,6 +1,6 @@
-// The CUDA backend's function table, filled from the manifest (../backend/ops.def) with every
-// entry behind the exception guard both backends share (../backend/backend_guard.h), and the
-// library's two exported symbols. Everything else in libcrb_cuda.so is hidden (CMakeLists.txt:
+// The CUDA backend's function table, built from the manifest (../backend/ops.def) by
+// ../backend/backend_table.inc, every entry behind the exception guard both backends share
+// (../backend/backend_guard.h), and the library's two exported symbols. Everything else in libcrb_cuda.so is hidden (CMakeLists.txt:
 // visibility hidden, static cudart's symbols excluded).
 #include <cudnn.h>
 
@@ -12,8 +12,6 @@
 
 namespace crb_cuda {
 namespace {
-
-const crb_error* last_error_entry() { return last_error(); }
 
 int device_count() {
   int count = 0;
@@ -86,23 +84,17 @@ crb_status record_exception(crb_status code, const char* op, const char* status,
   return fail(code, OpScope(op), status, "%s", message);
 }
 
-#include "../backend/guarded_table.inc"
+#include "../backend/backend_table.inc"
 
-crb_backend make_table() {
-  crb_backend t;
-  std::memset(&t, 0, sizeof t);
-  t.abi_version = CRB_ABI_VERSION;
-  t.name = "cuda";
-  // Both layouts natively; cuDNN pooling backward recomputes the argmax from x and y; cuDNN
-  // fuses BN + add + ReLU for channels-last float16 (bn_add_relu_reserve_size); device memory.
-  t.capabilities.layouts = CRB_LAYOUT_BIT(CRB_NCHW) | CRB_LAYOUT_BIT(CRB_NHWC);
-  t.capabilities.maxpool_keeps_indices = 0;
-  t.capabilities.fused_bn_add_relu = 1;
-  t.capabilities.host_visible_memory = 0;
-  t.last_error = last_error_entry;
-  t.device_count = device_count;
-  fill_guarded_ops(&t);
-  return t;
+// Both layouts natively; cuDNN pooling backward recomputes the argmax from x and y; cuDNN
+// fuses BN + add + ReLU for channels-last float16 (bn_add_relu_reserve_size); device memory.
+crb_capabilities capabilities() {
+  crb_capabilities c{};
+  c.layouts = CRB_LAYOUT_BIT(CRB_NCHW) | CRB_LAYOUT_BIT(CRB_NHWC);
+  c.maxpool_keeps_indices = 0;
+  c.fused_bn_add_relu = 1;
+  c.host_visible_memory = 0;
+  return c;
 }
 
 }  // namespace
@@ -117,7 +109,7 @@ CRB_EXPORT uint32_t crb_cuda_abi_version(void) { return CRB_ABI_VERSION; }
 // CRB_CUDA_ENTRY_POINT: initializes the device (a probe kernel runs, cuDNN creates its handle)
 // and returns the table, or null with the reason in `why`.
 CRB_EXPORT const crb_backend* crb_cuda_backend(char* why, size_t why_len) {
-  static const crb_backend table = crb_cuda::make_table();
+  static const crb_backend table = crb_cuda::make_backend_table("cuda", crb_cuda::capabilities());
   if (table.init() != CRB_OK) {  // guarded: no exception crosses into the loader
     if (why && why_len > 0) snprintf(why, why_len, "%s", crb_cuda::last_error()->message);
     return nullptr;

@@ -2,7 +2,8 @@
 // handles, creation, reads, casts, views, disposal, argument checks, error mapping, and every op
 // on tiny inputs against values worked out by hand.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,14 +15,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = require('node-gyp-build')(root);
 const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8'))[1]);
 
-const CONTRACT = [
-  'setErrorClasses', 'backendInfo', 'capabilities', 'setOption', 'memoryStats', 'emptyCache', 'synchronize', 'manualSeed',
-  'empty', 'full', 'fromArray', 'randn', 'rand', 'readSync', 'read', 'to', 'view', 'copyInto', 'axpby', 'fill',
-  'add', 'sum', 'reluForward', 'reluBackward', 'conv2dForward', 'conv2dBackward', 'batchNormForwardTrain',
-  'batchNormForwardEval', 'batchNormBackwardTrain', 'batchNormBackwardEval', 'maxPool2dForward',
-  'maxPool2dBackward', 'adaptiveAvgPool2dForward', 'adaptiveAvgPool2dBackward', 'linearForward',
-  'linearBackward', 'crossEntropyForward', 'crossEntropyBackward', 'accuracyCount', 'sgdStep', 'imagesU8ToFloat',
-];
+// The addon's functions, from the manifest every export is registered from.
+const CONTRACT = [...readFileSync(join(root, 'native', 'binding', 'functions.def'), 'utf8').matchAll(/^CRB_JS\((\w+)\)/gm)]
+  .map((m) => m[1]);
+
+// The method names of lib/native.ts's NativeAddon interface (its members start at two spaces).
+function nativeAddonMethods() {
+  const source = readFileSync(join(root, 'lib', 'native.ts'), 'utf8');
+  const body = /^export interface NativeAddon \{\n([\s\S]*?)^\}/m.exec(source)[1];
+  return [...body.matchAll(/^ {2}(\w+)\(/gm)].map((m) => m[1]);
+}
 
 const f32 = (values, shape = [values.length]) => native.fromArray(new Float32Array(values), shape, 'float32', 'cpu');
 const f64 = (values, shape = [values.length]) => native.fromArray(new Float64Array(values), shape, 'float64', 'cpu');
@@ -53,8 +56,12 @@ function expectThrow(fn, type, ...fragments) {
 }
 
 describe('native addon: surface', function () {
-  it('exports every function of lib/native.ts', function () {
+  it('exports the functions of functions.def and nothing else, each declared in lib/native.ts', function () {
+    expect(CONTRACT.length, 'rows of functions.def').to.be.at.least(40);
+    expect(new Set(CONTRACT).size, 'functions.def rows are unique').to.equal(CONTRACT.length);
     for (const name of CONTRACT) expect(native[name], name).to.be.a('function');
+    expect(Object.keys(native).sort(), 'the addon\'s exports').to.deep.equal([...CONTRACT].sort());
+    expect(nativeAddonMethods().sort(), 'NativeAddon in lib/native.ts').to.deep.equal([...CONTRACT].sort());
   });
 
   it('backendInfo describes the CPU backend and why CUDA is or is not there', function () {
@@ -112,6 +119,74 @@ describe('native addon: surface', function () {
     const e = expectThrow(() => native.empty([2], 'float32', 'cuda'), Error, 'CUDA is not available', info.reason);
     expect(e).to.not.be.instanceOf(TypeError);
     expectThrow(() => native.to(f32([1]), 'cuda', 'float32', false), Error, 'CUDA is not available');
+  });
+});
+
+describe('backend tables (native/backend/backend_table.inc)', function () {
+  // Both backends build their table with backend_table.inc; this builds one for a fake backend
+  // whose every op throws what it is told, so the guard is checked without a failing allocation.
+  it('fill every ops.def entry, each behind the guard: bad_alloc -> CRB_ERR_OOM, others -> CRB_ERR_INTERNAL', function () {
+    if (spawnSync('c++', ['--version']).error) this.skip();
+    const dir = mkdtempSync(join(tmpdir(), 'crb-guard-'));
+    try {
+      writeFileSync(join(dir, 'guard.cc'), `
+        #include <stdexcept>
+        #include "backend_guard.h"
+        namespace fake {
+        crb_error error;
+        int mode = 0;
+        const crb_error* last_error() { return &error; }
+        int device_count() { return 0; }
+        crb_status record_exception(crb_status code, const char* op, const char* status, const char* message) {
+          error.code = code;
+          std::snprintf(error.op, sizeof error.op, "%s", op);
+          std::snprintf(error.status, sizeof error.status, "%s", status);
+          std::snprintf(error.message, sizeof error.message, "%s", message);
+          return code;
+        }
+        crb_status act() {
+          if (mode == 1) throw std::bad_alloc();
+          if (mode == 2) throw std::runtime_error("boom");
+          if (mode == 3) throw 42;
+          return CRB_OK;
+        }
+        #define CRB_OP(name, params, args) crb_status name params { return act(); }
+        #include "ops.def"
+        #undef CRB_OP
+        namespace {
+        #include "backend_table.inc"
+        }
+        }
+        int main() {
+          const crb_backend t = fake::make_backend_table("fake", crb_capabilities{});
+          int entries = 0, missing = 0;
+        #define CRB_OP(name, params, args) ++entries; if (!t.name) ++missing;
+        #include "ops.def"
+        #undef CRB_OP
+          std::printf("entries=%d\\nmissing=%d\\nabi=%u\\nname=%s\\n", entries, missing, t.abi_version, t.name);
+          for (fake::mode = 0; fake::mode < 4; ++fake::mode) {
+            fake::error = crb_error{};
+            crb_status st = t.conv2d_forward(nullptr, nullptr, nullptr, nullptr, nullptr);
+            std::printf("mode%d=%d|%s|%s|%s\\n", fake::mode, int(st), fake::error.op, fake::error.status, fake::error.message);
+          }
+          return 0;
+        }`);
+      const exe = join(dir, 'guard');
+      const cc = spawnSync('c++', ['-std=c++17', '-I', join(root, 'native', 'backend'), '-o', exe, join(dir, 'guard.cc')],
+        { encoding: 'utf8' });
+      expect(cc.status, cc.stderr).to.equal(0);
+      const run = spawnSync(exe, { encoding: 'utf8' });
+      expect(run.status, run.stderr).to.equal(0);
+      const out = Object.fromEntries(run.stdout.trim().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2)));
+      const rows = [...readFileSync(join(root, 'native', 'backend', 'ops.def'), 'utf8').matchAll(/^CRB_OP\(/gm)].length;
+      expect(out).to.include({ entries: String(rows), missing: '0', abi: String(ABI_VERSION), name: 'fake' });
+      expect(out.mode0).to.equal('0|||');
+      expect(out.mode1).to.equal('2|conv2d_forward|std::bad_alloc|out of host memory');
+      expect(out.mode2).to.equal('6|conv2d_forward|exception|unexpected C++ exception: boom');
+      expect(out.mode3).to.equal('6|conv2d_forward|exception|unexpected C++ exception');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -21,7 +21,9 @@ const library = (() => {
     return join(root, 'build', 'Release', 'libcrb_cuda.so');
   }
 })();
-const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8'))[1]);
+const backendApi = readFileSync(join(root, 'native', 'backend', 'backend_api.h'), 'utf8');
+const ABI_VERSION = Number(/#define CRB_ABI_VERSION (\d+)/.exec(backendApi)[1]);
+const ENTRY_POINT = /#define CRB_CUDA_ENTRY_POINT "(\w+)"/.exec(backendApi)[1];
 
 function tool(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
@@ -69,14 +71,15 @@ describe('CUDA backend library (build and ABI, no GPU needed)', function () {
     }
   });
 
-  it('exports crb_cuda_abi_version and crb_cuda_backend_v1, and nothing else', function () {
+  it('exports crb_cuda_abi_version and the entry point crb_cuda_backend, and nothing else', function () {
+    expect(ENTRY_POINT, 'CRB_CUDA_ENTRY_POINT').to.equal('crb_cuda_backend');
     if (!haveTool('nm')) this.skip();
     const defined = tool('nm', ['-D', '--defined-only', library])
       .split('\n')
       .map((line) => line.trim().split(/\s+/))
       .filter((f) => f.length === 3 && /[TtWwDdBbRrVv]/.test(f[1]))
       .map((f) => f[2]);
-    expect(defined).to.include.members(['crb_cuda_abi_version', 'crb_cuda_backend_v1']);
+    expect(defined).to.include.members(['crb_cuda_abi_version', ENTRY_POINT]);
     expect(defined.filter((s) => !s.startsWith('crb_cuda_')), 'other exported symbols').to.deep.equal([]);
   });
 
@@ -90,7 +93,7 @@ describe('CUDA backend library (build and ABI, no GPU needed)', function () {
     expect(dyn, 'no absolute build paths baked in').to.not.match(/\(RPATH\)/);
   });
 
-  it('crb_cuda_backend_v1 returns null and says why when there is no driver', function () {
+  it('crb_cuda_backend returns null and says why when there is no driver', function () {
     const cudnn = cudnnLibDir();
     if (!cudnn || !haveTool('cc')) {
       console.log(`      skipped: needs a C compiler and libcudnn.so.9 (found: ${cudnn ?? 'none'})`);
@@ -106,7 +109,7 @@ describe('CUDA backend library (build and ABI, no GPU needed)', function () {
           void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
           if (!h) { printf("dlopen failed: %s\\n", dlerror()); return 2; }
           uint32_t (*abi)(void) = (uint32_t (*)(void))dlsym(h, "crb_cuda_abi_version");
-          const void* (*entry)(char*, size_t) = (const void* (*)(char*, size_t))dlsym(h, "crb_cuda_backend_v1");
+          const void* (*entry)(char*, size_t) = (const void* (*)(char*, size_t))dlsym(h, "${ENTRY_POINT}");
           if (!abi || !entry) { printf("symbols missing\\n"); return 3; }
           char why[1024] = "untouched";
           const void* table = entry(why, sizeof why);

@@ -4,8 +4,10 @@
 // `abi_version` before it calls anything else.
 //
 // Conventions
-// - Every op returns crb_status; on failure `last_error()` describes it (per thread).
-// - Pointers are device pointers of the backend (host memory for the CPU backend), contiguous.
+// - Every op returns crb_status; on failure `last_error()` describes it (per thread). The ops,
+//   their parameters and the files implementing them are listed once, in ops.def.
+// - Pointers are device pointers of the backend (host memory for the CPU backend) to dense
+//   tensors, stored in the memory order the descriptor's `layout` names (NCHW or NHWC).
 // - Ops are ordered on the backend's stream: a CPU op has finished when it returns, a CUDA op
 //   may still be running. `read_begin` / `read_finish` give a consistent snapshot either way.
 // - Shapes are given in the descriptor structs; `dtype` names the element type of the float
@@ -21,7 +23,7 @@ extern "C" {
 #endif
 
 #define CRB_ABI_VERSION 3  // 3: crb_capabilities in the table
-#define CRB_CUDA_ENTRY_POINT "crb_cuda_backend_v1"
+#define CRB_CUDA_ENTRY_POINT "crb_cuda_backend"  // unversioned: crb_cuda_abi_version() says which ABI
 
 typedef enum crb_dtype {
   CRB_F32 = 0,
@@ -156,107 +158,13 @@ typedef struct crb_backend {
   uint32_t abi_version;  // CRB_ABI_VERSION
   const char* name;      // "cpu" or "cuda"
   crb_capabilities capabilities;
-
-  // --- lifetime, devices, errors
-  crb_status (*init)(void);  // idempotent
-  const crb_error* (*last_error)(void);
+  const crb_error* (*last_error)(void);  // the calling thread's last failure
   int (*device_count)(void);
-  crb_status (*device_info)(int device, crb_device_info* out);
-  crb_status (*set_option)(crb_option option, int64_t value);
-  crb_status (*synchronize)(void);
 
-  // --- memory
-  crb_status (*alloc)(size_t bytes, void** out);
-  crb_status (*free)(void* ptr);
-  crb_status (*memory_stats)(crb_memory_stats* out);
-  crb_status (*empty_cache)(void);
-  crb_status (*copy_from_host)(void* dst, const void* host_src, size_t bytes);  // blocking
-  crb_status (*copy_device)(void* dst, const void* src, size_t bytes);
-  // Starts a device -> host copy ordered after all work queued so far; read_finish waits for it
-  // (it may be called from another thread), copies into host_dst, and frees the read.
-  crb_status (*read_begin)(const void* src, size_t bytes, crb_read** out);
-  crb_status (*read_finish)(crb_read* read, void* host_dst);
-
-  // --- elementwise (numel elements of dtype)
-  crb_status (*fill)(void* dst, int64_t numel, crb_dtype dtype, double value);
-  crb_status (*cast)(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_dtype, int64_t numel);
-  crb_status (*add)(void* out, const void* a, const void* b, int64_t numel, crb_dtype dtype);
-  // y = alpha * x + beta * y
-  crb_status (*axpby)(void* y, const void* x, double alpha, double beta, int64_t numel, crb_dtype dtype);
-  crb_status (*relu_forward)(void* y, const void* x, int64_t numel, crb_dtype dtype);
-  // dx = dy * (y > 0); y is the forward output
-  crb_status (*relu_backward)(void* dx, const void* dy, const void* y, int64_t numel, crb_dtype dtype);
-  // Sum of all elements into out[0] (same dtype).
-  crb_status (*sum)(void* out, const void* x, int64_t numel, crb_dtype dtype);
-
-  // --- convolution. b may be null. dw, db are overwritten (not accumulated).
-  crb_status (*conv2d_forward)(const crb_conv2d_desc* d, const void* x, const void* w, const void* b, void* y);
-  crb_status (*conv2d_backward_data)(const crb_conv2d_desc* d, const void* dy, const void* w, void* dx);
-  crb_status (*conv2d_backward_filter)(const crb_conv2d_desc* d, const void* x, const void* dy, void* dw);
-  crb_status (*conv2d_backward_bias)(const crb_conv2d_desc* d, const void* dy, void* db);
-
-  // --- batch norm. running_mean/var may be null (no tracking). save_mean/save_invstd: (c),
-  // the batch mean and 1/sqrt(biased var + eps), kept for backward.
-  crb_status (*batchnorm_forward_train)(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta,
-                                        void* y, void* running_mean, void* running_var, void* save_mean,
-                                        void* save_invstd);
-  crb_status (*batchnorm_forward_eval)(const crb_bn_desc* d, const void* x, const void* gamma, const void* beta,
-                                       const void* running_mean, const void* running_var, void* y);
-  crb_status (*batchnorm_backward_train)(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
-                                         const void* save_mean, const void* save_invstd, void* dx, void* dgamma,
-                                         void* dbeta);
-  crb_status (*batchnorm_backward_eval)(const crb_bn_desc* d, const void* x, const void* dy, const void* gamma,
-                                        const void* running_mean, const void* running_var, void* dx, void* dgamma,
-                                        void* dbeta);
-
-  // --- pooling. indices (int32, flat h*w offset of the max within its plane) may be null on
-  // backends that recompute it from x and y.
-  crb_status (*maxpool2d_forward)(const crb_pool_desc* d, const void* x, void* y, int32_t* indices);
-  crb_status (*maxpool2d_backward)(const crb_pool_desc* d, const void* x, const void* y, const void* dy,
-                                   const int32_t* indices, void* dx);
-  crb_status (*adaptive_avgpool2d_forward)(const crb_pool_desc* d, const void* x, void* y);
-  crb_status (*adaptive_avgpool2d_backward)(const crb_pool_desc* d, const void* dy, void* dx);
-
-  // --- linear. b, dx, dw, db may be null (skipped).
-  crb_status (*linear_forward)(const crb_linear_desc* d, const void* x, const void* w, const void* b, void* y);
-  crb_status (*linear_backward)(const crb_linear_desc* d, const void* x, const void* w, const void* dy, void* dx,
-                                void* dw, void* db);
-
-  // --- softmax cross-entropy over (n, classes) logits with int32 labels in [0, classes).
-  // loss_out[0] = mean over the batch; probs (n, classes) is saved for backward.
-  crb_status (*cross_entropy_forward)(int n, int classes, crb_dtype dtype, const void* logits,
-                                      const int32_t* labels, void* loss_out, void* probs);
-  // dlogits = dloss[0] * (probs - onehot(labels)) / n
-  crb_status (*cross_entropy_backward)(int n, int classes, crb_dtype dtype, const void* probs,
-                                       const int32_t* labels, const void* dloss, void* dlogits);
-  // correct[0] (int32) = number of rows whose argmax equals the label.
-  crb_status (*accuracy_count)(int n, int classes, crb_dtype dtype, const void* logits, const int32_t* labels,
-                               int32_t* correct);
-
-  // --- optimizer: one fused update over all parameters (PyTorch torch.optim.SGD semantics).
-  crb_status (*sgd_step)(const crb_sgd_desc* d, const crb_sgd_param* params, int count);
-
-  // --- data: uint8 images -> normalized, resized float batch
-  crb_status (*images_u8_to_float)(const crb_image_desc* d, const uint8_t* src, void* dst);
-
-  // --- layout (ABI 2): copies an (n, c, h, w) tensor of any dtype from src_layout memory order
-  // into dst_layout memory order (NCHW <-> NHWC; equal layouts copy).
-  crb_status (*convert_layout)(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c,
-                               int h, int w, crb_dtype dtype);
-
-  // --- the fused tail of a residual block (ABI 2), training mode: y = relu(bn(x) + z).
-  // bn_add_relu_reserve_size returns CRB_ERR_UNSUPPORTED when this backend cannot fuse for the
-  // descriptor's layout and dtype (the caller then runs BN, add and ReLU one by one); otherwise
-  // the bytes of `reserve`, which forward fills and backward reads. Entries may be null.
-  crb_status (*bn_add_relu_reserve_size)(const crb_bn_desc* d, size_t* bytes);
-  crb_status (*bn_add_relu_forward_train)(const crb_bn_desc* d, const void* x, const void* z, const void* gamma,
-                                          const void* beta, void* y, void* running_mean, void* running_var,
-                                          void* save_mean, void* save_invstd, void* reserve, size_t reserve_bytes);
-  // dz is the gradient of the sum (after the ReLU); dx, dgamma, dbeta go through the BN.
-  crb_status (*bn_add_relu_backward_train)(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
-                                           const void* gamma, const void* beta, const void* save_mean,
-                                           const void* save_invstd, const void* reserve, size_t reserve_bytes,
-                                           void* dx, void* dz, void* dgamma, void* dbeta);
+  // Every other entry returns crb_status: one row each in ops.def, which documents them.
+#define CRB_OP(name, params, args) crb_status(*name) params;
+#include "ops.def"
+#undef CRB_OP
 } crb_backend;
 
 // The CUDA shared library exports this symbol (CRB_CUDA_ENTRY_POINT). It returns null and

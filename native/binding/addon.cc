@@ -1,4 +1,5 @@
-// Registers the addon's exports; each feature lives in its own file (exports.h).
+// Registers the addon's exports, one per row of functions.def; each feature lives in its own
+// file (exports.h).
 #include "napi_config.h"
 
 #include "exports.h"
@@ -8,19 +9,10 @@ namespace crb {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   TensorHandle::Register(env);
-  RegisterInfo(env, exports);
-  RegisterRandom(env, exports);
-  RegisterCreation(env, exports);
-  RegisterRead(env, exports);
-  RegisterTransfer(env, exports);
-  RegisterElementwise(env, exports);
-  RegisterConv(env, exports);
-  RegisterBatchNorm(env, exports);
-  RegisterPooling(env, exports);
-  RegisterLinear(env, exports);
-  RegisterLoss(env, exports);
-  RegisterOptim(env, exports);
-  RegisterImages(env, exports);
+  CacheHostArrayConstructors(env);
+#define CRB_JS(name) exports.Set(#name, Napi::Function::New(env, js::name, #name));
+#include "functions.def"
+#undef CRB_JS
   return exports;
 }
 

@@ -152,12 +152,11 @@ Napi::Value Rand(const Napi::CallbackInfo& info) {
   return UploadGenerated(call, shape, dtype, [&] { return low + (high - low) * generator.Uniform(); });
 }
 
-void RegisterCreation(Napi::Env env, Napi::Object exports) {
-  exports.Set("empty", Napi::Function::New(env, Empty, "empty"));
-  exports.Set("full", Napi::Function::New(env, Full, "full"));
-  exports.Set("fromArray", Napi::Function::New(env, FromArray, "fromArray"));
-  exports.Set("randn", Napi::Function::New(env, Randn, "randn"));
-  exports.Set("rand", Napi::Function::New(env, Rand, "rand"));
-}
+// This file's rows of functions.def.
+const js::Function js::empty = Empty;
+const js::Function js::full = Full;
+const js::Function js::fromArray = FromArray;
+const js::Function js::randn = Randn;
+const js::Function js::rand = Rand;
 
 }  // namespace crb

@@ -80,12 +80,6 @@ std::string DescribeValue(const Napi::Value& value) {
   return "object";
 }
 
-namespace {
-
-const char* StatusCodeName(crb_status status) { return crb_status_name(status); }
-
-}  // namespace
-
 crb_error CaptureBackendError(const crb_backend* backend, crb_status status, const char* abi_op) {
   crb_error copy;
   std::memset(&copy, 0, sizeof copy);
@@ -94,7 +88,7 @@ crb_error CaptureBackendError(const crb_backend* backend, crb_status status, con
   if (last && last->code == status) copy = *last;
   copy.code = status;
   if (copy.op[0] == '\0') std::snprintf(copy.op, sizeof copy.op, "%s", abi_op);
-  if (copy.status[0] == '\0') std::snprintf(copy.status, sizeof copy.status, "%s", StatusCodeName(status));
+  if (copy.status[0] == '\0') std::snprintf(copy.status, sizeof copy.status, "%s", crb_status_name(status));
   copy.op[sizeof copy.op - 1] = '\0';
   copy.status[sizeof copy.status - 1] = '\0';
   copy.message[sizeof copy.message - 1] = '\0';
@@ -117,7 +111,7 @@ Napi::Object MakeBackendError(Napi::Env env, const crb_error& error, const char*
   Napi::Object props = Napi::Object::New(env);
   props.Set("op", Napi::String::New(env, error.op));
   props.Set("status", Napi::String::New(env, error.status));
-  props.Set("code", Napi::String::New(env, StatusCodeName(error.code)));
+  props.Set("code", Napi::String::New(env, crb_status_name(error.code)));
   props.Set("device", Napi::String::New(env, DeviceName(device)));
 
   Napi::Object object;

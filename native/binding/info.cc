@@ -20,15 +20,6 @@ const char* CpuSimdLevel() {
   return "sse2";
 }
 
-// 13000 -> "13.0" (CUDA driver/runtime encoding: 1000 * major + 10 * minor)
-std::string CudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
-
-// 92400 -> "9.24.0" (cuDNN 9 encoding: 10000 * major + 100 * minor + patch)
-std::string CudnnVersionString(int v) {
-  if (v <= 0) return "";
-  return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
-}
-
 Napi::Object DeviceInfoObject(Napi::Env env, int index, const crb_device_info& d) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("index", index);
@@ -173,14 +164,13 @@ Napi::Value Synchronize(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterInfo(Napi::Env env, Napi::Object exports) {
-  exports.Set("setErrorClasses", Napi::Function::New(env, SetErrorClasses, "setErrorClasses"));
-  exports.Set("backendInfo", Napi::Function::New(env, BackendInfo, "backendInfo"));
-  exports.Set("capabilities", Napi::Function::New(env, Capabilities, "capabilities"));
-  exports.Set("setOption", Napi::Function::New(env, SetOption, "setOption"));
-  exports.Set("memoryStats", Napi::Function::New(env, MemoryStats, "memoryStats"));
-  exports.Set("emptyCache", Napi::Function::New(env, EmptyCache, "emptyCache"));
-  exports.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
-}
+// This file's rows of functions.def.
+const js::Function js::setErrorClasses = SetErrorClasses;
+const js::Function js::backendInfo = BackendInfo;
+const js::Function js::capabilities = Capabilities;
+const js::Function js::setOption = SetOption;
+const js::Function js::memoryStats = MemoryStats;
+const js::Function js::emptyCache = EmptyCache;
+const js::Function js::synchronize = Synchronize;
 
 }  // namespace crb

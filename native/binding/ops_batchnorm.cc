@@ -219,13 +219,12 @@ Napi::Value AddReluBackwardTrain(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterBatchNorm(Napi::Env env, Napi::Object exports) {
-  exports.Set("batchNormAddReluForwardTrain", Napi::Function::New(env, AddReluForwardTrain, "batchNormAddReluForwardTrain"));
-  exports.Set("batchNormAddReluBackwardTrain", Napi::Function::New(env, AddReluBackwardTrain, "batchNormAddReluBackwardTrain"));
-  exports.Set("batchNormForwardTrain", Napi::Function::New(env, ForwardTrain, "batchNormForwardTrain"));
-  exports.Set("batchNormForwardEval", Napi::Function::New(env, ForwardEval, "batchNormForwardEval"));
-  exports.Set("batchNormBackwardTrain", Napi::Function::New(env, Backward<true>, "batchNormBackwardTrain"));
-  exports.Set("batchNormBackwardEval", Napi::Function::New(env, Backward<false>, "batchNormBackwardEval"));
-}
+// This file's rows of functions.def.
+const js::Function js::batchNormForwardTrain = ForwardTrain;
+const js::Function js::batchNormForwardEval = ForwardEval;
+const js::Function js::batchNormBackwardTrain = Backward<true>;
+const js::Function js::batchNormBackwardEval = Backward<false>;
+const js::Function js::batchNormAddReluForwardTrain = AddReluForwardTrain;
+const js::Function js::batchNormAddReluBackwardTrain = AddReluBackwardTrain;
 
 }  // namespace crb

@@ -86,9 +86,8 @@ Napi::Value Conv2dBackward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterConv(Napi::Env env, Napi::Object exports) {
-  exports.Set("conv2dForward", Napi::Function::New(env, Conv2dForward, "conv2dForward"));
-  exports.Set("conv2dBackward", Napi::Function::New(env, Conv2dBackward, "conv2dBackward"));
-}
+// This file's rows of functions.def.
+const js::Function js::conv2dForward = Conv2dForward;
+const js::Function js::conv2dBackward = Conv2dBackward;
 
 }  // namespace crb

@@ -61,11 +61,10 @@ Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterElementwise(Napi::Env env, Napi::Object exports) {
-  exports.Set("add", Napi::Function::New(env, Add, "add"));
-  exports.Set("sum", Napi::Function::New(env, Sum, "sum"));
-  exports.Set("reluForward", Napi::Function::New(env, ReluForward, "reluForward"));
-  exports.Set("reluBackward", Napi::Function::New(env, ReluBackward, "reluBackward"));
-}
+// This file's rows of functions.def.
+const js::Function js::add = Add;
+const js::Function js::sum = Sum;
+const js::Function js::reluForward = ReluForward;
+const js::Function js::reluBackward = ReluBackward;
 
 }  // namespace crb

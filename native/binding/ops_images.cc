@@ -31,8 +31,7 @@ Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterImages(Napi::Env env, Napi::Object exports) {
-  exports.Set("imagesU8ToFloat", Napi::Function::New(env, ImagesU8ToFloat, "imagesU8ToFloat"));
-}
+// This file's rows of functions.def.
+const js::Function js::imagesU8ToFloat = ImagesU8ToFloat;
 
 }  // namespace crb

@@ -72,9 +72,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterLinear(Napi::Env env, Napi::Object exports) {
-  exports.Set("linearForward", Napi::Function::New(env, Forward, "linearForward"));
-  exports.Set("linearBackward", Napi::Function::New(env, Backward, "linearBackward"));
-}
+// This file's rows of functions.def.
+const js::Function js::linearForward = Forward;
+const js::Function js::linearBackward = Backward;
 
 }  // namespace crb

@@ -79,10 +79,9 @@ Napi::Value Accuracy(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterLoss(Napi::Env env, Napi::Object exports) {
-  exports.Set("crossEntropyForward", Napi::Function::New(env, Forward, "crossEntropyForward"));
-  exports.Set("crossEntropyBackward", Napi::Function::New(env, Backward, "crossEntropyBackward"));
-  exports.Set("accuracyCount", Napi::Function::New(env, Accuracy, "accuracyCount"));
-}
+// This file's rows of functions.def.
+const js::Function js::crossEntropyForward = Forward;
+const js::Function js::crossEntropyBackward = Backward;
+const js::Function js::accuracyCount = Accuracy;
 
 }  // namespace crb

@@ -110,11 +110,10 @@ Napi::Value AdaptiveBackward(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterPooling(Napi::Env env, Napi::Object exports) {
-  exports.Set("maxPool2dForward", Napi::Function::New(env, MaxPoolForward, "maxPool2dForward"));
-  exports.Set("maxPool2dBackward", Napi::Function::New(env, MaxPoolBackward, "maxPool2dBackward"));
-  exports.Set("adaptiveAvgPool2dForward", Napi::Function::New(env, AdaptiveForward, "adaptiveAvgPool2dForward"));
-  exports.Set("adaptiveAvgPool2dBackward", Napi::Function::New(env, AdaptiveBackward, "adaptiveAvgPool2dBackward"));
-}
+// This file's rows of functions.def.
+const js::Function js::maxPool2dForward = MaxPoolForward;
+const js::Function js::maxPool2dBackward = MaxPoolBackward;
+const js::Function js::adaptiveAvgPool2dForward = AdaptiveForward;
+const js::Function js::adaptiveAvgPool2dBackward = AdaptiveBackward;
 
 }  // namespace crb

@@ -75,8 +75,7 @@ Napi::Value SgdStep(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterOptim(Napi::Env env, Napi::Object exports) {
-  exports.Set("sgdStep", Napi::Function::New(env, SgdStep, "sgdStep"));
-}
+// This file's rows of functions.def.
+const js::Function js::sgdStep = SgdStep;
 
 }  // namespace crb

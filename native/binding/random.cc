@@ -4,6 +4,7 @@
 
 #include "addon_data.h"
 #include "errors.h"
+#include "exports.h"
 
 namespace crb {
 
@@ -38,8 +39,7 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterRandom(Napi::Env env, Napi::Object exports) {
-  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed, "manualSeed"));
-}
+// This file's rows of functions.def.
+const js::Function js::manualSeed = ManualSeed;
 
 }  // namespace crb

@@ -30,6 +30,4 @@ class HostGenerator {
   double spare_normal_ = 0;
 };
 
-void RegisterRandom(Napi::Env env, Napi::Object exports);
-
 }  // namespace crb

@@ -244,12 +244,14 @@ Napi::Value Read(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterRead(Napi::Env env, Napi::Object exports) {
+void CacheHostArrayConstructors(Napi::Env env) {
   AddonData& data = GetAddonData(env);
   for (crb_dtype dtype : {CRB_F32, CRB_F64, CRB_F16, CRB_BF16, CRB_I32, CRB_I64, CRB_U8})
     data.host_array_constructors[dtype] = Napi::Persistent(env.Global().Get(HostArrayName(dtype)).As<Napi::Function>());
-  exports.Set("readSync", Napi::Function::New(env, ReadSync, "readSync"));
-  exports.Set("read", Napi::Function::New(env, Read, "read"));
 }
+
+// This file's rows of functions.def.
+const js::Function js::readSync = ReadSync;
+const js::Function js::read = Read;
 
 }  // namespace crb

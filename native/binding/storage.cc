@@ -10,7 +10,7 @@ Storage::Storage(const crb_backend* backend, Device device, void* ptr, size_t nb
 Storage::~Storage() {
   // A failed free cannot be reported from here (finalizers must not throw); the backend keeps
   // its own record of it.
-  if (ptr_) backend_->free(ptr_);
+  if (ptr_) backend_->dealloc(ptr_);
   if (accounting_env_ && nbytes_) Napi::MemoryManagement::AdjustExternalMemory(accounting_env_, -int64_t(nbytes_));
 }
 
@@ -25,7 +25,7 @@ crb_status AllocateStorage(Napi::Env env, const crb_backend* backend, Device dev
     napi_env accounting = backend->capabilities.host_visible_memory ? napi_env(env) : nullptr;
     *out = std::make_shared<Storage>(backend, device, ptr, nbytes, accounting);
   } catch (...) {
-    if (ptr) backend->free(ptr);
+    if (ptr) backend->dealloc(ptr);
     throw;
   }
   return CRB_OK;

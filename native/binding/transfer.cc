@@ -157,12 +157,11 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void RegisterTransfer(Napi::Env env, Napi::Object exports) {
-  exports.Set("to", Napi::Function::New(env, To, "to"));
-  exports.Set("view", Napi::Function::New(env, View, "view"));
-  exports.Set("copyInto", Napi::Function::New(env, CopyInto, "copyInto"));
-  exports.Set("axpby", Napi::Function::New(env, Axpby, "axpby"));
-  exports.Set("fill", Napi::Function::New(env, Fill, "fill"));
-}
+// This file's rows of functions.def.
+const js::Function js::to = To;
+const js::Function js::view = View;
+const js::Function js::copyInto = CopyInto;
+const js::Function js::axpby = Axpby;
+const js::Function js::fill = Fill;
 
 }  // namespace crb

@@ -11,7 +11,7 @@
 //  3. the backend: $CRB_CUDA_BACKEND when set, else <addon dir>/libcrb_cuda.so. Its
 //     libcudnn.so.9 comes from (2), else its RUNPATH ($ORIGIN), else the system loader path;
 //     failing those, from a pip-installed nvidia-cudnn-cu13 (asks python3 where it is).
-//  4. crb_cuda_abi_version() must equal CRB_ABI_VERSION; then crb_cuda_backend_v1() initializes
+//  4. crb_cuda_abi_version() must equal CRB_ABI_VERSION; then crb_cuda_backend() initializes
 //     the device and returns the table, or says why not.
 #include "cuda_loader.h"
 
@@ -62,12 +62,6 @@ std::string pip_cudnn_dir() {
   return out;
 }
 
-std::string version_string(long v) {  // cuDNN 92400 -> "9.24.0"
-  char buf[32];
-  snprintf(buf, sizeof buf, "%ld.%ld.%ld", v / 10000, (v % 10000) / 100, v % 100);
-  return buf;
-}
-
 std::string hint_for_init_failure(const std::string& why) {
   if (why.find("insufficient") != std::string::npos || why.find("cudaErrorInsufficientDriver") != std::string::npos)
     return "the NVIDIA driver is older than this build's CUDA runtime (13.x): update the driver to R580 or newer";
@@ -92,7 +86,7 @@ CudaLoadResult load(const std::string& addon_dir) {
     using GetVersion = int (*)(int*);
     int version = 0;
     if (auto get = reinterpret_cast<GetVersion>(dlsym(driver, "cuDriverGetVersion")); get && get(&version) == 0)
-      result += " (supports CUDA " + std::to_string(version / 1000) + "." + std::to_string((version % 1000) / 10) + ")";
+      result += " (supports CUDA " + CudaVersionString(version) + ")";
     const std::string where = defining_library(driver, "cuInit");
     if (!where.empty()) result += ", " + where;
     attempt("driver libcuda.so.1", result);
@@ -174,7 +168,7 @@ CudaLoadResult load(const std::string& addon_dir) {
     using GetVersion = size_t (*)();
     auto get = reinterpret_cast<GetVersion>(dlsym(lib, "cudnnGetVersion"));
     if (!where.empty())
-      attempt("cuDNN libcudnn.so.9", "ok, version " + (get ? version_string(long(get())) : "?") + ", " + where);
+      attempt("cuDNN libcudnn.so.9", "ok, version " + (get ? CudnnVersionString(long(get())) : "?") + ", " + where);
   }
 
   // 4. ABI, then initialization.
@@ -242,6 +236,13 @@ const CudaLoadResult& load_cuda_backend(const std::string& addon_dir) {
   static std::once_flag once;
   std::call_once(once, [&] { result = load(addon_dir); });
   return result;
+}
+
+std::string CudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+std::string CudnnVersionString(long v) {
+  if (v <= 0) return "";
+  return std::to_string(v / 10000) + "." + std::to_string((v % 10000) / 100) + "." + std::to_string(v % 100);
 }
 
 }  // namespace crb

@@ -27,4 +27,9 @@ struct CudaLoadResult {
 // CRB_CUDA_BACKEND (a file path) when set.
 const CudaLoadResult& load_cuda_backend(const std::string& addon_dir);
 
+// 13000 -> "13.0" (CUDA driver/runtime encoding: 1000 * major + 10 * minor)
+std::string CudaVersionString(int v);
+// 92400 -> "9.24.0" (cuDNN 9 encoding: 10000 * major + 100 * minor + patch); "" when v <= 0
+std::string CudnnVersionString(long v);
+
 }  // namespace crb

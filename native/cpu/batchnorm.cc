@@ -319,7 +319,7 @@ crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
   if (!bytes) return fail(CRB_ERR_INVALID, "bn_add_relu_reserve_size", "bytes must not be null");
   if (d->dtype != CRB_F32 && d->dtype != CRB_F64)
     return fail(CRB_ERR_UNSUPPORTED, "bn_add_relu_reserve_size", "dtype %s is not supported on the CPU backend",
-                dtype_name(d->dtype));
+                crb_dtype_name(d->dtype));
   *bytes = 0;  // backward recomputes the ReLU mask from y
   return CRB_OK;
 }

@@ -14,7 +14,7 @@ crb_status dispatch_float(crb_dtype dtype, const char* op, Fn&& fn) {
     case CRB_F64: return fn(double{});
     default:
       return fail(CRB_ERR_UNSUPPORTED, op, "dtype %s is not supported on the CPU backend (float32 or float64 only)",
-                  dtype_name(dtype));
+                  crb_dtype_name(dtype));
   }
 }
 

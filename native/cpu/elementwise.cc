@@ -122,7 +122,7 @@ crb_status dispatch_arith(crb_dtype dtype, const char* op, Fn&& fn) {
     case CRB_I64: return fn(int64_t{});
     default:
       return fail(CRB_ERR_UNSUPPORTED, op, "dtype %s is not supported (float32, float64, int32 or int64)",
-                  dtype_name(dtype));
+                  crb_dtype_name(dtype));
   }
 }
 

@@ -15,7 +15,7 @@ thread_local crb_error tls_error = {CRB_OK, "", "", ""};
 crb_status fail(crb_status code, const char* op, const char* fmt, ...) {
   tls_error.code = code;
   snprintf(tls_error.op, sizeof tls_error.op, "%s", op);
-  snprintf(tls_error.status, sizeof tls_error.status, "%s", status_name(code));
+  snprintf(tls_error.status, sizeof tls_error.status, "%s", crb_status_name(code));
   va_list args;
   va_start(args, fmt);
   vsnprintf(tls_error.message, sizeof tls_error.message, fmt, args);
@@ -24,9 +24,5 @@ crb_status fail(crb_status code, const char* op, const char* fmt, ...) {
 }
 
 const crb_error* last_error() { return &tls_error; }
-
-const char* status_name(crb_status code) { return crb_status_name(code); }
-
-const char* dtype_name(crb_dtype dtype) { return crb_dtype_name(dtype); }
 
 }  // namespace crb_cpu

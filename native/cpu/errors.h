@@ -4,6 +4,7 @@
 
 #include "../backend/backend_api.h"
 #include "../backend/geometry.h"
+#include "../backend/names.h"  // crb_status_name, crb_dtype_name, ...
 
 namespace crb_cpu {
 
@@ -26,9 +27,6 @@ inline crb_status require_nchw(crb_layout layout, const char* op) {
 }
 
 const crb_error* last_error();
-
-const char* status_name(crb_status code);
-const char* dtype_name(crb_dtype dtype);
 
 }  // namespace crb_cpu
 

@@ -95,14 +95,14 @@ crb_status alloc(size_t bytes, void** out) {
   return CRB_OK;
 }
 
-crb_status free_(void* ptr) {
+crb_status dealloc(void* ptr) {
   if (!ptr) return CRB_OK;
   Accounting& a = accounting();
   {
     std::lock_guard<std::mutex> lock(a.mutex);
     auto it = a.live.find(ptr);
     if (it == a.live.end())
-      return fail(CRB_ERR_INVALID, "free", "pointer %p was not allocated by the CPU backend (or was freed twice)", ptr);
+      return fail(CRB_ERR_INVALID, "dealloc", "pointer %p was not allocated by the CPU backend (or was freed twice)", ptr);
     const Block b = it->second;
     a.allocated -= b.requested;
     a.live.erase(it);

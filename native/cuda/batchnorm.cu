@@ -67,14 +67,14 @@ __global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, co
 
 #define BN_SCOPE(name)                                                                                         \
   OpScope scope(name, "x (%d, %d, %d, %d) %s %s, eps %g, momentum %g", d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, \
-                d ? d->w : 0, d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "", d ? d->eps : 0.0,  \
+                d ? d->w : 0, d ? crb_dtype_name(d->dtype) : "", d ? crb_layout_name(d->layout) : "", d ? d->eps : 0.0,  \
                 d ? d->momentum : 0.0)
 
 // `train_forward`: the statistics come from the batch (crb_geom_batchnorm).
 crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope, bool train_forward = false) {
   crb_geom_error e;
   CRB_TRY(check(crb_bn_check(d, train_forward, &e), e, scope));
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "batch norm takes float tensors, got %s", crb_dtype_name(d->dtype));
   return CRB_OK;
 }
 

@@ -18,6 +18,7 @@
 
 #include "../backend/backend_api.h"
 #include "../backend/geometry.h"
+#include "../backend/names.h"  // crb_dtype_name, crb_layout_name, crb_dtype_size
 
 namespace crb_cuda {
 
@@ -47,9 +48,6 @@ const crb_error* last_error();
 void clear_error();
 void restore_error(const crb_error& saved);  // replays an error recorded earlier
 
-const char* dtype_name(crb_dtype dtype);
-const char* layout_name(crb_layout layout);
-size_t dtype_size(crb_dtype dtype);  // 0 for an unknown value
 bool is_float_dtype(crb_dtype dtype);
 
 }  // namespace crb_cuda

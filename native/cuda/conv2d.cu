@@ -328,7 +328,7 @@ crb_status run_conv(const crb_conv2d_desc& d, Direction dir, const ConvPtrs& ptr
 crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
   crb_geom_error e;
   CRB_TRY(check(crb_conv2d_check(d, &e), e, scope));
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "conv2d takes float tensors, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "conv2d takes float tensors, got %s", crb_dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
   return CRB_OK;
 }
@@ -341,7 +341,7 @@ crb_status validate_conv(const crb_conv2d_desc* d, const OpScope& scope) {
                 d ? d->c / (d->groups > 0 ? d->groups : 1) : 0, d ? d->r : 0, d ? d->s : 0, d ? d->n : 0,    \
                 d ? d->k : 0, d ? d->out_h : 0, d ? d->out_w : 0, d ? d->stride_h : 0, d ? d->stride_w : 0,   \
                 d ? d->pad_h : 0, d ? d->pad_w : 0, d ? d->dil_h : 0, d ? d->dil_w : 0, d ? d->groups : 0,    \
-                d ? dtype_name(d->dtype) : "", d ? layout_name(d->layout) : "")
+                d ? crb_dtype_name(d->dtype) : "", d ? crb_layout_name(d->layout) : "")
 
 crb_status conv2d_forward_as(const char* op_name, const crb_conv2d_desc* d, const void* x, const void* w,
                              const void* b, void* y) {

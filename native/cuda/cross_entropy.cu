@@ -117,12 +117,12 @@ __global__ void accuracy_kernel(int32_t* correct, const T* logits, const int32_t
 }
 
 #define CE_SCOPE(name) \
-  OpScope scope(name, "logits (%d, %d) %s, labels (%d) int32", n, classes, dtype_name(dtype), n)
+  OpScope scope(name, "logits (%d, %d) %s, labels (%d) int32", n, classes, crb_dtype_name(dtype), n)
 
 crb_status validate_ce(int n, int classes, crb_dtype dtype, const OpScope& scope) {
   crb_geom_error e;
   CRB_TRY(check(crb_cross_entropy_check(n, classes, &e), e, scope));
-  if (!is_float_dtype(dtype)) return unsupported(scope, "cross entropy takes float logits, got %s", dtype_name(dtype));
+  if (!is_float_dtype(dtype)) return unsupported(scope, "cross entropy takes float logits, got %s", crb_dtype_name(dtype));
   return CRB_OK;
 }
 

@@ -91,7 +91,7 @@ cudnnTensorFormat_t cudnn_format(crb_layout layout) {
 crb_status set_tensor_4d(TensorDescriptor& desc, crb_dtype dtype, crb_layout layout, int64_t n, int64_t c, int64_t h,
                          int64_t w, const OpScope& scope) {
   cudnnDataType_t dt;
-  if (!cudnn_data_type(dtype, &dt)) return unsupported(scope, "cuDNN takes no %s tensors", dtype_name(dtype));
+  if (!cudnn_data_type(dtype, &dt)) return unsupported(scope, "cuDNN takes no %s tensors", crb_dtype_name(dtype));
   if (layout != CRB_NCHW && layout != CRB_NHWC) return invalid(scope, "unknown layout %d", static_cast<int>(layout));
   if (n <= 0 || c <= 0 || h <= 0 || w <= 0)
     return invalid(scope, "tensor dims must be positive, got (%lld, %lld, %lld, %lld)", (long long)n, (long long)c,

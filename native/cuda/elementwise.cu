@@ -84,7 +84,7 @@ crb_status check_numel(const OpScope& scope, int64_t numel) {
 }  // namespace
 
 crb_status fill(void* dst, int64_t numel, crb_dtype dtype, double value) {
-  OpScope scope("fill", "dst (%lld) %s, value %g", (long long)numel, dtype_name(dtype), value);
+  OpScope scope("fill", "dst (%lld) %s, value %g", (long long)numel, crb_dtype_name(dtype), value);
   CRB_TRY(ensure_init(scope));
   CRB_TRY(check_numel(scope, numel));
   if (numel == 0) return CRB_OK;
@@ -103,13 +103,13 @@ crb_status fill(void* dst, int64_t numel, crb_dtype dtype, double value) {
 }
 
 crb_status cast(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_dtype, int64_t numel) {
-  OpScope scope("cast", "(%lld) %s -> %s", (long long)numel, dtype_name(src_dtype), dtype_name(dst_dtype));
+  OpScope scope("cast", "(%lld) %s -> %s", (long long)numel, crb_dtype_name(src_dtype), crb_dtype_name(dst_dtype));
   CRB_TRY(ensure_init(scope));
   CRB_TRY(check_numel(scope, numel));
   if (numel == 0) return CRB_OK;
   if (!dst || !src) return invalid(scope, "dst and src must not be null");
   if (dst_dtype == src_dtype) {
-    CRB_CUDA_CHECK(scope, cudaMemcpyAsync(dst, src, numel * dtype_size(src_dtype), cudaMemcpyDeviceToDevice, stream()));
+    CRB_CUDA_CHECK(scope, cudaMemcpyAsync(dst, src, numel * crb_dtype_size(src_dtype), cudaMemcpyDeviceToDevice, stream()));
     return CRB_OK;
   }
   return dispatch_all(dst_dtype, scope, [&](auto dtag) -> crb_status {
@@ -125,7 +125,7 @@ crb_status cast(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_d
 }
 
 crb_status add(void* out, const void* a, const void* b, int64_t numel, crb_dtype dtype) {
-  OpScope scope("add", "(%lld) %s", (long long)numel, dtype_name(dtype));
+  OpScope scope("add", "(%lld) %s", (long long)numel, crb_dtype_name(dtype));
   CRB_TRY(ensure_init(scope));
   CRB_TRY(check_numel(scope, numel));
   if (numel == 0) return CRB_OK;
@@ -144,7 +144,7 @@ crb_status add(void* out, const void* a, const void* b, int64_t numel, crb_dtype
 }
 
 crb_status axpby(void* y, const void* x, double alpha, double beta, int64_t numel, crb_dtype dtype) {
-  OpScope scope("axpby", "(%lld) %s, alpha %g, beta %g", (long long)numel, dtype_name(dtype), alpha, beta);
+  OpScope scope("axpby", "(%lld) %s, alpha %g, beta %g", (long long)numel, crb_dtype_name(dtype), alpha, beta);
   CRB_TRY(ensure_init(scope));
   CRB_TRY(check_numel(scope, numel));
   if (numel == 0) return CRB_OK;
@@ -160,7 +160,7 @@ crb_status axpby(void* y, const void* x, double alpha, double beta, int64_t nume
 }
 
 crb_status sum(void* out, const void* x, int64_t numel, crb_dtype dtype) {
-  OpScope scope("sum", "x (%lld) %s", (long long)numel, dtype_name(dtype));
+  OpScope scope("sum", "x (%lld) %s", (long long)numel, crb_dtype_name(dtype));
   CRB_TRY(ensure_init(scope));
   CRB_TRY(check_numel(scope, numel));
   if (!out || (numel > 0 && !x)) return invalid(scope, "out and x must not be null");

@@ -84,12 +84,6 @@ void clear_error() {
   tls_error.op[0] = tls_error.status[0] = tls_error.message[0] = '\0';
 }
 
-const char* dtype_name(crb_dtype dtype) { return crb_dtype_name(dtype); }
-
-const char* layout_name(crb_layout layout) { return crb_layout_name(layout); }
-
-size_t dtype_size(crb_dtype dtype) { return crb_dtype_size(dtype); }
-
 bool is_float_dtype(crb_dtype dtype) {
   return dtype == CRB_F32 || dtype == CRB_F64 || dtype == CRB_F16 || dtype == CRB_BF16;
 }

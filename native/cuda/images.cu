@@ -41,7 +41,7 @@ __global__ void images_u8_to_float_kernel(T* dst, const uint8_t* src, int64_t pl
 crb_status images_u8_to_float(const crb_image_desc* d, const uint8_t* src, void* dst) {
   OpScope scope("images_u8_to_float", "src (%d, %d, %d, %d) uint8 -> (%d, %d, %d, %d) %s, mean %g, std %g",
                 d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->n : 0, d ? d->c : 0, d ? d->out_h : 0,
-                d ? d->out_w : 0, d ? dtype_name(d->dtype) : "", d ? d->mean : 0.0, d ? d->std : 0.0);
+                d ? d->out_w : 0, d ? crb_dtype_name(d->dtype) : "", d ? d->mean : 0.0, d ? d->std : 0.0);
   CRB_TRY(ensure_init(scope));
   crb_geom_error e;
   CRB_TRY(check(crb_images_check(d, &e), e, scope));

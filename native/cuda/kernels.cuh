@@ -102,7 +102,7 @@ crb_status dispatch_float(crb_dtype dtype, const OpScope& scope, Fn&& fn) {
     case CRB_F64: return fn(double{});
     case CRB_F16: return fn(__half{});
     case CRB_BF16: return fn(__nv_bfloat16{});
-    default: return unsupported(scope, "dtype must be a floating type, got %s", dtype_name(dtype));
+    default: return unsupported(scope, "dtype must be a floating type, got %s", crb_dtype_name(dtype));
   }
 }
 

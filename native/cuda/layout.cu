@@ -44,7 +44,7 @@ crb_status launch(void* dst, crb_layout dst_layout, const void* src, int64_t n, 
 
 crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb_layout src_layout, int n, int c, int h,
                           int w, crb_dtype dtype) {
-  OpScope scope("convert_layout", "(%d, %d, %d, %d) %s, %s -> %s", n, c, h, w, dtype_name(dtype),
+  OpScope scope("convert_layout", "(%d, %d, %d, %d) %s, %s -> %s", n, c, h, w, crb_dtype_name(dtype),
                 src_layout == CRB_NHWC ? "NHWC" : "NCHW", dst_layout == CRB_NHWC ? "NHWC" : "NCHW");
   CRB_TRY(ensure_init(scope));
   crb_geom_error e;
@@ -52,7 +52,7 @@ crb_status convert_layout(void* dst, crb_layout dst_layout, const void* src, crb
   const int64_t hw = static_cast<int64_t>(h) * w, total = static_cast<int64_t>(n) * c * hw;
   if (total == 0) return CRB_OK;
   if (!dst || !src) return invalid(scope, "dst and src must not be null");
-  const size_t size = dtype_size(dtype);
+  const size_t size = crb_dtype_size(dtype);
   if (src_layout == dst_layout || c == 1 || hw == 1) return copy_device(dst, src, static_cast<size_t>(total) * size);
   switch (size) {
     case 1: return launch<uint8_t>(dst, dst_layout, src, n, c, hw, scope);

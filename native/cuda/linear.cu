@@ -32,7 +32,7 @@ crb_conv2d_desc as_conv(const crb_linear_desc& d) {
 crb_status validate_linear(const crb_linear_desc* d, const OpScope& scope) {
   crb_geom_error e;
   CRB_TRY(check(crb_linear_check(d, &e), e, scope));
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "linear takes float tensors, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "linear takes float tensors, got %s", crb_dtype_name(d->dtype));
   return CRB_OK;
 }
 
@@ -40,7 +40,7 @@ crb_status validate_linear(const crb_linear_desc* d, const OpScope& scope) {
 
 crb_status linear_forward(const crb_linear_desc* d, const void* x, const void* w, const void* b, void* y) {
   OpScope scope("linear_forward", "x (%d, %d), w (%d, %d), y (%d, %d) %s", d ? d->m : 0, d ? d->k : 0, d ? d->n : 0,
-                d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? dtype_name(d->dtype) : "");
+                d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? crb_dtype_name(d->dtype) : "");
   CRB_TRY(validate_linear(d, scope));
   const crb_conv2d_desc c = as_conv(*d);
   return conv2d_forward_as("linear_forward", &c, x, w, b, y);
@@ -49,7 +49,7 @@ crb_status linear_forward(const crb_linear_desc* d, const void* x, const void* w
 crb_status linear_backward(const crb_linear_desc* d, const void* x, const void* w, const void* dy, void* dx, void* dw,
                            void* db) {
   OpScope scope("linear_backward", "x (%d, %d), w (%d, %d), dy (%d, %d) %s", d ? d->m : 0, d ? d->k : 0,
-                d ? d->n : 0, d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? dtype_name(d->dtype) : "");
+                d ? d->n : 0, d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? crb_dtype_name(d->dtype) : "");
   CRB_TRY(validate_linear(d, scope));
   const crb_conv2d_desc c = as_conv(*d);
   if (dx) CRB_TRY(conv2d_backward_data_as("linear_backward (dx)", &c, dy, w, dx));

@@ -44,8 +44,8 @@ crb_status alloc(size_t bytes, void** out) {
   return device_alloc(bytes, out, scope);
 }
 
-crb_status free_(void* ptr) {
-  OpScope scope("free");
+crb_status dealloc(void* ptr) {
+  OpScope scope("dealloc");
   return device_free(ptr, scope);
 }
 

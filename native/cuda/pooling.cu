@@ -154,13 +154,13 @@ crb_status launch_pool(const crb_pool_desc& d, int64_t total, const OpScope& sco
   OpScope scope(name, "x (%d, %d, %d, %d), y (%d, %d, %d, %d), kernel (%d, %d), stride (%d, %d), pad (%d, %d), %s %s", \
                 d ? d->n : 0, d ? d->c : 0, d ? d->h : 0, d ? d->w : 0, d ? d->n : 0, d ? d->c : 0,               \
                 d ? d->out_h : 0, d ? d->out_w : 0, d ? d->kernel_h : 0, d ? d->kernel_w : 0, d ? d->stride_h : 0,  \
-                d ? d->stride_w : 0, d ? d->pad_h : 0, d ? d->pad_w : 0, d ? dtype_name(d->dtype) : "",            \
-                d ? layout_name(d->layout) : "")
+                d ? d->stride_w : 0, d ? d->pad_h : 0, d ? d->pad_w : 0, d ? crb_dtype_name(d->dtype) : "",            \
+                d ? crb_layout_name(d->layout) : "")
 
 crb_status validate_pool(const crb_pool_desc* d, bool max_pool, const OpScope& scope) {
   crb_geom_error e;
   CRB_TRY(check(crb_pool_check(d, max_pool, &e), e, scope));
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "pooling takes float tensors, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "pooling takes float tensors, got %s", crb_dtype_name(d->dtype));
   if (d->layout != CRB_NCHW && d->layout != CRB_NHWC) return invalid(scope, "unknown layout %d", (int)d->layout);
   return CRB_OK;
 }

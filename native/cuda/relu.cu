@@ -32,7 +32,7 @@ crb_status relu_cudnn(const OpScope& scope, crb_dtype dtype, int64_t numel, bool
   ActivationDescriptor act;
   CRB_TRY(act.create(scope));
   CRB_CUDNN_CHECK(scope, cudnnSetActivationDescriptor(act.get(), CUDNN_ACTIVATION_RELU, CUDNN_PROPAGATE_NAN, 0.0));
-  const size_t elem = dtype_size(dtype);
+  const size_t elem = crb_dtype_size(dtype);
   for (int64_t off = 0; off < numel; off += kChunk) {
     const int64_t n = numel - off < kChunk ? numel - off : kChunk;
     TensorDescriptor desc;
@@ -57,12 +57,12 @@ crb_status relu_cudnn(const OpScope& scope, crb_dtype dtype, int64_t numel, bool
 }  // namespace
 
 crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) {
-  OpScope scope("relu_forward", "x (%lld) %s", (long long)numel, dtype_name(dtype));
+  OpScope scope("relu_forward", "x (%lld) %s", (long long)numel, crb_dtype_name(dtype));
   CRB_TRY(ensure_init(scope));
   if (numel < 0) return invalid(scope, "numel must be >= 0, got %lld", (long long)numel);
   if (numel == 0) return CRB_OK;
   if (!y || !x) return invalid(scope, "y and x must not be null");
-  if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", dtype_name(dtype));
+  if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   if (dtype == CRB_BF16) {
     using T = __nv_bfloat16;
     relu_forward_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(static_cast<T*>(y),
@@ -74,12 +74,12 @@ crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) 
 }
 
 crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel, crb_dtype dtype) {
-  OpScope scope("relu_backward", "dy (%lld) %s", (long long)numel, dtype_name(dtype));
+  OpScope scope("relu_backward", "dy (%lld) %s", (long long)numel, crb_dtype_name(dtype));
   CRB_TRY(ensure_init(scope));
   if (numel < 0) return invalid(scope, "numel must be >= 0, got %lld", (long long)numel);
   if (numel == 0) return CRB_OK;
   if (!dx || !dy || !y) return invalid(scope, "dx, dy and y must not be null");
-  if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", dtype_name(dtype));
+  if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   if (dtype == CRB_BF16) {
     using T = __nv_bfloat16;
     relu_backward_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(

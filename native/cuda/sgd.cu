@@ -82,12 +82,12 @@ SgdTable& sgd_table() {
 
 crb_status sgd_step(const crb_sgd_desc* d, const crb_sgd_param* params, int count) {
   OpScope scope("sgd_step", "%d params, %s, lr %g, momentum %g, dampening %g, weight_decay %g, nesterov %d",
-                count, d ? dtype_name(d->dtype) : "", d ? d->lr : 0.0, d ? d->momentum : 0.0,
+                count, d ? crb_dtype_name(d->dtype) : "", d ? d->lr : 0.0, d ? d->momentum : 0.0,
                 d ? d->dampening : 0.0, d ? d->weight_decay : 0.0, d ? d->nesterov : 0);
   CRB_TRY(ensure_init(scope));
   if (!d) return invalid(scope, "desc must not be null");
   if (count < 0 || (count > 0 && !params)) return invalid(scope, "params must hold count (%d) entries", count);
-  if (!is_float_dtype(d->dtype)) return unsupported(scope, "sgd takes float parameters, got %s", dtype_name(d->dtype));
+  if (!is_float_dtype(d->dtype)) return unsupported(scope, "sgd takes float parameters, got %s", crb_dtype_name(d->dtype));
   if (!std::isfinite(d->lr) || !std::isfinite(d->momentum) || !std::isfinite(d->dampening) ||
       !std::isfinite(d->weight_decay))
     return invalid(scope, "lr, momentum, dampening and weight_decay must be finite");

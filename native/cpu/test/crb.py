@@ -1,6 +1,7 @@
 """ctypes binding of the CPU backend's C table, for checking ops against PyTorch by hand."""
 import ctypes as C
 import os
+import re
 
 import numpy as np
 
@@ -35,26 +36,34 @@ class ImageDesc(C.Structure):
 class MemStats(C.Structure):
     _fields_ = [(n, C.c_uint64) for n in "allocated reserved peak_allocated alloc_count cache_hits".split()]
 
-P, I, L, D, S = C.c_void_p, C.c_int, C.c_int64, C.c_double, C.c_size_t
-SIGS = [
-    ("init", []), ("last_error", None), ("device_count", None), ("device_info", [I, P]), ("set_option", [I, L]),
-    ("synchronize", []), ("alloc", [S, P]), ("free", [P]), ("memory_stats", [P]), ("empty_cache", []),
-    ("copy_from_host", [P, P, S]), ("copy_device", [P, P, S]), ("read_begin", [P, S, P]), ("read_finish", [P, P]),
-    ("fill", [P, L, I, D]), ("cast", [P, I, P, I, L]), ("add", [P, P, P, L, I]), ("axpby", [P, P, D, D, L, I]),
-    ("relu_forward", [P, P, L, I]), ("relu_backward", [P, P, P, L, I]), ("sum", [P, P, L, I]),
-    ("conv2d_forward", [P] * 5), ("conv2d_backward_data", [P] * 4), ("conv2d_backward_filter", [P] * 4),
-    ("conv2d_backward_bias", [P] * 3), ("batchnorm_forward_train", [P] * 9), ("batchnorm_forward_eval", [P] * 7),
-    ("batchnorm_backward_train", [P] * 9), ("batchnorm_backward_eval", [P] * 9),
-    ("maxpool2d_forward", [P] * 4), ("maxpool2d_backward", [P] * 6), ("adaptive_avgpool2d_forward", [P] * 3),
-    ("adaptive_avgpool2d_backward", [P] * 3), ("linear_forward", [P] * 5), ("linear_backward", [P] * 7),
-    ("cross_entropy_forward", [I, I, I, P, P, P, P]), ("cross_entropy_backward", [I, I, I, P, P, P, P]),
-    ("accuracy_count", [I, I, I, P, P, P]), ("sgd_step", [P, P, I]), ("images_u8_to_float", [P, P, P]),
-    ("convert_layout", [P, I, P, I, I, I, I, I, I]), ("bn_add_relu_reserve_size", [P, P]),
-    ("bn_add_relu_forward_train", [P] * 11 + [S]), ("bn_add_relu_backward_train", [P] * 9 + [S] + [P] * 4),
-]
+class Capabilities(C.Structure):
+    _fields_ = [("layouts", C.c_uint32)] + [(n, C.c_int) for n in "maxpool_keeps_indices fused_bn_add_relu host_visible_memory".split()]
+
+# The table's entries come from the manifest, native/backend/ops.def: CRB_OP(name, (params), (args)).
+def _manifest():
+    text = re.sub(r"//[^\n]*", "", open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "backend", "ops.def")).read())
+    rows = []
+    for m in re.finditer(r"^CRB_OP\(", text, re.M):
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        name, rest = text[m.end():i - 1].split(",", 1)
+        params = rest[rest.index("(") + 1:rest.index(")")].strip()
+        rows.append((name.strip(), [] if params == "void" else [_ctype(p) for p in params.split(",")]))
+    return rows
+
+def _ctype(param):
+    base = param.strip().rsplit(" ", 1)[0]
+    if "*" in param:
+        return C.c_void_p
+    return {"int": C.c_int, "int64_t": C.c_int64, "double": C.c_double, "size_t": C.c_size_t}.get(base, C.c_int)  # enums: int
+
+SIGS = _manifest()
 
 class Table(C.Structure):
-    _fields_ = [("abi_version", C.c_uint32), ("name", C.c_char_p)] + [(n, C.c_void_p) for n, _ in SIGS]
+    _fields_ = [("abi_version", C.c_uint32), ("name", C.c_char_p), ("capabilities", Capabilities),
+                ("last_error", C.c_void_p), ("device_count", C.c_void_p)] + [(n, C.c_void_p) for n, _ in SIGS]
 
 lib = C.CDLL(LIB)
 lib.crb_cpu_backend.restype = C.POINTER(Table)
@@ -74,7 +83,7 @@ def _wrap(name, args):
         return st
     return call
 
-ops = {n: _wrap(n, a) for n, a in SIGS if a is not None}
+ops = {n: _wrap(n, a) for n, a in SIGS}
 
 def ptr(a):
     return None if a is None else a.ctypes.data_as(C.c_void_p)

@@ -317,11 +317,11 @@ ops["memory_stats"](ref(stats)); check("alloc counted", [stats.allocated - befor
 src = np.arange(250, dtype=np.float32); ops["copy_from_host"](pp, ptr(src), 1000)
 rd = C.c_void_p(); ops["read_begin"](pp, 1000, C.byref(rd)); ops["fill"](pp, 250, F32, 0.0)
 dst = np.empty(250, np.float32); ops["read_finish"](rd, ptr(dst)); check("read snapshot", dst, src, 0)
-ops["free"](pp); ops["memory_stats"](ref(stats)); check("free counted", [stats.allocated], [before], 0)
+ops["dealloc"](pp); ops["memory_stats"](ref(stats)); check("free counted", [stats.allocated], [before], 0)
 hits = stats.cache_hits
 pp2 = C.c_void_p(); ops["alloc"](1000, C.byref(pp2)); ops["memory_stats"](ref(stats))
 check("freed block reused from the cache", [stats.cache_hits - hits, pp2.value == pp.value], [1, 1], 0)
-ops["free"](pp2); ops["empty_cache"](); ops["memory_stats"](ref(stats))
+ops["dealloc"](pp2); ops["empty_cache"](); ops["memory_stats"](ref(stats))
 check("empty_cache releases", [stats.reserved], [stats.allocated], 0)
 try:
     ops["conv2d_forward"](ref(ConvDesc(1, 1, 4, 4, 1, 3, 3, 1, 1, 0, 0, 1, 1, 1, 2, 2, F32, 1)), None, None, None, None)

@@ -67,6 +67,13 @@ export interface ToOptions {
 
 export class Tensor {
   #handle: NativeHandle | null;
+
+  // Only objects this class constructed pass `instanceof Tensor`: one made with
+  // Object.create(Tensor.prototype) has no storage fields and would fail deep inside an op with an
+  // engine error ("Cannot read private member") instead of naming the argument.
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #handle in value && Function.prototype[Symbol.hasInstance].call(this, value);
+  }
   #shape: readonly number[];
   #dtype: DType;
   #device: DeviceType;
@@ -196,6 +203,7 @@ export class Tensor {
 
   /** Resets .grad (frees it). */
   zeroGrad(): void {
+    checkTensor('this', this);
     this.grad?.dispose();
     this.grad = null;
   }
@@ -209,7 +217,7 @@ export class Tensor {
     const o = checkOptions<{ retainGraph?: boolean }>('backward: options', options, ['retainGraph']);
     const retainGraph = o.retainGraph === undefined ? false : checkBoolean('backward: options.retainGraph', o.retainGraph);
     if (!this.requiresGrad) {
-      throw new Error('backward: this tensor does not require grad and has no grad_fn');
+      throw new TypeError('backward: expected a tensor that requires grad for this but received one that does not require grad and has no grad_fn');
     }
     let seed: Tensor;
     if (gradient === undefined) {

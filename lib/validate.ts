@@ -140,7 +140,9 @@ export function checkOneOf<T extends string>(name: string, value: unknown, allow
 export function checkOptions<T extends object>(name: string, value: unknown, allowed: readonly (keyof T & string)[]): Partial<T> {
   const out = Object.create(null) as Partial<T>;
   if (value === undefined) return out;
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || ArrayBuffer.isView(value)) {
+  // A plain object only: a Map, a boxed Boolean(false) or an array has no option keys of its own
+  // and would silently mean "all defaults".
+  if (value === null || typeof value !== 'object' || Object.prototype.toString.call(value) !== '[object Object]') {
     throw invalidType(name, 'an options object', value);
   }
   for (const key of Object.keys(value)) {

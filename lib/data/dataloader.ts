@@ -8,7 +8,7 @@ import { normalizeImages } from '../functional';
 import { tensor } from '../creation';
 import { normalizeDevice, type Device } from '../device';
 import type { Tensor } from '../tensor';
-import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidType } from '../validate';
+import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidRange, invalidType, isNumericTypedArray } from '../validate';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
 
 export interface DataLoaderOptions {
@@ -118,7 +118,13 @@ export class DataLoader {
 
   /** Gathers a batch on the host: uint8 pixels and int32 labels of the given examples. */
   gather(indices: ArrayLike<number>): { pixels: Uint8Array; labels: Int32Array } {
-    const { images, labels, height, width } = this.dataset;
+    const { images, labels, height, width, n } = this.dataset;
+    if (!Array.isArray(indices) && !isNumericTypedArray(indices)) {
+      throw invalidType('indices', 'an array or typed array of example indices', indices);
+    }
+    // The length first: a huge sparse array must not be walked or allocated for.
+    if (indices.length > n) throw invalidRange('indices', `at most ${n} indices (the dataset's size)`, `${indices.length} indices`);
+    for (let k = 0; k < indices.length; k++) checkInteger(`indices[${k}]`, indices[k], 0, n - 1);
     const size = height * width;
     const pixels = new Uint8Array(indices.length * size);
     const out = new Int32Array(indices.length);

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { CheckpointError, DisposedTensorError } from '../errors';
 import { tensor } from '../creation';
 import { Tensor } from '../tensor';
+import { Module } from '../nn/module';
 import type { DType } from '../native';
 import { checkFilePath, optionsOf, received } from './options';
 import {
@@ -80,7 +81,10 @@ function checkStateDict(fn: string, stateDict: unknown): Record<string, Tensor> 
 
 function checkModule(fn: string, model: unknown): StateDictModule {
   const m = model as StateDictModule;
-  if (m === null || typeof m !== 'object' || typeof m.stateDict !== 'function' || typeof m.loadStateDict !== 'function') {
+  // Any object with stateDict/loadStateDict will do, but one that only inherits Module.prototype
+  // (Object.create(Module.prototype)) has no module state: `instanceof Module` is a brand check.
+  if (m === null || typeof m !== 'object' || typeof m.stateDict !== 'function' || typeof m.loadStateDict !== 'function' ||
+      (Module.prototype.isPrototypeOf(m) && !(m instanceof Module))) {
     throw new TypeError(`${fn}: expected a Module (with stateDict and loadStateDict) for model but received ${model === null ? 'null' : typeof model}`);
   }
   return m;

@@ -1,5 +1,5 @@
 import type { Tensor } from '../tensor';
-import { invalidType } from '../validate';
+import { checkInteger, invalidType } from '../validate';
 import { Module } from './module';
 
 /**
@@ -23,6 +23,7 @@ export class Sequential extends Module {
   }
 
   at(index: number): Module | undefined {
+    checkInteger('index', index, -Number.MAX_SAFE_INTEGER);
     return this.layers.at(index);
   }
 

@@ -1,7 +1,7 @@
 import { flatten } from '../ops/elementwise';
 import { linearIn } from '../ops/linear';
 import type { Device } from '../device';
-import { Tensor } from '../tensor';
+import { checkTensor, Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
 import { checkWeightSize, Module } from './module';
@@ -31,7 +31,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!(x instanceof Tensor)) throw invalidType('Linear: x', 'a Tensor', x);
+    checkTensor('Linear: x', x);
     if (x.ndim !== 2 || x.shape[1] !== this.inFeatures) {
       throw invalidRange('Linear: x', `a 2-D tensor (N, ${this.inFeatures})`, `shape ${shapeString(x.shape)}`);
     }

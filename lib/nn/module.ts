@@ -21,6 +21,11 @@ export interface LoadStateDictResult {
 export abstract class Module {
   #training = true;
 
+  // As for Tensor: an object that only inherits from Module.prototype is not a Module.
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && #training in value && Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   /** Whether the module is in training mode (the default), as `nn.Module.training`; a boolean
    * (assigning 'false' would otherwise train). */
   get training(): boolean {
@@ -82,6 +87,7 @@ export abstract class Module {
   }
 
   *namedModules(prefix = ''): IterableIterator<[string, Module]> {
+    if (typeof prefix !== 'string') throw invalidType('prefix', 'a string', prefix);
     yield [prefix, this];
     for (const [name, child] of this.#children) yield* child.namedModules(prefix ? `${prefix}.${name}` : name);
   }

@@ -1,6 +1,6 @@
 // torch.optim.SGD, as one fused native update over all parameters per step.
 import { native, type NativeHandle } from '../native';
-import { Tensor } from '../tensor';
+import { checkTensor, Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkOptions, invalidRange, invalidType } from '../validate';
 
 export interface SGDOptions {
@@ -46,7 +46,7 @@ export class SGD implements Optimizer {
     const list = [...params];
     if (!list.length) throw invalidRange('params', 'a non-empty list of Tensors', list);
     list.forEach((p, i) => {
-      if (!(p instanceof Tensor)) throw invalidType(`params[${i}]`, 'a Tensor', p);
+      checkTensor(`params[${i}]`, p);
       if (!p.requiresGrad) throw invalidRange(`params[${i}]`, 'a Tensor that requires grad', p.toString());
     });
     if (new Set(list).size !== list.length) throw invalidRange('params', 'each parameter once', 'a parameter listed twice');

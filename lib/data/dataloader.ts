@@ -84,8 +84,8 @@ export class DataLoader {
     this.dataset = dataset;
     this.batchSize = checkPositiveInt('batchSize', o.batchSize);
     this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? true);
-    this.seed = o.seed ?? 0;
-    if (!Number.isInteger(this.seed)) throw new RangeError(`seed: expected an integer, received ${String(o.seed)}`);
+    // manualSeed's range: an integer a double holds exactly (seed + epoch then stays exact).
+    this.seed = checkInteger('options.seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
     this.dropLast = checkBoolean('options.dropLast', o.dropLast ?? false);
     this.device = o.device === undefined ? undefined : normalizeDevice('options.device', o.device);
     const r = o.resize ?? [dataset.height, dataset.width];

@@ -160,7 +160,8 @@ export abstract class Module {
    * validated first (names, shapes, dtypes), so a failed load changes nothing.
    */
   loadStateDict(stateDict: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
-    if (stateDict === null || typeof stateDict !== 'object' || Array.isArray(stateDict) || stateDict instanceof Tensor) {
+    if (stateDict === null || typeof stateDict !== 'object' || Object.prototype.toString.call(stateDict) !== '[object Object]' ||
+        stateDict instanceof Tensor) {
       throw invalidType('stateDict', 'an object mapping names to Tensors', stateDict);
     }
     const strict = checkBoolean('options.strict', checkOptions<LoadStateDictOptions>('options', options, ['strict']).strict ?? true);

@@ -162,6 +162,8 @@ export function batchNormAddRelu(
   if (training && capabilities(x.device).fusedBnAddRelu && runningMean && runningVar && z.memoryFormat === x.memoryFormat) {
     checkTensor('weight', weight);
     checkTensor('bias', bias);
+    checkTensor('runningMean', runningMean);
+    checkTensor('runningVar', runningVar);
     const eps = checkEps(o.eps);
     const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
     const r = native.batchNormAddReluForwardTrain(x.handle, z.handle, weight.handle, bias.handle,

@@ -179,6 +179,8 @@ function mustReject1(slot, v, c, label) {
     case 'shape': {
       // an array, or a typed array of numbers (main accepts Int32Array.of(2, 3) as a shape)
       if (ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array)) v = Array.from(v);
+      // tensor(data, options): there a plain object in the shape's place is the options
+      if (slot.orOptions && isPlain(v)) return null;
       if (!isDenseArray(v)) return true;
       if (v.length > 16) return true;
       let minus = 0;

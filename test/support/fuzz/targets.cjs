@@ -84,13 +84,14 @@ const TARGETS = [
   { name: 'tensor(nested)', weight: 3, make(g, c, h) {
     const shape = h.shape(0, 3);
     return { args: [arg('data', S.data(), shape.length ? h.nested(shape) : g.int(-3, 3)), arg('options', S.opts(CREATE()), h.createOpts())],
-      call: ([d, o]) => c.L.tensor(d, o) };
+      // Options in third place: as the second argument an array is a shape ([] for a scalar).
+      call: ([d, o]) => c.L.tensor(d, undefined, o) };
   } },
   { name: 'tensor(typed, shape)', weight: 3, make(g, c, h) {
     const shape = h.shape(1, 3);
     const n = h.numel(shape);
     const data = g.pick([() => new Float32Array(n).map(() => g.next()), () => Float64Array.from({ length: n }, () => g.next()), () => new Int32Array(n), () => new Uint8Array(n), () => new BigInt64Array(n)])();
-    return { args: [arg('data', S.data(), data), arg('shape', S.shape(), shape), arg('options', S.opts(CREATE()), g.chance(0.5) ? undefined : { device: 'cpu' })],
+    return { args: [arg('data', S.data(), data), arg('shape', S.shape({ optional: true, orOptions: true }), shape), arg('options', S.opts(CREATE()), g.chance(0.5) ? undefined : { device: 'cpu' })],
       call: ([d, s, o]) => c.L.tensor(d, s, o) };
   } },
   ...['zeros', 'ones', 'empty'].map((fn) => ({ name: fn, weight: 2, make(g, c, h) {

@@ -1,47 +1,51 @@
-# The addon: N-API binding + CPU backend (static libraries from native/cpu/cpu.gypi) + the CUDA
-# loader. CUDA itself is never linked: libcrb_cuda.so is dlopen'ed at run time from next to the
-# .node file ($ORIGIN), so the addon loads on machines without CUDA.
+# The addon: N-API binding + the CPU backend (static libraries) + the CUDA loader. CUDA itself is
+# never linked: libcrb_cuda.so (CMakeLists.txt) is dlopen'ed at run time from next to the .node
+# file ($ORIGIN), so the addon loads on machines without CUDA. Source files are listed once, in
+# native/sources.json.
 {
-  "includes": ["native/cpu/cpu.gypi"],
+  "target_defaults": {
+    # node-addon-api turns on its exception mode itself once -fno-exceptions is gone. Node's
+    # common.gypi adds -std=gnu++17 after these flags; drop it so -std=c++17 holds.
+    "cflags!": ["-fno-exceptions"],
+    "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+    "cflags": ["-O3"],
+    "cflags_cc": ["-std=c++17"]
+  },
   "targets": [
     {
       "target_name": "cudnn_resblock",
       "dependencies": ["crb_cpu"],
-      "sources": [
-        "native/binding/addon.cc",
-        "native/binding/addon_data.cc",
-        "native/binding/backends.cc",
-        "native/binding/creation.cc",
-        "native/binding/errors.cc",
-        "native/binding/info.cc",
-        "native/binding/op_call.cc",
-        "native/binding/ops_batchnorm.cc",
-        "native/binding/ops_conv.cc",
-        "native/binding/ops_elementwise.cc",
-        "native/binding/ops_images.cc",
-        "native/binding/ops_linear.cc",
-        "native/binding/ops_loss.cc",
-        "native/binding/ops_pooling.cc",
-        "native/binding/ops_sgd.cc",
-        "native/binding/random.cc",
-        "native/binding/read.cc",
-        "native/binding/storage.cc",
-        "native/binding/tensor_handle.cc",
-        "native/binding/transfer.cc",
-        "native/core/cuda_loader.cc",
-        "native/core/dtype.cc",
-        "native/core/host_convert.cc"
-      ],
+      "sources": ["<!@(node -p \"require('./native/sources.json').addon.join(' ')\")"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       # NAPI_EXPERIMENTAL: basic finalizers run during GC; see Note [experimental Node-API] in
       # native/binding/napi_config.h (the binary still imports only Node-API 8 functions).
       "defines": ["NAPI_EXPERIMENTAL", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"],
-      "cflags": ["-O3", "-fvisibility=hidden"],
-      "cflags_cc": ["-std=c++17"],
+      "cflags": ["-fvisibility=hidden"],
       "ldflags": ["-Wl,-rpath,'$$ORIGIN'"],
       "libraries": ["-ldl", "-pthread"]
+    },
+    # The CPU backend. crb_cpu_avx2 / crb_cpu_avx512 hold the hot kernels built with -mavx2 /
+    # -mavx512*; they are only called after __builtin_cpu_supports says the CPU has the
+    # instructions, so the addon itself stays baseline x86-64 and runs everywhere.
+    {
+      "target_name": "crb_cpu",
+      "type": "static_library",
+      "dependencies": ["crb_cpu_avx2", "crb_cpu_avx512"],
+      "sources": ["<!@(node -p \"require('./native/sources.json').cpu.join(' ')\")"],
+      "cflags": ["-fPIC", "-pthread"],
+      "link_settings": {"libraries": ["-lpthread"]}
+    },
+    {
+      "target_name": "crb_cpu_avx2",
+      "type": "static_library",
+      "sources": ["<!@(node -p \"require('./native/sources.json').cpu_avx2.join(' ')\")"],
+      "cflags": ["-fPIC", "-mavx2", "-mfma"]
+    },
+    {
+      "target_name": "crb_cpu_avx512",
+      "type": "static_library",
+      "sources": ["<!@(node -p \"require('./native/sources.json').cpu_avx512.join(' ')\")"],
+      "cflags": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma"]
     }
   ]
 }

@@ -2,7 +2,7 @@
 // cache and no compiler on PATH, and use it through require, import and the CLI.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkContents, cleanup, installAndRun, pack, prebuiltAddon, root } from '../tools/install-check.mjs';
@@ -36,7 +36,8 @@ describe('install from the packed tarball', function () {
 
   it('installs with an empty npm cache and no compiler on PATH, using the prebuilt binary (nothing compiled)', function () {
     expect(result.install.status, result.install.stdout + result.install.stderr).to.equal(0);
-    expect(result.install.stdout + result.install.stderr).to.match(/using prebuilds\/linux-x64\//);
+    // node-gyp-build found a prebuilt addon that loads, so neither install hook ran.
+    expect(result.install.stdout + result.install.stderr).to.not.match(/building from source|gyp info|cudnn-resblock: /);
     expect(result.compiled).to.equal(false);
     expect(result.bin).to.equal(true);
   });
@@ -55,19 +56,27 @@ describe('install from the packed tarball', function () {
   });
 
   it('without a prebuild and without compilers, install names what is missing and fails', function () {
+    // The package's own install script, run as npm runs it (node_modules/.bin on PATH), in a
+    // directory that has tools/install.cjs and node-gyp-build but no addon to load.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'crb-source-'));
     try {
+      const { scripts } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
       mkdirSync(path.join(dir, 'tools'));
-      mkdirSync(path.join(dir, 'node_modules'));
+      mkdirSync(path.join(dir, 'node_modules', '.bin'), { recursive: true });
       mkdirSync(path.join(dir, 'bin'));
       copyFileSync(path.join(root, 'tools', 'install.cjs'), path.join(dir, 'tools', 'install.cjs'));
       writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'cudnn-resblock', version: '0.0.0' }));
-      symlinkSync(path.join(root, 'node_modules', 'node-gyp-build'), path.join(dir, 'node_modules', 'node-gyp-build'));
+      const ngb = path.join(root, 'node_modules', 'node-gyp-build');
+      symlinkSync(ngb, path.join(dir, 'node_modules', 'node-gyp-build'));
+      for (const [name, file] of Object.entries(JSON.parse(readFileSync(path.join(ngb, 'package.json'), 'utf8')).bin)) {
+        symlinkSync(path.join(ngb, file), path.join(dir, 'node_modules', '.bin', name));
+      }
       symlinkSync(process.execPath, path.join(dir, 'bin', 'node'));
-      const r = spawnSync(process.execPath, [path.join(dir, 'tools', 'install.cjs')], {
-        cwd: dir, encoding: 'utf8', env: { PATH: path.join(dir, 'bin'), HOME: process.env.HOME },
+      const r = spawnSync('/bin/sh', ['-c', scripts.install], {
+        cwd: dir, encoding: 'utf8',
+        env: { PATH: [path.join(dir, 'node_modules', '.bin'), path.join(dir, 'bin')].join(path.delimiter), HOME: process.env.HOME },
       });
-      expect(r.status).to.equal(1);
+      expect(r.status, r.stdout + r.stderr).to.equal(1);
       expect(r.stdout).to.match(/no prebuilt binary for linux-x64; building from source/);
       expect(r.stderr).to.match(/cannot build from source: missing a C\+\+17 compiler \(g\+\+ or clang\+\+\), make, python3/);
     } finally {

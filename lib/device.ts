@@ -61,9 +61,10 @@ const capabilityCache = new Map<DeviceType, BackendCapabilities>();
  * the fused BN + add + ReLU, host-visible memory), as the addon reports it: code above the seam
  * asks this instead of comparing device names. Throws, as an op would, for an unavailable device.
  */
-export function capabilities(device: DeviceType): BackendCapabilities {
-  let caps = capabilityCache.get(device);
+export function capabilities(device: Device): BackendCapabilities {
+  let caps = capabilityCache.get(device as DeviceType);
   if (caps === undefined) {
+    device = normalizeDevice('device', device);
     caps = native.capabilities(device);
     capabilityCache.set(device, caps);
   }

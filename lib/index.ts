@@ -5,7 +5,7 @@ export { tensor, empty, zeros, ones, full, zerosLike, onesLike, randn, rand, man
 export { availableDevices, defaultDevice, setDefaultDevice, type Device } from './device';
 export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
 export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
-export { backendInfo, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type MemoryStats } from './device';
+export { backendInfo, capabilities, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type BackendCapabilities, type MemoryStats } from './device';
 export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError } from './errors';
 export * as functional from './functional';
 export { crossEntropy, accuracyCount, normalizeImages } from './functional';

@@ -117,3 +117,17 @@ forEachDevice('Tensor', (device) => {
     expect(() => tensor([1], { device }).itemSync.call(tensor([1, 2], { device }))).to.throw(RangeError, /one element/);
   });
 });
+
+describe('capabilities(device)', function () {
+  it('says what the backend computes natively, as backendInfo() does, and names a bad device', function () {
+    const cpu = lib.capabilities('cpu');
+    expect(cpu).to.deep.equal({ channelsLast: false, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
+    expect(lib.backendInfo().cpu.capabilities).to.deep.equal(cpu);
+    expect(() => lib.capabilities('tpu')).to.throw(RangeError, /device/);
+    if (lib.backendInfo().cuda.available) {
+      expect(lib.capabilities('cuda')).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: false, fusedBnAddRelu: true, hostVisibleMemory: false });
+    } else {
+      expect(() => lib.capabilities('cuda')).to.throw(RangeError, /CUDA is not available/);
+    }
+  });
+});

@@ -34,8 +34,8 @@ crb_bn_desc BnDesc(OpCall& call, const TensorHandle* x, double eps, double momen
   crb_dtype pdtype = ParamDType(x->dtype());
   for (const Named& t : per_channel) {
     if (!t.first) continue;
-    call.RequireDType(t.first, t.second, pdtype, std::string("per-channel tensors are ") + DTypeName(pdtype) + " for " +
-                                                     DTypeName(x->dtype()) + " input");
+    call.RequireDType(t.first, t.second, pdtype, std::string("per-channel tensors are ") + crb_dtype_name(pdtype) + " for " +
+                                                     crb_dtype_name(x->dtype()) + " input");
     call.Geometry(crb_geom_channel_vector(t.first->shape().data(), t.first->rank(), x->dim(1), t.second, &e), e);
   }
   return d;

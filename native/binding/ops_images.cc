@@ -20,7 +20,7 @@ Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
   // normalizeImages calls the output size "size".
   call.Geometry(crb_geom_images(images->shape().data(), images->rank(), out.data(), mean, stddev, dtype, "size", &d, &e),
                 e);
-  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", DTypeName(dtype));
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", crb_dtype_name(dtype));
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
   auto y = call.Alloc(y_shape, dtype);
   if (ShapeNumel(y_shape))

@@ -8,9 +8,9 @@ namespace crb {
 namespace {
 
 Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
-  OpCall call(info, "imagesU8ToFloat");
+  OpCall call(info, "normalizeImages");
   TensorHandle* images = call.Tensor(0, "images");
-  IntPair out = call.Pair(1, "outputSize", 1);
+  IntPair out = call.Pair(1, "size", 1);
   double mean = call.Number(2, "mean");
   double stddev = call.Number(3, "std");
   crb_dtype dtype = call.DTypeArg(4, "dtype");

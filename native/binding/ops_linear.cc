@@ -17,7 +17,7 @@ crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHand
 
 // linearForward(x, w, b)
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "linearForward");
+  OpCall call(info, "linear");
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* w = call.Tensor(1, "weight");
   TensorHandle* b = call.OptionalTensor(2, "bias");

@@ -140,34 +140,35 @@ export interface NativeAddon {
                  needDx: boolean, needDw: boolean, needDb: boolean):
     { dx: NativeHandle | null; dw: NativeHandle | null; db: NativeHandle | null };
 
-  /** running* may be null (not tracked); they are updated in place. */
-  batchNormForwardTrain(x: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+  /** Errors name batchNorm's arguments (weight, bias, ...). running* may be null (not tracked);
+   * they are updated in place. */
+  batchNormForwardTrain(x: NativeHandle, weight: NativeHandle, bias: NativeHandle,
                         runningMean: NativeHandle | null, runningVar: NativeHandle | null,
                         momentum: number, eps: number):
     { y: NativeHandle; saveMean: NativeHandle; saveInvstd: NativeHandle };
-  batchNormForwardEval(x: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+  batchNormForwardEval(x: NativeHandle, weight: NativeHandle, bias: NativeHandle,
                        runningMean: NativeHandle, runningVar: NativeHandle, eps: number): NativeHandle;
-  batchNormBackwardTrain(x: NativeHandle, dy: NativeHandle, gamma: NativeHandle,
+  batchNormBackwardTrain(x: NativeHandle, dy: NativeHandle, weight: NativeHandle,
                          saveMean: NativeHandle, saveInvstd: NativeHandle, eps: number):
     { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
-  batchNormBackwardEval(x: NativeHandle, dy: NativeHandle, gamma: NativeHandle,
+  batchNormBackwardEval(x: NativeHandle, dy: NativeHandle, weight: NativeHandle,
                         runningMean: NativeHandle, runningVar: NativeHandle, eps: number):
     { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
 
   /** The fused residual tail y = relu(bn(x) + z), training mode; null when the backend cannot
    * fuse this layout/dtype (run the ops one by one then). `reserve` goes to the backward. */
-  batchNormAddReluForwardTrain(x: NativeHandle, z: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+  batchNormAddReluForwardTrain(x: NativeHandle, z: NativeHandle, weight: NativeHandle, bias: NativeHandle,
                                runningMean: NativeHandle, runningVar: NativeHandle, momentum: number, eps: number):
     { y: NativeHandle; saveMean: NativeHandle; saveInvstd: NativeHandle; reserve: NativeHandle } | null;
-  batchNormAddReluBackwardTrain(x: NativeHandle, y: NativeHandle, dy: NativeHandle, gamma: NativeHandle, beta: NativeHandle,
+  batchNormAddReluBackwardTrain(x: NativeHandle, y: NativeHandle, dy: NativeHandle, weight: NativeHandle, bias: NativeHandle,
                                 saveMean: NativeHandle, saveInvstd: NativeHandle, reserve: NativeHandle, eps: number):
     { dx: NativeHandle; dz: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
 
   /** indices (int32) is null on backends that recompute the argmax in backward. */
-  maxPool2dForward(x: NativeHandle, kernel: Pair, stride: Pair, padding: Pair):
+  maxPool2dForward(x: NativeHandle, kernelSize: Pair, stride: Pair, padding: Pair):
     { y: NativeHandle; indices: NativeHandle | null };
   maxPool2dBackward(x: NativeHandle, y: NativeHandle, dy: NativeHandle, indices: NativeHandle | null,
-                    kernel: Pair, stride: Pair, padding: Pair): NativeHandle;
+                    kernelSize: Pair, stride: Pair, padding: Pair): NativeHandle;
   adaptiveAvgPool2dForward(x: NativeHandle, outputSize: Pair): NativeHandle;
   adaptiveAvgPool2dBackward(dy: NativeHandle, inputShape: number[]): NativeHandle;
 
@@ -187,7 +188,7 @@ export interface NativeAddon {
           initBuf: boolean[], opts: SgdOptions): void;
 
   /** uint8 (n, c, h, w) -> dtype (n, c, outH, outW): bilinear resize, then (v/255 - mean)/std. */
-  imagesU8ToFloat(images: NativeHandle, outputSize: Pair, mean: number, std: number, dtype: DType): NativeHandle;
+  imagesU8ToFloat(images: NativeHandle, size: Pair, mean: number, std: number, dtype: DType): NativeHandle;
 }
 
 // node-gyp-build finds build/Release or prebuilds/<platform>-<arch>/ under the package root.

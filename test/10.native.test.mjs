@@ -391,7 +391,7 @@ describe('native addon: handles and argument checks', function () {
     const w7 = native.full([7, 5, 3, 3], 'float32', 'cpu', 1);
     const w = native.full([2, 3, 3, 3], 'float32', 'cpu', 1);
     expectThrow(() => native.conv2dForward(x, w7, null, [1, 1], [0, 0], [1, 1], 1), RangeError,
-      'conv2dForward: argument "weight" expected shape [k, 3, r, s] (x has 3 channels), received [7, 5, 3, 3]');
+      'conv2d: argument "weight" expected shape [k, 3, r, s] (x has 3 channels), received [7, 5, 3, 3]');
     expectThrow(() => native.conv2dForward(f32([1, 2]), w, null, [1, 1], [0, 0], [1, 1], 1), RangeError,
       'argument "x" expected 4-D shape [n, c, h, w], received [2]');
     expectThrow(() => native.conv2dForward(x, w, null, [1, 0], [0, 0], [1, 1], 1), RangeError,
@@ -417,8 +417,8 @@ describe('native addon: handles and argument checks', function () {
     expectThrow(() => native.maxPool2dForward(f32([1], [1, 1, 1, 1]), [2, 2], [2, 2], [0, 0]), RangeError, 'argument "x"');
     expectThrow(() => native.maxPool2dForward(f32(new Array(16).fill(0), [1, 1, 4, 4]), [2, 2], [2, 2], [2, 0]), RangeError, 'argument "padding"', 'half the kernel');
     const x = f32([1, 2, 3, 4], [2, 1, 1, 2]);
-    expectThrow(() => native.batchNormForwardTrain(x, f64([1]), f32([0]), null, null, 0.1, 1e-5), TypeError, 'argument "gamma" expected dtype float32');
-    expectThrow(() => native.batchNormForwardTrain(x, f32([1, 1]), f32([0]), null, null, 0.1, 1e-5), RangeError, 'argument "gamma" expected shape [1]');
+    expectThrow(() => native.batchNormForwardTrain(x, f64([1]), f32([0]), null, null, 0.1, 1e-5), TypeError, 'argument "weight" expected dtype float32');
+    expectThrow(() => native.batchNormForwardTrain(x, f32([1, 1]), f32([0]), null, null, 0.1, 1e-5), RangeError, 'argument "weight" expected shape [1]');
     expectThrow(() => native.adaptiveAvgPool2dBackward(f32([1], [1, 1, 1, 1]), [2, 1, 4, 4]), RangeError, 'argument "inputShape"');
     expectThrow(() => native.sgdStep([f32([1])], [], [null], [false], { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, maximize: false }),
       RangeError, 'argument "grads" expected 1 entries');
@@ -470,7 +470,7 @@ describe('native addon: backend errors', function () {
     const x = native.to(native.full([1, 1, 3, 3], 'float32', 'cpu', 1), 'cpu', 'float16', false);
     const w = native.to(native.full([1, 1, 2, 2], 'float32', 'cpu', 1), 'cpu', 'float16', false);
     const e = expectThrow(() => native.conv2dForward(x, w, null, [1, 1], [0, 0], [1, 1], 1), BackendError,
-      'conv2dForward: conv2d_forward failed on cpu', 'x: float16 [1, 1, 3, 3], weight: float16 [1, 1, 2, 2]');
+      'conv2d: conv2d_forward failed on cpu', 'x: float16 [1, 1, 3, 3], weight: float16 [1, 1, 2, 2]');
     expect(e).to.not.be.instanceOf(OutOfMemoryError);
     expect(e.code).to.equal('CRB_ERR_UNSUPPORTED');
     expect(e.op).to.equal('conv2d_forward');

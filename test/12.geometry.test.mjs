@@ -32,7 +32,7 @@ describe('native geometry rules', function () {
     const conv = (x, w, b = null, groups = 1, padding = [0, 0], dilation = [1, 1]) =>
       native.conv2dForward(x, w, b, [1, 1], padding, dilation, groups);
     expectThrow(() => conv(zeros([1, 4, 5]), zeros([2, 4, 3, 3])), RangeError,
-      'conv2dForward: argument "x" expected 4-D shape [n, c, h, w], received [1, 4, 5]');
+      'conv2d: argument "x" expected 4-D shape [n, c, h, w], received [1, 4, 5]');
     expectThrow(() => conv(zeros([1, 4, 5, 5]), zeros([2, 4, 3])), RangeError,
       'argument "weight" expected 4-D shape [k, c / groups, r, s], received [2, 4, 3]');
     expectThrow(() => conv(zeros([1, 4, 5, 5]), zeros([2, 1, 3, 3]), null, 3), RangeError,
@@ -56,7 +56,7 @@ describe('native geometry rules', function () {
 
   it('max pooling: padding at most half the kernel, input at least the kernel, indices on the CPU', function () {
     expectThrow(() => native.maxPool2dForward(zeros([1, 1, 4, 4]), [2, 2], [2, 2], [2, 0]), RangeError,
-      'maxPool2dForward: argument "padding" expected at most half the kernel size (kernel [2, 2]), received [2, 0]');
+      'maxPool2d: argument "padding" expected at most half the kernel size (kernel [2, 2]), received [2, 0]');
     expectThrow(() => native.maxPool2dForward(zeros([1, 1, 2, 2]), [3, 3], [1, 1], [0, 0]), RangeError,
       'argument "x" expected an input at least as large as the kernel [3, 3] (with padding), received [1, 1, 2, 2]');
     const x = zeros([1, 1, 4, 4]);
@@ -78,13 +78,13 @@ describe('native geometry rules', function () {
   it('batch norm: eps >= 0, more than 1 value per channel when training, per-channel vectors', function () {
     const c = () => zeros([2]);
     expectThrow(() => native.batchNormForwardTrain(zeros([1, 2, 1, 1]), c(), c(), null, null, 0.1, 1e-5), RangeError,
-      'batchNormForwardTrain: argument "x" expected more than 1 value per channel when training, received [1, 2, 1, 1]');
+      'batchNorm: argument "x" expected more than 1 value per channel when training, received [1, 2, 1, 1]');
     expectThrow(() => native.batchNormForwardTrain(zeros([2, 2, 1, 1]), c(), c(), null, null, 0.1, -1), RangeError,
       'argument "eps" expected a number >= 0');
     expectThrow(() => native.batchNormForwardTrain(zeros([2, 2, 1, 1]), zeros([3]), c(), null, null, 0.1, 1e-5),
-      RangeError, 'argument "gamma" expected shape [2] (x has 2 channels), received [3]');
+      RangeError, 'argument "weight" expected shape [2] (x has 2 channels), received [3]');
     expectThrow(() => native.batchNormForwardEval(zeros([2, 2, 1, 1]), c(), zeros([1, 2]), c(), c(), 1e-5),
-      RangeError, 'argument "beta" expected shape [2] (x has 2 channels), received [1, 2]');
+      RangeError, 'argument "bias" expected shape [2] (x has 2 channels), received [1, 2]');
     expectThrow(() => native.batchNormForwardEval(zeros([2, 2, 1]), c(), c(), c(), c(), 1e-5), RangeError,
       'argument "x" expected 4-D shape [n, c, h, w] or 2-D shape [n, c], received [2, 2, 1]');
     // eps = 0 is accepted, as in PyTorch; eval needs no batch statistics, so one value is fine.
@@ -99,14 +99,14 @@ describe('native geometry rules', function () {
 
   it('linear, cross-entropy, image resize', function () {
     expectThrow(() => native.linearForward(zeros([2, 3]), zeros([4, 2]), null), RangeError,
-      'linearForward: argument "weight" expected shape [n, 3] (x has 3 features), received [4, 2]');
+      'linear: argument "weight" expected shape [n, 3] (x has 3 features), received [4, 2]');
     expectThrow(() => native.linearForward(zeros([2, 3]), zeros([4, 3]), zeros([3])), RangeError,
       'argument "bias" expected shape [4] (weight has 4 outputs), received [3]');
     expectThrow(() => native.linearForward(zeros([2, 0]), zeros([4, 0]), null), RangeError,
       'argument "x" expected at least one feature (k > 0), received [2, 0]');
     const labels = full([2], 0, 'int32');
     expectThrow(() => native.crossEntropyForward(zeros([2, 0]), labels), RangeError,
-      'crossEntropyForward: argument "logits" expected at least one class, received [2, 0]');
+      'crossEntropy: argument "logits" expected at least one class, received [2, 0]');
     expectThrow(() => native.crossEntropyForward(zeros([3, 4]), labels), RangeError,
       'argument "labels" expected shape [3] (one label per row of logits), received [2]');
     expectThrow(() => native.crossEntropyForward(zeros([0, 4]), full([0], 0, 'int32')), RangeError,
@@ -115,7 +115,7 @@ describe('native geometry rules', function () {
       'crossEntropyBackward: argument "dloss" expected a single element (shape []), received [2]');
     const images = full([1, 3, 4, 4], 0, 'uint8');
     expectThrow(() => native.imagesU8ToFloat(images, [2, 2], 0, 0, 'float32'), RangeError,
-      'imagesU8ToFloat: argument "std" expected a non-zero number, received 0');
+      'normalizeImages: argument "std" expected a non-zero number, received 0');
     expectThrow(() => native.imagesU8ToFloat(full([1, 3, 0, 4], 0, 'uint8'), [2, 2], 0, 1, 'float32'),
       RangeError, 'argument "images" expected non-empty images, received [1, 3, 0, 4]');
     expectThrow(() => native.imagesU8ToFloat(images, [2 ** 30, 2 ** 30], 0, 1, 'float32'), RangeError,

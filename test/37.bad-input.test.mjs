@@ -308,6 +308,48 @@ describe('bad input: errors name the right thing', function () {
     throws(() => new nn.Linear(2 ** 31, 1, cpu), RangeError, 'inFeatures');
   });
 
+  it('shape rules (checked natively) name the public op, its argument, expected and received', function () {
+    const t = (shape, o = {}) => keep(randn(shape, { ...cpu, ...o }));
+    const labels = (values) => keep(tensor(Int32Array.from(values), [values.length], cpu));
+    const u8 = (shape) => keep(zeros(shape, { dtype: 'uint8', ...cpu }));
+    const cases = [
+      [() => F.conv2d(t([1, 3, 5]), t([2, 3, 3, 3])), 'conv2d: argument "x" expected 4-D shape [n, c, h, w], received [1, 3, 5]'],
+      [() => F.conv2d(t([1, 4, 5, 5]), t([2, 3, 3, 3])), 'conv2d: argument "weight" expected shape [k, 4, r, s] (x has 4 channels), received [2, 3, 3, 3]'],
+      [() => F.conv2d(t([1, 4, 5, 5]), t([2, 1, 3, 3]), null, { groups: 3 }), 'conv2d: argument "groups" expected a divisor of the 4 channels of x, received 3'],
+      [() => F.conv2d(t([1, 3, 5, 5]), t([2, 3, 3, 3]), t([3])), 'conv2d: argument "bias" expected shape [2] (weight has 2 filters), received [3]'],
+      [() => F.conv2d(t([1, 3, 4, 4]), t([2, 3, 2, 2]), null, { dilation: 4 }), 'conv2d: argument "x" expected an input large enough for the kernel', 'received [1, 3, 4, 4] with kernel [2, 2]'],
+      [() => F.batchNorm(t([2, 3, 2, 2]), null, null, t([4]), t([3]), { training: true }), 'batchNorm: argument "weight" expected shape [3] (x has 3 channels), received [4]'],
+      [() => F.batchNorm(t([2, 3, 2, 2]), t([3]), t([1, 3]), t([3]), t([3])), 'batchNorm: argument "runningVar" expected shape [3] (x has 3 channels), received [1, 3]'],
+      [() => F.batchNorm(t([1, 3, 1, 1]), null, null, t([3]), t([3]), { training: true }), 'batchNorm: argument "x" expected more than 1 value per channel when training, received [1, 3, 1, 1]'],
+      [() => F.maxPool2d(t([1, 4, 4]), 2), 'maxPool2d: argument "x" expected 4-D shape [n, c, h, w], received [1, 4, 4]'],
+      [() => F.maxPool2d(t([1, 1, 4, 4]), 2, { padding: 2 }), 'maxPool2d: argument "padding" expected at most half the kernel size (kernel [2, 2]), received [2, 2]'],
+      [() => F.maxPool2d(t([1, 1, 2, 2]), 3), 'maxPool2d: argument "x" expected an input at least as large as the kernel [3, 3] (with padding), received [1, 1, 2, 2]'],
+      [() => F.adaptiveAvgPool2d(t([1, 1, 0, 4]), 1), 'adaptiveAvgPool2d: argument "x" expected non-empty spatial dimensions, received [1, 1, 0, 4]'],
+      [() => F.linear(t([2, 3, 1]), t([4, 3])), 'linear: argument "x" expected 2-D shape [m, k], received [2, 3, 1]'],
+      [() => F.linear(t([2, 3]), t([4, 2])), 'linear: argument "weight" expected shape [n, 3] (x has 3 features), received [4, 2]'],
+      [() => F.linear(t([2, 3]), t([4, 3]), t([3])), 'linear: argument "bias" expected shape [4] (weight has 4 outputs), received [3]'],
+      [() => F.crossEntropy(t([2, 3, 1]), labels([0, 1])), 'crossEntropy: argument "logits" expected 2-D shape [n, classes], received [2, 3, 1]'],
+      [() => F.crossEntropy(t([2, 3]), labels([0, 1, 2])), 'crossEntropy: argument "labels" expected shape [2] (one label per row of logits), received [3]'],
+      [() => F.accuracyCount(t([2, 3]), labels([0])), 'accuracyCount: argument "labels" expected shape [2] (one label per row of logits), received [1]'],
+      [() => F.normalizeImages(u8([2, 2])), 'normalizeImages: argument "images" expected 4-D shape [n, c, h, w], received [2, 2]'],
+      [() => F.normalizeImages(u8([1, 1, 0, 2])), 'normalizeImages: argument "images" expected non-empty images, received [1, 1, 0, 2]'],
+    ];
+    for (const [fn, ...patterns] of cases) throws(fn, RangeError, ...patterns);
+    // Dtypes the native op checks are TypeErrors, named the same way.
+    throws(() => F.batchNorm(t([2, 3, 2, 2]), null, null, t([3], { dtype: 'float64' }), t([3]), { training: true }), TypeError,
+      'batchNorm: argument "weight" expected dtype float32', 'received float64');
+    throws(() => F.normalizeImages(t([1, 1, 2, 2])), TypeError, 'normalizeImages: argument "images" expected dtype uint8', 'received float32');
+    // eps is one rule in TS and natively: finite and >= 0 (0 is accepted, as in PyTorch).
+    expect(keep(F.batchNorm(t([2, 3, 2, 2]), null, null, t([3]), t([3]), { training: true, eps: 0 })).shape).to.deep.equal([2, 3, 2, 2]);
+    for (const eps of [-1, Infinity, NaN]) {
+      throws(() => F.batchNorm(t([2, 3, 2, 2]), null, null, t([3]), t([3]), { training: true, eps }), RangeError, 'for eps', `received ${eps}`);
+      throws(() => new nn.BatchNorm2d(3, { eps, ...cpu }), RangeError, 'for eps');
+    }
+    const bn = new nn.BatchNorm2d(3, { eps: 0, ...cpu });
+    expect(bn.eps).to.equal(0);
+    bn.dispose();
+  });
+
   it('Module.training is a boolean: assigning a string is a TypeError, not training', function () {
     const bn = new nn.BatchNorm2d(1, cpu);
     try {

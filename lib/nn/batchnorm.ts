@@ -6,7 +6,7 @@ import { checkBoolean, checkInteger, checkNumber, checkOptions, invalidRange } f
 import { checkImageBatch, Module } from './module';
 
 export interface BatchNorm2dArgs {
-  /** added to the variance (default 1e-5) */
+  /** added to the variance (default 1e-5): finite and >= 0, as in PyTorch */
   eps?: number;
   /** weight of the new batch statistic in the running averages (default 0.1); null: cumulative average */
   momentum?: number | null;

@@ -1,10 +1,10 @@
-// 2-D convolution: options, the channels-last rule, autocast, shape checks, the native call,
-// and its backward node.
+// 2-D convolution: options, the channels-last rule, autocast, the native call (which checks the
+// shapes: native/backend/geometry.h) and its backward node.
 import { native, type Pair } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
 import { withAutocast, type AutocastDtype } from '../autocast';
 import { checkTensor, Tensor } from '../tensor';
-import { checkInteger, checkOptions, checkPair, invalidRange, shapeString } from '../validate';
+import { checkInteger, checkOptions, checkPair } from '../validate';
 import { checkFloat, checkSameDeviceDtype, keep, wrap } from './common';
 
 export interface Conv2dOptions {
@@ -71,28 +71,7 @@ function conv2dForward(x: Tensor, weight: Tensor, bias: Tensor | null, o: Partia
   const padding = checkPair('padding', o.padding ?? 0, 0);
   const dilation = checkPair('dilation', o.dilation ?? 1, 1);
   const groups = checkInteger('groups', o.groups ?? 1, 1);
-  if (x.ndim !== 4) throw invalidRange('x', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(x.shape)}`);
-  if (weight.ndim !== 4) throw invalidRange('weight', 'a 4-D tensor (K, C/groups, R, S)', `shape ${shapeString(weight.shape)}`);
-  const [, c, h, wd] = x.shape;
-  const [k, cg, r, s] = weight.shape;
-  if (c % groups !== 0 || k % groups !== 0) {
-    throw invalidRange('groups', `a divisor of the input channels (${c}) and output channels (${k})`, groups);
-  }
-  if (cg * groups !== c) {
-    throw invalidRange('x', `a tensor with ${cg * groups} channels (weight ${shapeString(weight.shape)}, groups ${groups})`,
-      `shape ${shapeString(x.shape)}`);
-  }
-  if (bias !== null) {
-    checkTensor('bias', bias);
-    checkSameDeviceDtype('bias', x, bias);
-    if (bias.ndim !== 1 || bias.shape[0] !== k) throw invalidRange('bias', `shape [${k}]`, `shape ${shapeString(bias.shape)}`);
-  }
-  const effH = dilation[0] * (r - 1) + 1;
-  const effW = dilation[1] * (s - 1) + 1;
-  if (h + 2 * padding[0] < effH || wd + 2 * padding[1] < effW) {
-    throw invalidRange('x', `spatial size at least ${effH - 2 * padding[0]}x${effW - 2 * padding[1]} for a ${r}x${s} kernel`,
-      `${h}x${wd}`);
-  }
+  if (bias !== null) checkSameDeviceDtype('bias', x, bias);
   const y = native.conv2dForward(x.handle, weight.handle, bias?.handle ?? null, stride, padding, dilation, groups);
   const grad = needsGrad(x, weight, bias);
   return Tensor._fromHandle(y, grad ? new Conv2dBackward(x, weight, bias, stride, padding, dilation, groups) : null);

@@ -1,9 +1,9 @@
-// The fully connected layer's op, y = x W^T + b, with autocast and its backward node.
+// The fully connected layer's op, y = x W^T + b, with autocast and its backward node; the native
+// call checks the shapes (native/backend/geometry.h).
 import { native } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
 import { withAutocast, type AutocastDtype } from '../autocast';
 import { checkTensor, Tensor } from '../tensor';
-import { invalidRange, shapeString } from '../validate';
 import { checkFloat, checkSameDeviceDtype, keep, wrap } from './common';
 
 class LinearBackward extends Node {
@@ -36,17 +36,7 @@ export function linearIn(computeDtype: AutocastDtype | null, x: Tensor, weight: 
 function linearForward(x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   checkFloat('x', x);
   checkSameDeviceDtype('weight', x, weight);
-  if (x.ndim !== 2) throw invalidRange('x', 'a 2-D tensor (N, inFeatures)', `shape ${shapeString(x.shape)}`);
-  if (weight.ndim !== 2 || weight.shape[1] !== x.shape[1]) {
-    throw invalidRange('weight', `shape [outFeatures, ${x.shape[1]}] (x has ${x.shape[1]} features)`, `shape ${shapeString(weight.shape)}`);
-  }
-  if (bias !== null) {
-    checkTensor('bias', bias);
-    checkSameDeviceDtype('bias', x, bias);
-    if (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0]) {
-      throw invalidRange('bias', `shape [${weight.shape[0]}]`, `shape ${shapeString(bias.shape)}`);
-    }
-  }
+  if (bias !== null) checkSameDeviceDtype('bias', x, bias);
   const y = native.linearForward(x.handle, weight.handle, bias?.handle ?? null);
   return Tensor._fromHandle(y, needsGrad(x, weight, bias) ? new LinearBackward(x, weight, bias) : null);
 }

@@ -1,8 +1,9 @@
-// Max pooling and adaptive average pooling, each with its backward node.
+// Max pooling and adaptive average pooling, each with its backward node; the native calls check
+// the shapes (native/backend/geometry.h).
 import { native, type NativeHandle, type Pair } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
 import { checkTensor, Tensor } from '../tensor';
-import { checkOptions, checkPair, invalidRange, shapeString } from '../validate';
+import { checkOptions, checkPair } from '../validate';
 import { checkFloat, keep, view } from './common';
 
 export interface MaxPool2dOptions {
@@ -34,13 +35,6 @@ export function maxPool2d(x: Tensor, kernelSize: number | Pair, options: MaxPool
   const kernel = checkPair('kernelSize', kernelSize, 1);
   const stride = checkPair('stride', o.stride ?? kernel, 1);
   const padding = checkPair('padding', o.padding ?? 0, 0);
-  if (x.ndim !== 4) throw invalidRange('x', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(x.shape)}`);
-  if (padding[0] * 2 > kernel[0] || padding[1] * 2 > kernel[1]) {
-    throw invalidRange('padding', `at most half the kernel size (${kernel[0]}x${kernel[1]})`, padding);
-  }
-  if (x.shape[2] + 2 * padding[0] < kernel[0] || x.shape[3] + 2 * padding[1] < kernel[1]) {
-    throw invalidRange('x', `spatial size at least the kernel (${kernel[0]}x${kernel[1]}) after padding`, `shape ${shapeString(x.shape)}`);
-  }
   const r = native.maxPool2dForward(x.handle, kernel, stride, padding);
   const node = needsGrad(x) ? new MaxPool2dBackward(x, r.y, r.indices, kernel, stride, padding) : null;
   r.indices?.dispose();
@@ -63,8 +57,6 @@ export function adaptiveAvgPool2d(x: Tensor, outputSize: number | Pair): Tensor 
   checkTensor('x', x);
   checkFloat('x', x);
   const size = checkPair('outputSize', outputSize, 1);
-  if (x.ndim !== 4) throw invalidRange('x', 'a 4-D tensor (N, C, H, W)', `shape ${shapeString(x.shape)}`);
-  if (x.shape[2] === 0 || x.shape[3] === 0) throw invalidRange('x', 'non-empty spatial dimensions', `shape ${shapeString(x.shape)}`);
   const y = native.adaptiveAvgPool2dForward(x.handle, size);
   return Tensor._fromHandle(y, needsGrad(x) ? new AdaptiveAvgPool2dBackward(x, x.shape.slice()) : null);
 }

@@ -26,7 +26,7 @@ Napi::Value UploadGenerated(OpCall& call, const Shape& shape, crb_dtype dtype, D
   constexpr int64_t kChunk = 1 << 16;
   auto storage = call.Alloc(shape, dtype);
   const int64_t numel = ShapeNumel(shape);
-  const size_t elem = DTypeSize(dtype);
+  const size_t elem = crb_dtype_size(dtype);
   std::vector<double> values(size_t(std::min(numel, kChunk)));
   std::vector<uint8_t> converted(dtype == CRB_F64 ? 0 : values.size() * elem);
   for (int64_t begin = 0; begin < numel; begin += kChunk) {
@@ -86,7 +86,7 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
     case CRB_I64: natural = "BigInt64Array"; break;
     case CRB_U8: natural = "Uint8Array"; break;
   }
-  std::string expected = std::string("a ") + natural + " for dtype " + DTypeName(dtype);
+  std::string expected = std::string("a ") + natural + " for dtype " + crb_dtype_name(dtype);
   if (IsFloatDType(dtype) && dtype != CRB_F16 && dtype != CRB_BF16) expected += " (or another float typed array)";
   if (!data.IsTypedArray()) call.TypeErr("data", expected, DescribeValue(data));
 
@@ -130,7 +130,7 @@ Napi::Value Randn(const Napi::CallbackInfo& info) {
   call.DeviceArg(2, "device");
   double mean = call.Number(3, "mean");
   double stddev = call.Number(4, "std");
-  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype (normal samples are not integers)", DTypeName(dtype));
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype (normal samples are not integers)", crb_dtype_name(dtype));
   if (stddev < 0) call.RangeErr("std", "a number >= 0", DescribeValue(call.Arg(4)));
   call.backend();  // fail on an unavailable device before drawing
   HostGenerator& generator = GetAddonData(call.env()).generator;
@@ -145,7 +145,7 @@ Napi::Value Rand(const Napi::CallbackInfo& info) {
   call.DeviceArg(2, "device");
   double low = call.Number(3, "low");
   double high = call.Number(4, "high");
-  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", DTypeName(dtype));
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", crb_dtype_name(dtype));
   if (high < low) call.RangeErr("high", "a number >= low (" + std::to_string(low) + ")", DescribeValue(call.Arg(4)));
   call.backend();
   HostGenerator& generator = GetAddonData(call.env()).generator;

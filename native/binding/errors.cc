@@ -74,7 +74,7 @@ std::string DescribeValue(const Napi::Value& value) {
   if (value.IsArray()) return "array of length " + std::to_string(value.As<Napi::Array>().Length());
   if (TensorHandle* t = TensorHandle::FromValue(value)) {
     if (t->disposed()) return "a disposed tensor";
-    return std::string("a ") + DeviceName(t->device()) + " " + DTypeName(t->dtype()) + " tensor " +
+    return std::string("a ") + DeviceName(t->device()) + " " + crb_dtype_name(t->dtype()) + " tensor " +
            ShapeToString(t->shape());
   }
   return "object";

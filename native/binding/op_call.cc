@@ -141,7 +141,7 @@ double OpCall::FillValue(size_t index, const char* name, crb_dtype dtype) {
     double lo = dtype == CRB_U8 ? 0 : dtype == CRB_I32 ? -2147483648.0 : -9223372036854775808.0;
     double end = dtype == CRB_U8 ? 256 : dtype == CRB_I32 ? 2147483648.0 : 9223372036854775808.0;  // exclusive
     if (!(value >= lo && value < end) || value != std::floor(value))
-      RangeErr(name, std::string("an integer that fits ") + DTypeName(dtype), DescribeValue(v));
+      RangeErr(name, std::string("an integer that fits ") + crb_dtype_name(dtype), DescribeValue(v));
   }
   return value;
 }
@@ -166,13 +166,13 @@ IntPair OpCall::Pair(size_t index, const char* name, int min) {
 
 void OpCall::RequireFloat(const TensorHandle* t, const std::string& name) {
   if (!IsFloatDType(t->dtype()))
-    TypeErr(name, "a float tensor (float32, float64, float16 or bfloat16)", std::string(DTypeName(t->dtype())) + " tensor");
+    TypeErr(name, "a float tensor (float32, float64, float16 or bfloat16)", std::string(crb_dtype_name(t->dtype())) + " tensor");
 }
 
 void OpCall::RequireDType(const TensorHandle* t, const std::string& name, crb_dtype dtype, const std::string& why) {
   if (t->dtype() != dtype)
-    TypeErr(name, std::string("dtype ") + DTypeName(dtype) + (why.empty() ? "" : " (" + why + ")"),
-            DTypeName(t->dtype()));
+    TypeErr(name, std::string("dtype ") + crb_dtype_name(dtype) + (why.empty() ? "" : " (" + why + ")"),
+            crb_dtype_name(t->dtype()));
 }
 
 void OpCall::RequireShape(const TensorHandle* t, const std::string& name, const Shape& expected,
@@ -208,7 +208,7 @@ std::shared_ptr<Storage> OpCall::Alloc(const Shape& shape, crb_dtype dtype) {
   crb_status status = AllocateStorage(env_, be, device_, nbytes, &storage);
   if (status != CRB_OK) {
     CheckStatus(env_, be, status, fn_, "alloc", device_, [&] {
-      return "output " + ShapeToString(shape) + " " + DTypeName(dtype) + ", " + std::to_string(nbytes) + " bytes";
+      return "output " + ShapeToString(shape) + " " + crb_dtype_name(dtype) + ", " + std::to_string(nbytes) + " bytes";
     });
   }
   return storage;
@@ -218,7 +218,7 @@ std::string OpCall::InputShapes() const {
   std::string s;
   for (const auto& input : inputs_) {
     if (!s.empty()) s += ", ";
-    s += input.first + ": " + DTypeName(input.second->dtype()) + " " + ShapeToString(input.second->shape());
+    s += input.first + ": " + crb_dtype_name(input.second->dtype()) + " " + ShapeToString(input.second->shape());
     if (input.second->channels_last()) s += " channelsLast";
   }
   return s;

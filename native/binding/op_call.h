@@ -24,6 +24,8 @@ using IntPair = std::array<int, 2>;
 
 class OpCall {
  public:
+  // `fn` starts every message. A forward function that lib/ops calls for a public op passes the
+  // public name ("conv2d", not "conv2dForward"), so its errors name what the user called.
   OpCall(const Napi::CallbackInfo& info, const char* fn) : info_(info), env_(info.Env()), fn_(fn) {}
 
   Napi::Env env() const { return env_; }

@@ -1,5 +1,5 @@
 // Batch norm over (n, h, w) per channel: forward train/eval, backward train/eval.
-// x is (n, c, h, w) or (n, c); the per-channel tensors (gamma, beta, running and saved
+// x is (n, c, h, w) or (n, c); the per-channel tensors (weight, bias, running and saved
 // statistics) are (c) of float32, or float64 when x is float64.
 #include <initializer_list>
 #include <utility>
@@ -34,8 +34,8 @@ crb_bn_desc BnDesc(OpCall& call, const TensorHandle* x, double eps, double momen
   crb_dtype pdtype = ParamDType(x->dtype());
   for (const Named& t : per_channel) {
     if (!t.first) continue;
-    call.RequireDType(t.first, t.second, pdtype, std::string("per-channel tensors are ") + DTypeName(pdtype) + " for " +
-                                                     DTypeName(x->dtype()) + " input");
+    call.RequireDType(t.first, t.second, pdtype, std::string("per-channel tensors are ") + crb_dtype_name(pdtype) + " for " +
+                                                     crb_dtype_name(x->dtype()) + " input");
     call.Geometry(crb_geom_channel_vector(t.first->shape().data(), t.first->rank(), x->dim(1), t.second, &e), e);
   }
   return d;
@@ -76,16 +76,16 @@ class Outputs {
 
 // batchNormForwardTrain(x, gamma, beta, runningMean, runningVar, momentum, eps)
 Napi::Value ForwardTrain(const Napi::CallbackInfo& info) {
-  OpCall call(info, "batchNormForwardTrain");
+  OpCall call(info, "batchNorm");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* gamma = call.Tensor(1, "gamma");
-  TensorHandle* beta = call.Tensor(2, "beta");
+  TensorHandle* gamma = call.Tensor(1, "weight");
+  TensorHandle* beta = call.Tensor(2, "bias");
   TensorHandle* running_mean = call.OptionalTensor(3, "runningMean");
   TensorHandle* running_var = call.OptionalTensor(4, "runningVar");
   double momentum = call.Number(5, "momentum");
   double eps = call.Number(6, "eps");
   crb_bn_desc d = BnDesc(call, x, eps, momentum, true, {},
-                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
+                         {{gamma, "weight"}, {beta, "bias"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   if (!running_mean != !running_var)
     call.RangeErr(running_mean ? "runningVar" : "runningMean", "a tensor when the other running statistic is given",
                   "null");
@@ -104,15 +104,15 @@ Napi::Value ForwardTrain(const Napi::CallbackInfo& info) {
 
 // batchNormForwardEval(x, gamma, beta, runningMean, runningVar, eps)
 Napi::Value ForwardEval(const Napi::CallbackInfo& info) {
-  OpCall call(info, "batchNormForwardEval");
+  OpCall call(info, "batchNorm");
   TensorHandle* x = call.Tensor(0, "x");
-  TensorHandle* gamma = call.Tensor(1, "gamma");
-  TensorHandle* beta = call.Tensor(2, "beta");
+  TensorHandle* gamma = call.Tensor(1, "weight");
+  TensorHandle* beta = call.Tensor(2, "bias");
   TensorHandle* running_mean = call.Tensor(3, "runningMean");
   TensorHandle* running_var = call.Tensor(4, "runningVar");
   double eps = call.Number(5, "eps");
   crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {},
-                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
+                         {{gamma, "weight"}, {beta, "bias"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   auto y = call.Alloc(x->shape(), d.dtype);
   if (x->numel())
     call.Check(call.backend()->batchnorm_forward_eval(&d, x->data(), gamma->data(), beta->data(),
@@ -130,11 +130,11 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   OpCall call(info, fn);
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* dy = call.Tensor(1, "dy");
-  TensorHandle* gamma = call.Tensor(2, "gamma");
+  TensorHandle* gamma = call.Tensor(2, "weight");
   TensorHandle* stat1 = call.Tensor(3, stat1_name);
   TensorHandle* stat2 = call.Tensor(4, stat2_name);
   double eps = call.Number(5, "eps");
-  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{dy, "dy"}}, {{gamma, "gamma"}, {stat1, stat1_name}, {stat2, stat2_name}});
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{dy, "dy"}}, {{gamma, "weight"}, {stat1, stat1_name}, {stat2, stat2_name}});
 
   Outputs out{call, x, d};
   void* dx = out.LikeX("dx");
@@ -157,17 +157,17 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 // (the caller then runs the ops one by one, and batchNorm's checks name what is wrong).
 // Returns {y, saveMean, saveInvstd, reserve}.
 Napi::Value AddReluForwardTrain(const Napi::CallbackInfo& info) {
-  OpCall call(info, "batchNormAddReluForwardTrain");
+  OpCall call(info, "batchNormAddRelu");
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* z = call.Tensor(1, "z");
-  TensorHandle* gamma = call.Tensor(2, "gamma");
-  TensorHandle* beta = call.Tensor(3, "beta");
+  TensorHandle* gamma = call.Tensor(2, "weight");
+  TensorHandle* beta = call.Tensor(3, "bias");
   TensorHandle* running_mean = call.Tensor(4, "runningMean");
   TensorHandle* running_var = call.Tensor(5, "runningVar");
   double momentum = call.Number(6, "momentum");
   double eps = call.Number(7, "eps");
   crb_bn_desc d = BnDesc(call, x, eps, momentum, false, {{z, "z"}},
-                         {{gamma, "gamma"}, {beta, "beta"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
+                         {{gamma, "weight"}, {beta, "bias"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
   const crb_backend* backend = call.backend();
   size_t reserve_bytes = 0;
   if (!backend->bn_add_relu_reserve_size || !backend->bn_add_relu_forward_train ||
@@ -193,14 +193,14 @@ Napi::Value AddReluBackwardTrain(const Napi::CallbackInfo& info) {
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* y = call.Tensor(1, "y");
   TensorHandle* dy = call.Tensor(2, "dy");
-  TensorHandle* gamma = call.Tensor(3, "gamma");
-  TensorHandle* beta = call.Tensor(4, "beta");
+  TensorHandle* gamma = call.Tensor(3, "weight");
+  TensorHandle* beta = call.Tensor(4, "bias");
   TensorHandle* save_mean = call.Tensor(5, "saveMean");
   TensorHandle* save_invstd = call.Tensor(6, "saveInvstd");
   TensorHandle* reserve = call.Tensor(7, "reserve");
   double eps = call.Number(8, "eps");
   crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{y, "y"}, {dy, "dy"}},
-                         {{gamma, "gamma"}, {beta, "beta"}, {save_mean, "saveMean"}, {save_invstd, "saveInvstd"}});
+                         {{gamma, "weight"}, {beta, "bias"}, {save_mean, "saveMean"}, {save_invstd, "saveInvstd"}});
   call.RequireDType(reserve, "reserve", CRB_U8, "the uint8 reserve from batchNormAddReluForwardTrain");
   const crb_backend* backend = call.backend();
   if (!backend->bn_add_relu_backward_train)

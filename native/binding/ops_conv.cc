@@ -28,7 +28,7 @@ Shape OutputShape(const crb_conv2d_desc& d) { return {d.n, d.k, d.out_h, d.out_w
 
 // conv2dForward(x, w, b, stride, padding, dilation, groups)
 Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "conv2dForward");
+  OpCall call(info, "conv2d");
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* w = call.Tensor(1, "weight");
   TensorHandle* b = call.OptionalTensor(2, "bias");

@@ -8,9 +8,9 @@ namespace crb {
 namespace {
 
 Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
-  OpCall call(info, "imagesU8ToFloat");
+  OpCall call(info, "normalizeImages");
   TensorHandle* images = call.Tensor(0, "images");
-  IntPair out = call.Pair(1, "outputSize", 1);
+  IntPair out = call.Pair(1, "size", 1);
   double mean = call.Number(2, "mean");
   double stddev = call.Number(3, "std");
   crb_dtype dtype = call.DTypeArg(4, "dtype");
@@ -20,7 +20,7 @@ Napi::Value ImagesU8ToFloat(const Napi::CallbackInfo& info) {
   // normalizeImages calls the output size "size".
   call.Geometry(crb_geom_images(images->shape().data(), images->rank(), out.data(), mean, stddev, dtype, "size", &d, &e),
                 e);
-  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", DTypeName(dtype));
+  if (!IsFloatDType(dtype)) call.TypeErr("dtype", "a float dtype", crb_dtype_name(dtype));
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
   auto y = call.Alloc(y_shape, dtype);
   if (ShapeNumel(y_shape))

@@ -17,7 +17,7 @@ crb_linear_desc LinearDesc(OpCall& call, const TensorHandle* x, const TensorHand
 
 // linearForward(x, w, b)
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "linearForward");
+  OpCall call(info, "linear");
   TensorHandle* x = call.Tensor(0, "x");
   TensorHandle* w = call.Tensor(1, "weight");
   TensorHandle* b = call.OptionalTensor(2, "bias");
@@ -60,7 +60,7 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   } else {
     // An empty batch or no outputs: every gradient is a sum over nothing.
     for (const auto& g : {dx, dw, db})
-      if (g && g->nbytes()) call.Check(backend->fill(g->data(), int64_t(g->nbytes() / DTypeSize(d.dtype)), d.dtype, 0.0), "fill");
+      if (g && g->nbytes()) call.Check(backend->fill(g->data(), int64_t(g->nbytes() / crb_dtype_size(d.dtype)), d.dtype, 0.0), "fill");
   }
 
   Napi::Object result = Napi::Object::New(call.env());

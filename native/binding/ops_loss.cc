@@ -20,7 +20,7 @@ void CheckLogitsAndLabels(OpCall& call, const TensorHandle* logits, const char* 
 
 // crossEntropyForward(logits, labels) -> {loss: [], probs: (n, classes)}
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "crossEntropyForward");
+  OpCall call(info, "crossEntropy");
   TensorHandle* logits = call.Tensor(0, "logits");
   TensorHandle* labels = call.Tensor(1, "labels");
   CheckLogitsAndLabels(call, logits, "logits", labels, true);

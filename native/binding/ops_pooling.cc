@@ -12,7 +12,7 @@ namespace {
 // x in its own backward kernel, so there indices are null and are neither allocated nor passed.
 
 crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
-  IntPair kernel = call.Pair(first, "kernel", 1);
+  IntPair kernel = call.Pair(first, "kernelSize", 1);
   IntPair stride = call.Pair(first + 1, "stride", 1);
   IntPair padding = call.Pair(first + 2, "padding", 0);
   call.RequireFloat(x, "x");
@@ -26,7 +26,7 @@ crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
 
 // maxPool2dForward(x, kernel, stride, padding) -> {y, indices}
 Napi::Value MaxPoolForward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "maxPool2dForward");
+  OpCall call(info, "maxPool2d");
   TensorHandle* x = call.Tensor(0, "x");
   crb_pool_desc d = MaxPoolDesc(call, x, 1);
   Shape y_shape{d.n, d.c, d.out_h, d.out_w};
@@ -75,7 +75,7 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
 
 // adaptiveAvgPool2dForward(x, outputSize)
 Napi::Value AdaptiveForward(const Napi::CallbackInfo& info) {
-  OpCall call(info, "adaptiveAvgPool2dForward");
+  OpCall call(info, "adaptiveAvgPool2d");
   TensorHandle* x = call.Tensor(0, "x");
   IntPair out = call.Pair(1, "outputSize", 1);
   call.RequireFloat(x, "x");

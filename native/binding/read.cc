@@ -53,7 +53,7 @@ const char* HostArrayName(crb_dtype dtype) {
   return "Uint8Array";
 }
 
-size_t HostElementSize(crb_dtype dtype) { return IsHalf(dtype) ? 4 : DTypeSize(dtype); }
+size_t HostElementSize(crb_dtype dtype) { return IsHalf(dtype) ? 4 : crb_dtype_size(dtype); }
 
 // The test hook: 0 when unset (V8's own limit applies).
 uint64_t TestMaxArrayLength() {
@@ -97,7 +97,7 @@ crb_error HostOom(const std::string& why) {
 
 Napi::Object HostOomError(Napi::Env env, const char* fn, const TensorHandle* h, const std::string& why) {
   return MakeBackendError(env, HostOom(why), fn, h->device(),
-                          "h: " + std::string(DTypeName(h->dtype())) + " " + ShapeToString(h->shape()));
+                          "h: " + std::string(crb_dtype_name(h->dtype())) + " " + ShapeToString(h->shape()));
 }
 
 // Finishes the read of `nbytes` of float16/bfloat16 and widens it into float32 at dst. A failed
@@ -184,7 +184,7 @@ class ReadWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     if (failed_) {
-      deferred_.Reject(MakeBackendError(env, error_, "read", device_, "h: " + std::string(DTypeName(dtype_)) + " " +
+      deferred_.Reject(MakeBackendError(env, error_, "read", device_, "h: " + std::string(crb_dtype_name(dtype_)) + " " +
                                                                            ShapeToString(shape_)));
       return;
     }

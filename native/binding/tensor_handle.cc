@@ -126,7 +126,7 @@ Napi::Value TensorHandle::GetShape(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value TensorHandle::GetDType(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), DTypeName(dtype_));
+  return Napi::String::New(info.Env(), crb_dtype_name(dtype_));
 }
 
 Napi::Value TensorHandle::GetDevice(const Napi::CallbackInfo& info) {

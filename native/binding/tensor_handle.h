@@ -40,7 +40,7 @@ class TensorHandle {
   bool channels_last() const { return channels_last_; }
   crb_layout layout() const { return channels_last_ ? CRB_NHWC : CRB_NCHW; }
   int64_t numel() const { return numel_; }
-  size_t nbytes() const { return size_t(numel_) * DTypeSize(dtype_); }
+  size_t nbytes() const { return size_t(numel_) * crb_dtype_size(dtype_); }
   void* data() const { return storage_->data(); }
   const std::shared_ptr<Storage>& storage() const { return storage_; }
   int64_t dim(size_t i) const { return shape_[i]; }

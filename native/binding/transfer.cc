@@ -93,7 +93,7 @@ Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHan
   const char* abi_op = "read_begin";
   call.Check(ReadToHost(src_backend, h->data(), h->nbytes(), host.data(), &abi_op), abi_op);
   if (dst_dtype != h->dtype()) {
-    std::vector<uint8_t> converted(size_t(numel) * DTypeSize(dst_dtype));
+    std::vector<uint8_t> converted(size_t(numel) * crb_dtype_size(dst_dtype));
     ConvertHost(converted.data(), dst_dtype, host.data(), h->dtype(), numel);
     host.swap(converted);
   }

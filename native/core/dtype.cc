@@ -22,8 +22,6 @@ namespace {
 constexpr crb_dtype kDTypes[] = {CRB_F32, CRB_F64, CRB_F16, CRB_BF16, CRB_I32, CRB_I64, CRB_U8};
 }  // namespace
 
-const char* DTypeName(crb_dtype dtype) { return crb_dtype_name(dtype); }
-
 bool ParseDType(const std::string& name, crb_dtype* out) {
   for (crb_dtype dtype : kDTypes) {
     if (name == crb_dtype_name(dtype)) {
@@ -33,8 +31,6 @@ bool ParseDType(const std::string& name, crb_dtype* out) {
   }
   return false;
 }
-
-size_t DTypeSize(crb_dtype dtype) { return crb_dtype_size(dtype); }
 
 bool IsFloatDType(crb_dtype dtype) {
   return dtype == CRB_F32 || dtype == CRB_F64 || dtype == CRB_F16 || dtype == CRB_BF16;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "../backend/backend_api.h"
+#include "../backend/names.h"  // crb_dtype_name, crb_dtype_size
 
 namespace crb {
 
@@ -16,9 +17,7 @@ const char* DeviceName(Device device);
 // Returns false when `name` is not a device name.
 bool ParseDevice(const std::string& name, Device* out);
 
-const char* DTypeName(crb_dtype dtype);
 bool ParseDType(const std::string& name, crb_dtype* out);
-size_t DTypeSize(crb_dtype dtype);
 bool IsFloatDType(crb_dtype dtype);
 
 using Shape = std::vector<int64_t>;

@@ -125,7 +125,7 @@ void ConvertFrom(void* dst, crb_dtype dst_dtype, const void* src, int64_t numel)
 void ConvertHost(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_dtype, int64_t numel) {
   if (numel <= 0) return;
   if (dst_dtype == src_dtype) {
-    std::memmove(dst, src, size_t(numel) * DTypeSize(dst_dtype));
+    std::memmove(dst, src, size_t(numel) * crb_dtype_size(dst_dtype));
     return;
   }
   switch (src_dtype) {

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { expect } from 'chai';
+import { expectThrow } from './support/expect-throw.mjs';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,18 +43,6 @@ function expectClose(actual, expected, tol = 1e-5) {
   }
 }
 
-function expectThrow(fn, type, ...fragments) {
-  let caught;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').to.exist;
-  expect(caught).to.be.instanceOf(type);
-  for (const f of fragments) expect(caught.message).to.include(f);
-  return caught;
-}
 
 describe('native addon: surface', function () {
   it('exports the functions of functions.def and nothing else, each declared in lib/native.ts', function () {

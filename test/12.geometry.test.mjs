@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { expect } from 'chai';
+import { expectThrow } from './support/expect-throw.mjs';
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -14,18 +15,6 @@ const native = require('node-gyp-build')(root);
 const full = (shape, value, dtype = 'float32') => native.full(shape, dtype, 'cpu', value);
 const zeros = (shape, dtype = 'float32') => full(shape, 0, dtype);
 
-function expectThrow(fn, type, ...fragments) {
-  let caught;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught, 'expected a throw').to.exist;
-  expect(caught).to.be.instanceOf(type);
-  for (const f of fragments) expect(caught.message).to.include(f);
-  return caught;
-}
 
 describe('native geometry rules', function () {
   it('conv2d: ranks, groups, channels, kernel size, bias', function () {

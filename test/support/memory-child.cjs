@@ -18,19 +18,28 @@ const makeNet = () =>
     new AdaptiveAvgPool2d(1), new Flatten(), new Linear(8, 4),
   );
 
-async function main() {
-manualSeed(0);
-if (mode === 'sync-dispose' || mode === 'sync-keep') {
+/** One SGD step of a small net on a fixed batch, per call; the caller owns logits and loss. */
+function trainer() {
   const net = makeNet();
   const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
   const x = randn([8, 1, 8, 8]);
   const y = tensor(Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), [8]);
-  for (let i = 0; i < steps; i++) {
+  return () => {
     const logits = net.forward(x);
     const loss = crossEntropy(logits, y);
     opt.zeroGrad();
     loss.backward();
     opt.step();
+    return { logits, loss };
+  };
+}
+
+async function main() {
+manualSeed(0);
+if (mode === 'sync-dispose' || mode === 'sync-keep') {
+  const step = trainer();
+  for (let i = 0; i < steps; i++) {
+    const { logits, loss } = step();
     loss.itemSync();
     if (mode === 'sync-dispose') {
       logits.dispose();
@@ -49,18 +58,11 @@ if (mode === 'sync-dispose' || mode === 'sync-keep') {
   samples.push(rss());
   console.log(JSON.stringify({ samples }));
 } else if (mode === 'train') {
-  const net = makeNet();
-  const opt = new SGD(net.parameters(), { lr: 0.01, momentum: 0.9 });
-  const x = randn([8, 1, 8, 8]);
-  const y = tensor(Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), [8]);
+  const step = trainer();
   let first = 0;
   let last = 0;
   for (let i = 0; i < steps; i++) {
-    const logits = net.forward(x);
-    const loss = crossEntropy(logits, y);
-    opt.zeroGrad();
-    loss.backward();
-    opt.step();
+    const { logits, loss } = step();
     const value = await loss.item();
     if (i === 0) first = value;
     if (i === steps - 1) last = value;

@@ -19,6 +19,8 @@ const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 3);
 const ITERS = Number(process.env.BENCH_ITERS ?? 10);
 const EPOCH_IMAGES = Number(process.env.BENCH_EPOCH_IMAGES ?? 60000);
+// BENCH_SHORT=1 (npm run check:gpu): only the block 64->64 training step and the ResNet-18 step.
+const SHORT = process.env.BENCH_SHORT === '1';
 
 const info = backendInfo();
 if (!info.cuda.available) {
@@ -30,11 +32,11 @@ const block = (name, n, cin, cout, h, strides, train, precision) =>
   ({ name, kind: 'block', n, in: cin, out: cout, h, w: h, strides, use1x1conv: cin !== cout || strides !== 1, train, precision });
 const CASES = [];
 for (const precision of ['fp32', 'bf16']) {
-  CASES.push(block('block 64->64 56x56 N=256 fwd', 256, 64, 64, 56, 1, false, precision));
+  if (!SHORT) CASES.push(block('block 64->64 56x56 N=256 fwd', 256, 64, 64, 56, 1, false, precision));
   CASES.push(block('block 64->64 56x56 N=256 fwd+bwd', 256, 64, 64, 56, 1, true, precision));
-  CASES.push(block('block 128->256 s2 28x28 N=256 fwd+bwd', 256, 128, 256, 28, 2, true, precision));
+  if (!SHORT) CASES.push(block('block 128->256 s2 28x28 N=256 fwd+bwd', 256, 128, 256, 28, 2, true, precision));
   CASES.push({ name: 'resnet18 train step 256x1x96x96', kind: 'resnet18', n: 256, h: 96, w: 96, train: true, precision });
-  CASES.push({ name: `d2l epoch (${EPOCH_IMAGES} uint8 28x28 -> 96x96, batch 256, data feeding included)`, kind: 'epoch',
+  if (!SHORT) CASES.push({ name: `d2l epoch (${EPOCH_IMAGES} uint8 28x28 -> 96x96, batch 256, data feeding included)`, kind: 'epoch',
     n: 256, images: EPOCH_IMAGES, h: 96, w: 96, train: true, precision });
 }
 
@@ -180,6 +182,7 @@ console.log(`GPU: ${dev.name} (sm_${dev.computeCapability.replace('.', '')}), dr
   (torch ? `; PyTorch ${torch.torch} (cuDNN ${torch.cudnn}); measured ${torch.rates.bf16_tflops.toFixed(0)} TFLOP/s bf16, ${torch.rates.bandwidth_gbps.toFixed(0)} GB/s` : '; PyTorch with CUDA not found'));
 console.table(table);
 mkdirSync(path.join(root, 'bench/results'), { recursive: true });
-const outFile = path.join(process.env.OUT && existsSync(process.env.OUT) ? process.env.OUT : path.join(root, 'bench/results'), 'gpu.json');
+const outFile = process.env.BENCH_OUT
+  || path.join(process.env.OUT && existsSync(process.env.OUT) ? process.env.OUT : path.join(root, 'bench/results'), 'gpu.json');
 writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), device: dev, rows, torch, table }, null, 2));
 console.log(`wrote ${outFile}`);

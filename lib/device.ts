@@ -1,7 +1,7 @@
 // Backends and devices: which devices this process can use and which one new tensors go to,
 // what each backend can do (so code above the seam asks a capability, not a device name), what
 // loaded and why CUDA did not, and the CUDA switches PyTorch users know
-// (torch.backends.cudnn.benchmark, allow_tf32).
+// (torch.backends.cudnn.benchmark and allow_tf32, torch.backends.cuda.matmul.allow_tf32).
 import { native, type BackendCapabilities, type BackendInfo, type DeviceType, type MemoryStats } from './native';
 import { checkBoolean, checkInteger, checkOneOf } from './validate';
 
@@ -99,6 +99,18 @@ export const cuda = {
   synchronize(): void {
     if (cudaIsAvailable()) native.synchronize('cuda');
   },
+  /** Switches for matrix products, as torch.backends.cuda.matmul. */
+  matmul: {
+    /**
+     * Let float32 matrix products (Linear) use TF32 tensor cores (default false, as
+     * torch.backends.cuda.matmul.allow_tf32): off, Linear computes in full float32 even while
+     * convolutions use TF32 (cudnn.setAllowTF32).
+     */
+    setAllowTF32(enabled: boolean): void {
+      checkBoolean('enabled', enabled);
+      if (cudaIsAvailable()) native.setOption('cuda', 'matmulAllowTF32', enabled ? 1 : 0);
+    },
+  },
 };
 
 /** Switches for the cuDNN backend, as torch.backends.cudnn. */
@@ -108,7 +120,10 @@ export const cudnn = {
     checkBoolean('enabled', enabled);
     if (cudaIsAvailable()) native.setOption('cuda', 'cudnnBenchmark', enabled ? 1 : 0);
   },
-  /** Let float32 convolutions use TF32 tensor cores (default true, as in PyTorch). */
+  /**
+   * Let float32 convolutions use TF32 tensor cores (default true, as in PyTorch). Linear has its
+   * own switch, cuda.matmul.setAllowTF32 (default false).
+   */
   setAllowTF32(enabled: boolean): void {
     checkBoolean('enabled', enabled);
     if (cudaIsAvailable()) native.setOption('cuda', 'allowTF32', enabled ? 1 : 0);

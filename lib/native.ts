@@ -94,7 +94,8 @@ export interface NativeAddon {
   backendInfo(): BackendInfo;
   /** Throws, as every op does, when the device's backend is not available. */
   capabilities(device: DeviceType): BackendCapabilities;
-  /** name: allowTF32 | cudnnBenchmark | deterministic | numThreads */
+  /** name: allowTF32 (float32 convolutions may use TF32, default 1) | matmulAllowTF32 (float32
+   * linear may use TF32, default 0) | cudnnBenchmark | deterministic | numThreads */
   setOption(device: DeviceType, name: string, value: number): void;
   memoryStats(device: DeviceType): MemoryStats;
   emptyCache(device: DeviceType): void;

@@ -81,7 +81,9 @@ typedef enum crb_option {
   CRB_OPT_ALLOW_TF32 = 0,      // float32 convolutions may use TF32 tensor cores (default 1)
   CRB_OPT_CUDNN_BENCHMARK = 1, // pick conv algorithms by measurement (default 0)
   CRB_OPT_DETERMINISTIC = 2,   // only deterministic algorithms (default 0)
-  CRB_OPT_NUM_THREADS = 3      // CPU worker threads (CPU backend only)
+  CRB_OPT_NUM_THREADS = 3,     // CPU worker threads (CPU backend only)
+  CRB_OPT_MATMUL_ALLOW_TF32 = 4 // float32 matrix products (linear) may use TF32 (default 0, as
+                                // torch.backends.cuda.matmul.allow_tf32)
 } crb_option;
 
 // Convolution, PyTorch semantics. x: (n, c, h, w), w: (k, c/groups, r, s), y: (n, k, out_h, out_w)

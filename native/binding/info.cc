@@ -113,7 +113,7 @@ Napi::Value SetOption(const Napi::CallbackInfo& info) {
   OpCall call(info, "setOption");
   call.DeviceArg(0, "device");
   Napi::Value name_value = call.Arg(1);
-  const char* names = "one of allowTF32, cudnnBenchmark, deterministic, numThreads";
+  const char* names = "one of allowTF32, cudnnBenchmark, deterministic, numThreads, matmulAllowTF32";
   if (!name_value.IsString()) call.TypeErr("name", names, DescribeValue(name_value));
   std::string name = name_value.As<Napi::String>().Utf8Value();
   crb_option option;
@@ -121,6 +121,7 @@ Napi::Value SetOption(const Napi::CallbackInfo& info) {
   else if (name == "cudnnBenchmark") option = CRB_OPT_CUDNN_BENCHMARK;
   else if (name == "deterministic") option = CRB_OPT_DETERMINISTIC;
   else if (name == "numThreads") option = CRB_OPT_NUM_THREADS;
+  else if (name == "matmulAllowTF32") option = CRB_OPT_MATMUL_ALLOW_TF32;
   else call.RangeErr("name", names, DescribeValue(name_value));
   Napi::Value value_value = call.Arg(2);
   int64_t value;

@@ -36,6 +36,7 @@ crb_status set_option(crb_option option, int64_t value) {
     case CRB_OPT_ALLOW_TF32:
     case CRB_OPT_CUDNN_BENCHMARK:
     case CRB_OPT_DETERMINISTIC:
+    case CRB_OPT_MATMUL_ALLOW_TF32:
       return CRB_OK;  // GPU-only knobs: the CPU backend is always exact and deterministic
   }
   return fail(CRB_ERR_INVALID, "set_option", "unknown option %d", (int)option);

@@ -36,6 +36,7 @@ crb_status set_option(crb_option option, int64_t value) {
     case CRB_OPT_ALLOW_TF32: o.allow_tf32 = value != 0; return CRB_OK;
     case CRB_OPT_CUDNN_BENCHMARK: o.cudnn_benchmark = value != 0; return CRB_OK;
     case CRB_OPT_DETERMINISTIC: o.deterministic = value != 0; return CRB_OK;
+    case CRB_OPT_MATMUL_ALLOW_TF32: o.matmul_allow_tf32 = value != 0; return CRB_OK;
     case CRB_OPT_NUM_THREADS: return CRB_OK;  // CPU backend only; nothing to do here
   }
   return invalid(scope, "unknown option %d", static_cast<int>(option));

@@ -1,5 +1,6 @@
 // Batch normalization over (n, h, w) per channel, through cuDNN (training forward/backward and
-// inference forward) plus one op of our own (inference-mode backward, which cuDNN lacks).
+// inference forward) where PyTorch would use cuDNN, and through kernels of our own otherwise
+// (Note [which batch norms go to cuDNN]) and for the inference-mode backward, which cuDNN lacks.
 //   x, y, dy, dx: (n, c, h, w) in d->layout, dtype d->dtype
 //   gamma, beta, running_mean, running_var, save_mean, save_invstd, dgamma, dbeta: (c), float32
 //   (float64 when d->dtype is float64): cuDNN's "derived" BN parameter type.
@@ -15,6 +16,20 @@
 // The *Ex calls may want a "reserve space" written by forward and read by backward; the ABI
 // has no tensor to carry it. When cuDNN reports a reserve size of zero (plain BN, no fused
 // activation) the Ex calls are used; otherwise the classic calls, which need none.
+//
+// Note [which batch norms go to cuDNN]
+// PyTorch (Normalization.cpp, _select_batch_norm_backend) sends BN to cuDNN only when the input
+// is not bfloat16, N <= 880801 in training or N <= 65535 in inference, numel < 2^31 - 1 (some
+// cuDNN kernels index with 32 bits) and eps >= CUDNN_BN_MIN_EPSILON; everything else runs its
+// native kernels. The same rule here, with our kernels below (fixed-order reductions in float,
+// double for float64) as the native path. bfloat16 stays off cuDNN until a GPU run shows
+// cuDNN's bfloat16 BN accurate (test/63.cuda-numerics.test.mjs compares it with the CPU).
+// Channels-last training uses CUDNN_BATCHNORM_SPATIAL_PERSISTENT, as PyTorch's
+// getCudnnBatchNormMode does (the plain NHWC kernels are very slow); with the deterministic
+// option it takes our kernels instead (fixed order, never atomics). Forward and backward apply
+// the same rule to the same descriptor, and both paths save the same mean and 1/sqrt(var + eps),
+// so a backward always matches its forward.
+#include <climits>
 #include <cmath>
 
 #include "allocator.h"
@@ -78,13 +93,120 @@ crb_status validate_bn(const crb_bn_desc* d, const OpScope& scope, bool train_fo
   return CRB_OK;
 }
 
+// Note [which batch norms go to cuDNN]
+bool bn_uses_cudnn(const crb_bn_desc& d, bool training) {
+  if (d.dtype == CRB_BF16) return false;
+  const int64_t numel = static_cast<int64_t>(d.n) * d.c * d.h * d.w;
+  if (numel >= INT32_MAX) return false;
+  if (d.n > (training ? 880801 : 65535)) return false;
+  if (!(d.eps >= CUDNN_BN_MIN_EPSILON)) return false;
+  if (training && d.layout == CRB_NHWC && options().deterministic.load()) return false;
+  return true;
+}
+
 cudnnBatchNormMode_t bn_mode(const crb_bn_desc& d, bool training) {
-  // Persistent kernels are cuDNN's fast path for channels-last half precision training; they
-  // may reduce with atomics, so the deterministic option keeps the plain spatial kernels.
-  if (training && d.layout == CRB_NHWC && (d.dtype == CRB_F16 || d.dtype == CRB_BF16) &&
-      !options().deterministic.load())
-    return CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
+  if (training && d.layout == CRB_NHWC) return CUDNN_BATCHNORM_SPATIAL_PERSISTENT;
   return CUDNN_BATCHNORM_SPATIAL;
+}
+
+// --- our batch norm kernels, one block per channel for the reductions (kBnThreads threads)
+constexpr int kBnThreads = 512;
+
+// Training forward: batch mean, biased variance (two passes), save_mean, save_invstd =
+// 1/sqrt(var + eps), the running statistics (unbiased variance; either may be null), then
+// y = (x - mean) * invstd * gamma + beta.
+template <typename T, typename P>
+__global__ void bn_train_forward_kernel(T* y, P* save_mean, P* save_invstd, P* running_mean, P* running_var,
+                                        const T* x, const P* gamma, const P* beta, double eps, double momentum,
+                                        int64_t n, int64_t c, int64_t hw, bool nhwc) {
+  using A = acc_t<T>;
+  __shared__ A stats[2];
+  const int64_t ch = blockIdx.x;
+  const int64_t count = n * hw;
+  A sum = 0;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) sum += load(x, nchw_index(nhwc, j / hw, ch, j % hw, c, hw));
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) stats[0] = sum / static_cast<A>(count);
+  __syncthreads();
+  const A mean = stats[0];
+  A sq = 0;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const A dev = load(x, nchw_index(nhwc, j / hw, ch, j % hw, c, hw)) - mean;
+    sq += dev * dev;
+  }
+  sq = block_sum(sq);
+  if (threadIdx.x == 0) {
+    const A invstd = A(1) / sqrt(sq / static_cast<A>(count) + static_cast<A>(eps));
+    stats[1] = invstd;
+    save_mean[ch] = static_cast<P>(mean);
+    save_invstd[ch] = static_cast<P>(invstd);
+    const A m = static_cast<A>(momentum);
+    if (running_mean) running_mean[ch] = static_cast<P>((A(1) - m) * static_cast<A>(running_mean[ch]) + m * mean);
+    if (running_var) {
+      const A unbiased = sq / static_cast<A>(count - 1);  // count > 1: crb_bn_check (train_forward)
+      running_var[ch] = static_cast<P>((A(1) - m) * static_cast<A>(running_var[ch]) + m * unbiased);
+    }
+  }
+  __syncthreads();
+  const A scale = stats[1] * static_cast<A>(gamma[ch]);
+  const A shift = static_cast<A>(beta[ch]);
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t idx = nchw_index(nhwc, j / hw, ch, j % hw, c, hw);
+    store(y, idx, (load(x, idx) - mean) * scale + shift);
+  }
+}
+
+// Inference forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+template <typename T, typename P>
+__global__ void bn_eval_forward_kernel(T* y, const T* x, const P* gamma, const P* beta, const P* running_mean,
+                                       const P* running_var, double eps, int64_t numel, int64_t c, int64_t hw,
+                                       bool nhwc) {
+  using A = acc_t<T>;
+  CRB_GRID_STRIDE(i, numel) {
+    const int64_t ch = nhwc ? i % c : (i / hw) % c;
+    const A invstd = A(1) / sqrt(static_cast<A>(running_var[ch]) + static_cast<A>(eps));
+    store(y, i, (load(x, i) - static_cast<A>(running_mean[ch])) * invstd * static_cast<A>(gamma[ch]) +
+                    static_cast<A>(beta[ch]));
+  }
+}
+
+// Training backward, with xhat = (x - save_mean) * save_invstd and M = n * h * w:
+//   dbeta = sum dy,  dgamma = sum dy * xhat,
+//   dx = gamma * invstd * (dy - dbeta / M - xhat * dgamma / M)
+template <typename T, typename P>
+__global__ void bn_train_backward_kernel(T* dx, P* dgamma, P* dbeta, const T* x, const T* dy, const P* gamma,
+                                         const P* save_mean, const P* save_invstd, int64_t n, int64_t c, int64_t hw,
+                                         bool nhwc) {
+  using A = acc_t<T>;
+  __shared__ A sums[2];
+  const int64_t ch = blockIdx.x;
+  const int64_t count = n * hw;
+  const A mean = static_cast<A>(save_mean[ch]);
+  const A invstd = static_cast<A>(save_invstd[ch]);
+  A sum_dy = 0, sum_dy_xhat = 0;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t idx = nchw_index(nhwc, j / hw, ch, j % hw, c, hw);
+    const A g = load(dy, idx);
+    sum_dy += g;
+    sum_dy_xhat += g * (load(x, idx) - mean) * invstd;
+  }
+  sum_dy = block_sum(sum_dy);
+  sum_dy_xhat = block_sum(sum_dy_xhat);
+  if (threadIdx.x == 0) {
+    sums[0] = sum_dy;
+    sums[1] = sum_dy_xhat;
+    if (dbeta) dbeta[ch] = static_cast<P>(sum_dy);
+    if (dgamma) dgamma[ch] = static_cast<P>(sum_dy_xhat);
+  }
+  __syncthreads();
+  const A mean_dy = sums[0] / static_cast<A>(count);
+  const A mean_dy_xhat = sums[1] / static_cast<A>(count);
+  const A scale = static_cast<A>(gamma[ch]) * invstd;
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) {
+    const int64_t idx = nchw_index(nhwc, j / hw, ch, j % hw, c, hw);
+    const A xhat = (load(x, idx) - mean) * invstd;
+    store(dx, idx, scale * (load(dy, idx) - mean_dy - xhat * mean_dy_xhat));
+  }
 }
 
 struct BnSetup {
@@ -131,6 +253,20 @@ crb_status batchnorm_forward_train(const crb_bn_desc* d, const void* x, const vo
   if (!x || !gamma || !beta || !y || !save_mean || !save_invstd)
     return invalid(scope, "x, gamma, beta, y, save_mean and save_invstd must not be null");
 
+  if (!bn_uses_cudnn(*d, true)) {  // Note [which batch norms go to cuDNN]
+    const int64_t hw = static_cast<int64_t>(d->h) * d->w;
+    return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+      using T = decltype(tag);
+      using P = typename ParamOf<T>::type;
+      bn_train_forward_kernel<T, P><<<static_cast<unsigned int>(d->c), kBnThreads, 0, stream()>>>(
+          static_cast<T*>(y), static_cast<P*>(save_mean), static_cast<P*>(save_invstd), static_cast<P*>(running_mean),
+          static_cast<P*>(running_var), static_cast<const T*>(x), static_cast<const P*>(gamma),
+          static_cast<const P*>(beta), d->eps, d->momentum, d->n, d->c, hw, d->layout == CRB_NHWC);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+      return CRB_OK;
+    });
+  }
+
   // See Note [cuDNN BN semantics = PyTorch's].
   DeviceBuffer scratch;
   if ((running_mean == nullptr) != (running_var == nullptr)) {
@@ -173,6 +309,20 @@ crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const voi
   CRB_TRY(validate_bn(d, scope));
   if (!x || !gamma || !beta || !running_mean || !running_var || !y)
     return invalid(scope, "x, gamma, beta, running_mean, running_var and y must not be null");
+  if (!bn_uses_cudnn(*d, false)) {  // Note [which batch norms go to cuDNN]
+    const int64_t hw = static_cast<int64_t>(d->h) * d->w;
+    const int64_t numel = static_cast<int64_t>(d->n) * d->c * hw;
+    return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+      using T = decltype(tag);
+      using P = typename ParamOf<T>::type;
+      bn_eval_forward_kernel<T, P><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
+          static_cast<T*>(y), static_cast<const T*>(x), static_cast<const P*>(gamma), static_cast<const P*>(beta),
+          static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, numel, d->c, hw,
+          d->layout == CRB_NHWC);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+      return CRB_OK;
+    });
+  }
   const cudnnBatchNormMode_t mode = bn_mode(*d, false);
   CudnnLease lease(scope);
   BnSetup s;
@@ -191,6 +341,19 @@ crb_status batchnorm_backward_train(const crb_bn_desc* d, const void* x, const v
   CRB_TRY(validate_bn(d, scope));
   if (!x || !dy || !gamma || !save_mean || !save_invstd || !dx)
     return invalid(scope, "x, dy, gamma, save_mean, save_invstd and dx must not be null");
+  if (!bn_uses_cudnn(*d, true)) {  // Note [which batch norms go to cuDNN]: the forward's choice
+    const int64_t hw = static_cast<int64_t>(d->h) * d->w;
+    return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+      using T = decltype(tag);
+      using P = typename ParamOf<T>::type;
+      bn_train_backward_kernel<T, P><<<static_cast<unsigned int>(d->c), kBnThreads, 0, stream()>>>(
+          static_cast<T*>(dx), static_cast<P*>(dgamma), static_cast<P*>(dbeta), static_cast<const T*>(x),
+          static_cast<const T*>(dy), static_cast<const P*>(gamma), static_cast<const P*>(save_mean),
+          static_cast<const P*>(save_invstd), d->n, d->c, hw, d->layout == CRB_NHWC);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+      return CRB_OK;
+    });
+  }
   DeviceBuffer scratch;
   CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
   const cudnnBatchNormMode_t mode = bn_mode(*d, true);

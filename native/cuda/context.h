@@ -15,6 +15,9 @@ struct Options {
   std::atomic<bool> allow_tf32{true};
   std::atomic<bool> cudnn_benchmark{false};
   std::atomic<bool> deterministic{false};
+  // TF32 for float32 matrix products (linear), off by default as in PyTorch
+  // (torch.backends.cuda.matmul.allow_tf32); allow_tf32 above is the convolutions' switch.
+  std::atomic<bool> matmul_allow_tf32{false};
 };
 Options& options();
 

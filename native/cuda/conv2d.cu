@@ -130,7 +130,7 @@ ConvKey make_key(const crb_conv2d_desc& d, Direction dir) {
   key.desc = d;
   key.direction = dir;
   Options& o = options();
-  key.tf32 = o.allow_tf32.load();
+  key.tf32 = conv_allow_tf32();  // Note [TF32 for convolutions and matmuls]
   key.deterministic = o.deterministic.load();
   key.benchmark = o.cudnn_benchmark.load();
   return key;
@@ -314,7 +314,7 @@ template <typename Ops>
 crb_status run_conv(const crb_conv2d_desc& d, Direction dir, const ConvPtrs& ptrs, const OpScope& scope) {
   CudnnLease lease(scope);
   ConvSetup s;
-  CRB_TRY(make_setup(d, options().allow_tf32.load(), s, scope));
+  CRB_TRY(make_setup(d, conv_allow_tf32(), s, scope));
   AlgoChoice choice;
   CRB_TRY(choose_algorithm<Ops>(d, dir, lease, s, ptrs, &choice, scope));
   void* ws = nullptr;

@@ -1,6 +1,8 @@
-// Linear layer, y = x W^T + b, as cuDNN GEMMs: there is no cuBLAS in this toolkit, and a
-// 1x1 convolution of x viewed as (m, k, 1, 1) with W viewed as (n, k, 1, 1) filters is exactly
-// that product, with cuDNN's tuned kernels, algorithm cache and TF32 option for free.
+// Linear layer, y = x W^T + b, as cuDNN GEMMs: a 1x1 convolution of x viewed as (m, k, 1, 1)
+// with W viewed as (n, k, 1, 1) filters is exactly that product, with cuDNN's tuned kernels and
+// algorithm cache for free. Float32 TF32 follows the matmul switch (CRB_OPT_MATMUL_ALLOW_TF32,
+// default off, as torch.backends.cuda.matmul.allow_tf32), not the convolutions' one: see
+// Note [TF32 for convolutions and matmuls] in conv2d.h. (Why not cuBLASLt: native/cuda/README.md.)
 //   x: (m, k)   W: (n, k)   b: (n)   y, dy: (m, n)   dx: (m, k)   dW: (n, k)   db: (n)
 //   forward:         y  = conv(x, W)            (+ b, per output channel)
 //   backward data:   dx = dy W                   (convolution backward data)
@@ -43,6 +45,7 @@ crb_status linear_forward(const crb_linear_desc* d, const void* x, const void* w
                 d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? crb_dtype_name(d->dtype) : "");
   CRB_TRY(validate_linear(d, scope));
   const crb_conv2d_desc c = as_conv(*d);
+  MatmulTf32Scope tf32;
   return conv2d_forward_as("linear_forward", &c, x, w, b, y);
 }
 
@@ -52,6 +55,7 @@ crb_status linear_backward(const crb_linear_desc* d, const void* x, const void* 
                 d ? d->n : 0, d ? d->k : 0, d ? d->m : 0, d ? d->n : 0, d ? crb_dtype_name(d->dtype) : "");
   CRB_TRY(validate_linear(d, scope));
   const crb_conv2d_desc c = as_conv(*d);
+  MatmulTf32Scope tf32;
   if (dx) CRB_TRY(conv2d_backward_data_as("linear_backward (dx)", &c, dy, w, dx));
   if (dw) CRB_TRY(conv2d_backward_filter_as("linear_backward (dw)", &c, x, dy, dw));
   if (db) CRB_TRY(conv2d_backward_bias_as("linear_backward (db)", &c, dy, db));

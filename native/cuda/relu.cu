@@ -1,9 +1,11 @@
-// ReLU through cuDNN's activation API; bfloat16 through a kernel of ours (the legacy activation
-// API's bfloat16 support varies by cuDNN version and GPU). Tensors are flat runs of numel
-// elements, described to cuDNN as (chunk, 1, 1, 1) pieces of at most 2^30 elements (its
-// legacy API indexes with 32-bit ints).
+// ReLU forward through cuDNN's activation API; bfloat16 through a kernel of ours (the legacy
+// activation API's bfloat16 support varies by cuDNN version and GPU). Tensors are flat runs of
+// numel elements, described to cuDNN as (chunk, 1, 1, 1) pieces of at most 2^30 elements (its
+// legacy API indexes with 32-bit ints). Backward is always our kernel: PyTorch's
+// threshold_backward masks with `y <= 0 ? 0 : dy`, so where y is NaN the gradient passes
+// through; cuDNN's activation backward gives 0 there (NaN > 0 is false).
 //   forward:  x, y: (numel)             y = max(x, 0), NaN propagates
-//   backward: dy, y, dx: (numel)        dx = dy * (y > 0), y the forward output
+//   backward: dy, y, dx: (numel)        dx = (y <= 0) ? 0 : dy, y the forward output
 #include "cudnn_utils.h"
 #include "kernels.cuh"
 #include "ops.h"
@@ -23,11 +25,11 @@ __global__ void relu_forward_kernel(T* y, const T* x, int64_t numel) {
 
 template <typename T>
 __global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t numel) {
-  CRB_GRID_STRIDE(i, numel) store(dx, i, load(y, i) > 0.0f ? load(dy, i) : 0.0f);
+  using A = acc_t<T>;
+  CRB_GRID_STRIDE(i, numel) store(dx, i, load(y, i) <= A(0) ? A(0) : load(dy, i));
 }
 
-crb_status relu_cudnn(const OpScope& scope, crb_dtype dtype, int64_t numel, bool backward, void* out, const void* in,
-                      const void* y_fwd) {
+crb_status relu_cudnn_forward(const OpScope& scope, crb_dtype dtype, int64_t numel, void* out, const void* in) {
   CudnnLease lease(scope);
   ActivationDescriptor act;
   CRB_TRY(act.create(scope));
@@ -39,17 +41,8 @@ crb_status relu_cudnn(const OpScope& scope, crb_dtype dtype, int64_t numel, bool
     CRB_TRY(set_tensor_4d(desc, dtype, CRB_NCHW, n, 1, 1, 1, scope));
     char* o = static_cast<char*>(out) + off * elem;
     const char* i = static_cast<const char*>(in) + off * elem;
-    if (!backward) {
-      CRB_CUDNN_CHECK(scope, cudnnActivationForward(lease.handle(), act.get(), kOne.for_dtype(dtype), desc.get(), i,
-                                                    kZero.for_dtype(dtype), desc.get(), o));
-    } else {
-      // ReLU's gradient only needs the sign of the input, and y > 0 exactly where x > 0, so the
-      // forward output stands in for x.
-      const char* y = static_cast<const char*>(y_fwd) + off * elem;
-      CRB_CUDNN_CHECK(scope, cudnnActivationBackward(lease.handle(), act.get(), kOne.for_dtype(dtype), desc.get(), y,
-                                                     desc.get(), i, desc.get(), y, kZero.for_dtype(dtype), desc.get(),
-                                                     o));
-    }
+    CRB_CUDNN_CHECK(scope, cudnnActivationForward(lease.handle(), act.get(), kOne.for_dtype(dtype), desc.get(), i,
+                                                  kZero.for_dtype(dtype), desc.get(), o));
   }
   return CRB_OK;
 }
@@ -70,7 +63,7 @@ crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) 
     CRB_CUDA_CHECK_LAUNCH(scope);
     return CRB_OK;
   }
-  return relu_cudnn(scope, dtype, numel, false, y, x, nullptr);
+  return relu_cudnn_forward(scope, dtype, numel, y, x);
 }
 
 crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel, crb_dtype dtype) {
@@ -80,14 +73,13 @@ crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel,
   if (numel == 0) return CRB_OK;
   if (!dx || !dy || !y) return invalid(scope, "dx, dy and y must not be null");
   if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
-  if (dtype == CRB_BF16) {
-    using T = __nv_bfloat16;
+  return dispatch_float(dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
     relu_backward_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const T*>(y), numel);
     CRB_CUDA_CHECK_LAUNCH(scope);
     return CRB_OK;
-  }
-  return relu_cudnn(scope, dtype, numel, true, dx, dy, y);
+  });
 }
 
 }  // namespace crb_cuda

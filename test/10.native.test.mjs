@@ -725,8 +725,11 @@ describe('native addon: cuda @cuda', function () {
       'add: argument "b" expected a tensor on cpu (the device of "a")');
   });
 
-  it('a layout change on cuda is refused until the backend has a transpose', function () {
-    expectThrow(() => native.to(f32([1, 2, 3, 4], [1, 1, 2, 2]), 'cuda', 'float32', true), Error,
-      'channelsLast not supported on this backend yet');
+  it('a layout change on cuda converts: NCHW -> channels-last on the GPU -> NCHW on the CPU keeps the values', function () {
+    const values = Array.from({ length: 2 * 3 * 2 * 2 }, (_, i) => i - 7);
+    const nhwc = native.to(f32(values, [2, 3, 2, 2]), 'cuda', 'float32', true);
+    expect(nhwc.channelsLast).to.equal(true);
+    expect(nhwc.shape).to.deep.equal([2, 3, 2, 2]);
+    expect(read(native.to(nhwc, 'cpu', 'float32', false))).to.deep.equal(values);
   });
 });

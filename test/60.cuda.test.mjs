@@ -158,6 +158,20 @@ describe('CUDA backend vs CPU backend, every op @cuda', function () {
     });
   }
 
+  it('conv2d channels-last: the bias gradient (coalesced two-pass kernel) and dx, dw agree with the CPU', function () {
+    // 8 * 64 * 64 rows: every row block of the first pass is used; k = 40 leaves a partial channel block.
+    const x = rand([8, 3, 64, 64]);
+    const w = rand([40, 3, 3, 3], -0.3, 0.3);
+    const dy = rand([8, 40, 64, 64]);
+    const nhwc = (h) => native.to(h, 'cuda', 'float32', true);
+    const ref = native.conv2dBackward(x.cpu, w.cpu, dy.cpu, [1, 1], [1, 1], [1, 1], 1, true, true, true);
+    const g = native.conv2dBackward(nhwc(x.cuda), nhwc(w.cuda), nhwc(dy.cuda), [1, 1], [1, 1], [1, 1], 1, true, true, true);
+    const contiguous = (h) => native.to(h, 'cuda', 'float32', false);
+    expectSame(contiguous(g.db), ref.db, TOL, 'db');
+    expectSame(contiguous(g.dx), ref.dx, TOL, 'dx');
+    expectSame(contiguous(g.dw), ref.dw, TOL, 'dw');
+  });
+
   it('conv2d with TF32 allowed agrees to 1e-2; benchmark and deterministic modes agree to 1e-4', function () {
     const x = rand([8, 32, 14, 14]);
     const w = rand([64, 32, 3, 3], -0.2, 0.2);

@@ -32,7 +32,8 @@ __global__ void add_bias_kernel(T* y, const T* b, int64_t numel, int64_t k, int6
   }
 }
 
-// dy: (n, k, out_h, out_w) in layout, db: (k). One block per channel, fixed order.
+// dy: (n, k, out_h, out_w) in layout, db: (k). One block per channel, fixed order; used for NCHW,
+// where each image's plane of a channel is contiguous (NHWC: Note [NHWC bias gradient]).
 template <typename T>
 __global__ void bias_grad_kernel(T* db, const T* dy, int64_t n, int64_t k, int64_t hw, bool nhwc) {
   const int64_t ch = blockIdx.x;
@@ -44,6 +45,40 @@ __global__ void bias_grad_kernel(T* db, const T* dy, int64_t n, int64_t k, int64
   }
   acc = block_sum(acc);
   if (threadIdx.x == 0) store(db, ch, acc);
+}
+
+// Note [NHWC bias gradient]
+// Channels-last dy is (rows = n * out_h * out_w, k) row-major, so one block per channel would
+// read with a stride of k. Instead, threads along x take consecutive channels (coalesced reads)
+// and threads along y take rows; each block sums its share of rows per channel into one row of
+// `partial` (blocks along y), and a second kernel adds those rows up. Both orders are fixed, so
+// the result is the same from run to run.
+constexpr int kBiasCh = 32, kBiasRows = 8;
+
+template <typename T>
+__global__ void bias_grad_nhwc_partial_kernel(acc_t<T>* partial, const T* dy, int64_t rows, int64_t k) {
+  __shared__ acc_t<T> sums[kBiasRows][kBiasCh];
+  const int64_t ch = static_cast<int64_t>(blockIdx.x) * kBiasCh + threadIdx.x;
+  acc_t<T> acc = 0;
+  if (ch < k)
+    for (int64_t r = static_cast<int64_t>(blockIdx.y) * kBiasRows + threadIdx.y; r < rows;
+         r += static_cast<int64_t>(gridDim.y) * kBiasRows)
+      acc += load(dy, r * k + ch);
+  sums[threadIdx.y][threadIdx.x] = acc;
+  __syncthreads();
+  if (threadIdx.y == 0 && ch < k) {
+    for (int j = 1; j < kBiasRows; ++j) acc += sums[j][threadIdx.x];
+    partial[static_cast<int64_t>(blockIdx.y) * k + ch] = acc;
+  }
+}
+
+template <typename T>
+__global__ void bias_grad_nhwc_final_kernel(T* db, const acc_t<T>* partial, int64_t parts, int64_t k) {
+  CRB_GRID_STRIDE(ch, k) {
+    acc_t<T> acc = 0;
+    for (int64_t p = 0; p < parts; ++p) acc += partial[p * k + ch];
+    store(db, ch, acc);
+  }
 }
 
 // --- descriptors
@@ -467,6 +502,25 @@ crb_status conv2d_backward_bias_as(const char* op_name, const crb_conv2d_desc* d
   CRB_TRY(validate_conv(d, scope));
   if (!dy || !db) return invalid(scope, "dy and db must not be null");
   const int64_t hw = static_cast<int64_t>(d->out_h) * d->out_w;
+  if (d->layout == CRB_NHWC) {  // Note [NHWC bias gradient]
+    const int64_t rows = static_cast<int64_t>(d->n) * hw;
+    int64_t parts = (rows + 16 * kBiasRows - 1) / (16 * kBiasRows);  // >= 16 rows per thread
+    if (parts > 256) parts = 256;
+    if (parts < 1) parts = 1;
+    const unsigned int ch_blocks = static_cast<unsigned int>((d->k + kBiasCh - 1) / kBiasCh);
+    return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+      using T = decltype(tag);
+      DeviceBuffer partial;  // stream-ordered: back in the cache once queued (allocator.h)
+      CRB_TRY(partial.allocate(static_cast<size_t>(parts * d->k) * sizeof(acc_t<T>), scope));
+      bias_grad_nhwc_partial_kernel<T><<<dim3(ch_blocks, static_cast<unsigned int>(parts)), dim3(kBiasCh, kBiasRows), 0,
+                                         stream()>>>(partial.as<acc_t<T>>(), static_cast<const T*>(dy), rows, d->k);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+      bias_grad_nhwc_final_kernel<T><<<grid_for(d->k, kThreads), kThreads, 0, stream()>>>(
+          static_cast<T*>(db), partial.as<acc_t<T>>(), parts, d->k);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+      return CRB_OK;
+    });
+  }
   return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
     using T = decltype(tag);
     bias_grad_kernel<T><<<static_cast<unsigned int>(d->k), 512, 0, stream()>>>(

@@ -112,6 +112,31 @@ describe('50 cli', function () {
     if (!report.backend.cuda.available) expect(d.stdout).to.include(`why: ${report.backend.cuda.reason}`);
   });
 
+  it('doctor locates the libraries cuDNN opens on demand (libnvrtc.so.13, libcublasLt.so.13) or says how to get them', function () {
+    const names = ['libnvrtc.so.13', 'libcublasLt.so.13'];
+    const plain = JSON.parse(run(['doctor', '--json']).stdout);
+    expect(plain.cudnnOnDemand.map((l) => l.name)).to.deep.equal(names);
+    for (const l of plain.cudnnOnDemand) {
+      expect(l.found).to.be.a('boolean');
+      expect(l.searched).to.be.an('array').that.is.not.empty;
+      if (l.found) expect(fs.existsSync(l.path), l.path).to.equal(true);
+      else expect(l.hint).to.match(l.name.startsWith('libnvrtc') ? /nvidia-cuda-nvrtc/ : /nvidia-cublas/).and.match(/CUDA 13 toolkit/);
+    }
+    // A directory on LD_LIBRARY_PATH is searched first; the text report says where each was found.
+    const dir = path.join(tmp, 'ondemand');
+    fs.mkdirSync(dir, { recursive: true });
+    for (const n of names) fs.writeFileSync(path.join(dir, n), '');
+    const env = { ...process.env, LD_LIBRARY_PATH: dir };
+    const j = JSON.parse(run(['doctor', '--json'], { env }).stdout);
+    for (const l of j.cudnnOnDemand) {
+      expect(l).to.include({ found: true, path: path.join(dir, l.name) });
+      expect(l.searched[0]).to.equal(dir);
+    }
+    const text = run(['doctor'], { env }).stdout;
+    for (const n of names) expect(text).to.include(`${n} (`).and.include(`found at ${path.join(dir, n)}`);
+    if (!plain.cudnnOnDemand[0].found) expect(run(['doctor']).stdout).to.match(/libnvrtc\.so\.13 .*NOT FOUND\n\s+hint: pip install nvidia-cuda-nvrtc/);
+  });
+
   it('--device cuda without a usable GPU fails with the reason (exit 1)', function () {
     const j = JSON.parse(run(['doctor', '--json']).stdout);
     if (j.backend.cuda.available) this.skip();

@@ -4,6 +4,7 @@
 // float32 on the same rounded inputs. Also: the caching allocator, out-of-memory recovery, and
 // asynchronous reads. Needs a GPU: skipped with the reason printed when CUDA is unavailable,
 // failed instead when REQUIRE_CUDA=1 (`npm run test:gpu`).
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,6 +157,20 @@ describe('CUDA backend vs CPU backend, every op @cuda', function () {
       if (bias) expectSame(g.cuda.db, g.cpu.db, TOL, 'db');
     });
   }
+
+  it('conv2d channels-last: the bias gradient (coalesced two-pass kernel) and dx, dw agree with the CPU', function () {
+    // 8 * 64 * 64 rows: every row block of the first pass is used; k = 40 leaves a partial channel block.
+    const x = rand([8, 3, 64, 64]);
+    const w = rand([40, 3, 3, 3], -0.3, 0.3);
+    const dy = rand([8, 40, 64, 64]);
+    const nhwc = (h) => native.to(h, 'cuda', 'float32', true);
+    const ref = native.conv2dBackward(x.cpu, w.cpu, dy.cpu, [1, 1], [1, 1], [1, 1], 1, true, true, true);
+    const g = native.conv2dBackward(nhwc(x.cuda), nhwc(w.cuda), nhwc(dy.cuda), [1, 1], [1, 1], [1, 1], 1, true, true, true);
+    const contiguous = (h) => native.to(h, 'cuda', 'float32', false);
+    expectSame(contiguous(g.db), ref.db, TOL, 'db');
+    expectSame(contiguous(g.dx), ref.dx, TOL, 'dx');
+    expectSame(contiguous(g.dw), ref.dw, TOL, 'dw');
+  });
 
   it('conv2d with TF32 allowed agrees to 1e-2; benchmark and deterministic modes agree to 1e-4', function () {
     const x = rand([8, 32, 14, 14]);
@@ -421,6 +436,131 @@ describe('CUDA backend vs CPU backend, every op @cuda', function () {
     native.emptyCache('cuda');
     expect(native.memoryStats('cuda').reserved).to.be.below(after.reserved);
   });
+
+  // --- issue #12: the algorithm search, its memory, the fused BN fallback. Each runs in a child
+  // process, as the CUDA backend reads its test hooks from the environment once, at init.
+  // The child prints one JSON line on stdout; CRB_CUDA_LOG_CONV lines arrive on stderr.
+  function child(env, body) {
+    const code = `const native = require('node-gyp-build')(${JSON.stringify(root)});\n` +
+      `const { mulberry32 } = require(${JSON.stringify(join(root, 'dist', 'data', 'fashion-mnist.js'))});\n` +
+      `const numel = (s) => s.reduce((a, b) => a * b, 1);\n` +
+      `let seed = 99;\nconst uniform = (shape, lo = -1, hi = 1) => { const next = mulberry32(seed++); ` +
+      `return Float32Array.from({ length: numel(shape) }, () => lo + (hi - lo) * next()); };\n` +
+      `const maxRelErr = ${maxRelErr.toString()};\n` +
+      `const cmp = (a, b) => maxRelErr(native.readSync(native.to(a, 'cpu', 'float32', false)), native.readSync(native.to(b, 'cpu', 'float32', false)));\n` +
+      `const out = (() => {\n${body}\n})();\nprocess.stdout.write(JSON.stringify(out) + '\\n');\n`;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', timeout: 120000, env: { ...process.env, ...env } });
+    if (r.status !== 0) throw new Error(`child exited ${r.status}: ${r.stderr}`);
+    return { result: JSON.parse(r.stdout.trim().split('\n').pop()), log: r.stderr };
+  }
+  // "crb_cuda conv forward: ..." lines of one direction
+  const convLog = (log, dir) => log.split('\n').filter((l) => l.startsWith(`crb_cuda conv ${dir}: `))
+    .map((l) => l.slice(`crb_cuda conv ${dir}: `.length));
+  // The allocator's size classes (allocator.cc size_class).
+  const sizeClass = (b) => {
+    if (b <= 512) return 512;
+    if (b <= 1 << 20) return Math.ceil(b / 512) * 512;
+    const p = Math.floor(Math.log2(b - 1));
+    const step = 2 ** (p - 2);
+    return Math.ceil(b / step) * step;
+  };
+
+  it('conv2d: a failing first algorithm falls through to the next, which is what gets cached (CRB_TEST_FAIL_FIRST_CONV_ALGO)', function () {
+    const { result, log } = child({ CRB_TEST_FAIL_FIRST_CONV_ALGO: '1' }, `
+      native.setOption('cuda', 'allowTF32', 0);
+      const xs = [4, 16, 12, 12], ws = [32, 16, 3, 3];
+      const xd = uniform(xs), wd = uniform(ws, -0.3, 0.3);
+      const x = { cpu: native.fromArray(xd, xs, 'float32', 'cpu'), cuda: native.fromArray(xd, xs, 'float32', 'cuda') };
+      const w = { cpu: native.fromArray(wd, ws, 'float32', 'cpu'), cuda: native.fromArray(wd, ws, 'float32', 'cuda') };
+      const args = [[1, 1], [1, 1], [1, 1], 1];
+      const y = { cpu: native.conv2dForward(x.cpu, w.cpu, null, ...args), cuda: native.conv2dForward(x.cuda, w.cuda, null, ...args) };
+      const dyd = uniform(y.cpu.shape);
+      const dy = { cpu: native.fromArray(dyd, y.cpu.shape, 'float32', 'cpu'), cuda: native.fromArray(dyd, y.cpu.shape, 'float32', 'cuda') };
+      const g = { cpu: native.conv2dBackward(x.cpu, w.cpu, dy.cpu, ...args, true, true, false),
+        cuda: native.conv2dBackward(x.cuda, w.cuda, dy.cuda, ...args, true, true, false) };
+      const again = native.conv2dForward(x.cuda, w.cuda, null, ...args);  // from the cache: no second search
+      return { y: cmp(y.cuda, y.cpu), dx: cmp(g.cuda.dx, g.cpu.dx), dw: cmp(g.cuda.dw, g.cpu.dw), again: cmp(again, y.cpu) };`);
+    console.log(`      relative errors: ${JSON.stringify(result)}`);
+    for (const k of ['y', 'dx', 'dw', 'again']) expect(result[k], k).to.be.at.most(TOL);
+    for (const dir of ['forward', 'backward data', 'backward filter']) {
+      const lines = convLog(log, dir);
+      const cands = lines.filter((l) => l.startsWith('candidates '));
+      expect(cands, `${dir}: one search only (the second forward used the cache)\n${log}`).to.have.length(1);
+      const order = cands[0].slice('candidates '.length).split(',').map(Number);
+      expect(order.length, `${dir}: needs two candidates to show the fallback`).to.be.at.least(2);
+      const failed = `algo ${order[0]} failed: algorithm ${order[0]} failed (test hook CRB_TEST_FAIL_FIRST_CONV_ALGO)`;
+      expect(lines.some((l) => l.startsWith(failed)), `${dir}: ${failed}\n${log}`).to.equal(true);
+      const cached = lines.filter((l) => l.startsWith('cached algo '));
+      expect(cached, `${dir}\n${log}`).to.have.length(1);
+      expect(cached[0]).to.match(new RegExp(`^cached algo ${order[1]} `));
+    }
+  });
+
+  it('conv2d benchmark: the Find scratch is returned at once, and emptyCache releases the workspace too', function () {
+    const { result, log } = child({ CRB_CUDA_LOG_CONV: '1' }, `
+      native.setOption('cuda', 'allowTF32', 0);
+      native.setOption('cuda', 'cudnnBenchmark', 1);
+      const xs = [16, 64, 56, 56], ws = [64, 64, 3, 3];
+      const x = native.fromArray(uniform(xs), xs, 'float32', 'cuda');
+      const w = native.fromArray(uniform(ws, -0.1, 0.1), ws, 'float32', 'cuda');
+      native.synchronize('cuda');
+      const before = native.memoryStats('cuda');
+      const y = native.conv2dForward(x, w, null, [1, 1], [1, 1], [1, 1], 1);
+      native.synchronize('cuda');
+      const afterFind = native.memoryStats('cuda');
+      y.dispose();
+      native.emptyCache('cuda');
+      const afterEmpty = native.memoryStats('cuda');
+      return { before, afterFind, afterEmpty, yBytes: 4 * numel(xs) };`);
+    const { before, afterFind, afterEmpty, yBytes } = result;
+    console.log(`      reserved: before Find ${before.reserved}, after Find ${afterFind.reserved}, after emptyCache ${afterEmpty.reserved}; peak ${afterFind.peakAllocated}`);
+    const lines = convLog(log, 'forward');
+    const scratch = lines.map((l) => /^find with (\d+) bytes of scratch$/.exec(l)).find(Boolean);
+    const cached = lines.map((l) => /^cached algo \d+ \(math \d+, workspace (\d+) bytes\)$/.exec(l)).find(Boolean);
+    expect(scratch, log).to.exist;
+    expect(cached, log).to.exist;
+    const scratchBytes = Number(scratch[1]);
+    const wsBytes = Math.max(1, Number(cached[1]));
+    // After Find only y and the winner's workspace (now cached) can have been added: not the scratch.
+    expect(afterFind.reserved - before.reserved).to.be.at.most(sizeClass(yBytes) + sizeClass(wsBytes));
+    // The scratch went through the allocator (it counted while Find ran) ...
+    expect(afterFind.peakAllocated).to.be.at.least(before.allocated + sizeClass(scratchBytes));
+    // ... and nothing of the op is held now: no live workspace, nothing left in the cache.
+    expect(afterEmpty.allocated).to.equal(before.allocated);
+    expect(afterEmpty.reserved).to.equal(afterEmpty.allocated);
+  });
+
+  for (const hook of ['1', 'backward']) {
+    it(`fused BN + add + ReLU falls back to the unfused ops when cuDNN refuses the call (CRB_TEST_FUSED_BN_NOT_SUPPORTED=${hook})`, function () {
+      const { result } = child({ CRB_TEST_FUSED_BN_NOT_SUPPORTED: hook }, `
+        const shape = [4, 8, 6, 6], c = 8;
+        // float16 channels-last on the GPU (the fusable case); float32 on the CPU from the same rounded values
+        const half = (lo, hi) => {
+          const h = native.to(native.fromArray(uniform(shape, lo, hi), shape, 'float16', 'cuda'), 'cuda', 'float16', true);
+          return { cuda: h, cpu: native.fromArray(native.readSync(native.to(h, 'cpu', 'float32', false)), shape, 'float32', 'cpu') };
+        };
+        const param = (lo, hi) => { const d = uniform([c], lo, hi); return { cpu: native.fromArray(d, [c], 'float32', 'cpu'), cuda: native.fromArray(d, [c], 'float32', 'cuda') }; };
+        const x = half(-2, 2), z = half(-1, 1), dy = half(-1, 1);
+        const gamma = param(0.5, 1.5), beta = param(-0.5, 0.5), rm = param(-0.1, 0.1), rv = param(0.5, 2);
+        const f = {
+          cpu: native.batchNormAddReluForwardTrain(x.cpu, z.cpu, gamma.cpu, beta.cpu, rm.cpu, rv.cpu, 0.1, 1e-5),
+          cuda: native.batchNormAddReluForwardTrain(x.cuda, z.cuda, gamma.cuda, beta.cuda, rm.cuda, rv.cuda, 0.1, 1e-5),
+        };
+        if (!f.cuda) return { fused: false };
+        const second = native.batchNormAddReluForwardTrain(x.cuda, z.cuda, gamma.cuda, beta.cuda, rm.cuda, rv.cuda, 0.1, 1e-5);
+        const g = {
+          cpu: native.batchNormAddReluBackwardTrain(x.cpu, f.cpu.y, dy.cpu, gamma.cpu, beta.cpu, f.cpu.saveMean, f.cpu.saveInvstd, f.cpu.reserve, 1e-5),
+          cuda: native.batchNormAddReluBackwardTrain(x.cuda, f.cuda.y, dy.cuda, gamma.cuda, beta.cuda, f.cuda.saveMean, f.cuda.saveInvstd, f.cuda.reserve, 1e-5),
+        };
+        return { fused: true, secondFused: second !== null, y: cmp(f.cuda.y, f.cpu.y), saveMean: cmp(f.cuda.saveMean, f.cpu.saveMean),
+          dx: cmp(g.cuda.dx, g.cpu.dx), dz: cmp(g.cuda.dz, g.cpu.dz), dgamma: cmp(g.cuda.dgamma, g.cpu.dgamma), dbeta: cmp(g.cuda.dbeta, g.cpu.dbeta) };`);
+      console.log(`      ${JSON.stringify(result)}`);
+      expect(result.fused, 'the reserve query succeeds, so the fused entry is called').to.equal(true);
+      // A refused forward is remembered: the next forward of this shape is reported unfusable.
+      if (hook === '1') expect(result.secondFused).to.equal(false);
+      for (const k of ['y', 'saveMean', 'dx', 'dz', 'dgamma', 'dbeta']) expect(result[k], k).to.be.at.most(TOL_TF32);
+    });
+  }
 
   it('an impossible allocation throws an out-of-memory error and the backend keeps working', function () {
     let caught;

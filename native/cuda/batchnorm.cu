@@ -418,11 +418,72 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
 // cuDNN fuses it only for channels-last half precision with the persistent kernels (and C a
 // multiple of 4); its reserve space (the ReLU mask) goes from forward to backward through the
 // caller's `reserve` buffer. Anything else reports CRB_ERR_UNSUPPORTED and runs unfused.
+//
+// Note [fused BN fallback]
+// cuDNN can accept the reserve-size query and still refuse the call itself
+// (CUDNN_STATUS_NOT_SUPPORTED, e.g. for sizes its persistent kernels cannot take). Then the
+// same entry computes the result unfused, so the caller never sees the difference:
+//   forward:  BN training forward into y, then y = relu(y + z) (own kernel); the reserve is
+//             left unwritten and the shape is remembered, so reserve_size reports it unfusable
+//             from then on and the backward of this forward runs unfused too;
+//   backward: dz = dy where y > 0 (PyTorch's rule, so a NaN passes through), then BN training
+//             backward of dz. It needs only y and the saved statistics, which both forward
+//             paths write, so it is right whichever path the forward took.
 namespace {
 
 bool fusable(const crb_bn_desc& d) {
   return d.layout == CRB_NHWC && d.dtype == CRB_F16 && d.c % 4 == 0 && !options().deterministic.load();
 }
+
+// Shapes whose fused call cuDNN refused (Note [fused BN fallback]); eps and momentum do not matter.
+struct UnfusedShapes {
+  std::mutex mu;
+  std::vector<crb_bn_desc> shapes;
+};
+UnfusedShapes& unfused_shapes() {
+  static auto* u = new UnfusedShapes();  // see Note [no teardown at exit] in context.cu
+  return *u;
+}
+bool same_shape(const crb_bn_desc& a, const crb_bn_desc& b) {
+  return a.n == b.n && a.c == b.c && a.h == b.h && a.w == b.w && a.dtype == b.dtype && a.layout == b.layout;
+}
+bool known_unfusable(const crb_bn_desc& d) {
+  UnfusedShapes& u = unfused_shapes();
+  std::lock_guard<std::mutex> lock(u.mu);
+  for (const crb_bn_desc& s : u.shapes)
+    if (same_shape(s, d)) return true;
+  return false;
+}
+void remember_unfusable(const crb_bn_desc& d) {
+  UnfusedShapes& u = unfused_shapes();
+  std::lock_guard<std::mutex> lock(u.mu);
+  for (const crb_bn_desc& s : u.shapes)
+    if (same_shape(s, d)) return;
+  u.shapes.push_back(d);
+}
+
+// The test hook CRB_TEST_FUSED_BN_NOT_SUPPORTED (context.h) stands in for cuDNN's refusal.
+bool test_refuse(bool backward) {
+  const int hook = options().test_fused_bn_not_supported.load();
+  return hook == 1 || (hook == 2 && backward);
+}
+
+// y = relu(y + z), elementwise, any layout (both in the same one).
+template <typename T>
+__global__ void add_relu_kernel(T* y, const T* z, int64_t numel) {
+  CRB_GRID_STRIDE(i, numel) {
+    const acc_t<T> v = load(y, i) + load(z, i);
+    store(y, i, v > 0 || v != v ? v : acc_t<T>(0));
+  }
+}
+
+// dz = y > 0 ? dy : 0, with PyTorch's threshold_backward rule (y <= 0 -> 0, so NaN passes).
+template <typename T>
+__global__ void relu_mask_kernel(T* dz, const T* dy, const T* y, int64_t numel) {
+  CRB_GRID_STRIDE(i, numel) { store(dz, i, load(y, i) <= acc_t<T>(0) ? acc_t<T>(0) : load(dy, i)); }
+}
+
+int64_t bn_numel(const crb_bn_desc& d) { return static_cast<int64_t>(d.n) * d.c * d.h * d.w; }
 
 struct FusedSetup {
   BnSetup bn;
@@ -436,6 +497,91 @@ crb_status make_fused_setup(const crb_bn_desc& d, FusedSetup& s, const OpScope& 
   return CRB_OK;
 }
 
+// The reserve cuDNN wants for this descriptor.
+crb_status fused_reserve_bytes(CudnnLease& lease, FusedSetup& s, size_t* need, const OpScope& scope) {
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.relu.get(), s.bn.x.get(), need));
+  return CRB_OK;
+}
+
+crb_status check_reserve(const void* reserve, size_t reserve_bytes, size_t need, const OpScope& scope) {
+  if (reserve_bytes < need || (need && !reserve))
+    return invalid(scope, "reserve has %zu bytes, cuDNN needs %zu (reserve_size gives it)", reserve_bytes, need);
+  return CRB_OK;
+}
+
+// The fused forward; *refused when cuDNN returned NOT_SUPPORTED (nothing written then).
+crb_status fused_forward(const crb_bn_desc* d, const void* x, const void* z, const void* gamma, const void* beta,
+                         void* y, void* running_mean, void* running_var, void* save_mean, void* save_invstd,
+                         void* reserve, size_t reserve_bytes, bool* refused, const OpScope& scope) {
+  CudnnLease lease(scope);
+  FusedSetup s;
+  CRB_TRY(make_fused_setup(*d, s, scope));
+  size_t need = 0;
+  CRB_TRY(fused_reserve_bytes(lease, s, &need, scope));
+  CRB_TRY(check_reserve(reserve, reserve_bytes, need, scope));
+  size_t ws_bytes = 0;
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(), s.relu.get(), &ws_bytes));
+  void* ws = nullptr;
+  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));  // never null (cudnn_utils.h)
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+  const cudnnStatus_t st =
+      test_refuse(false) ? CUDNN_STATUS_NOT_SUPPORTED
+                         : cudnnBatchNormalizationForwardTrainingEx(
+                               lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                               one, zero, s.bn.x.get(), x, s.bn.x.get(), z, s.bn.x.get(), y, s.bn.param.get(), gamma,
+                               beta, d->momentum, running_mean, running_var, d->eps, save_mean, save_invstd,
+                               s.relu.get(), ws, ws_bytes, reserve, reserve_bytes);
+  if (st == CUDNN_STATUS_NOT_SUPPORTED) {
+    *refused = true;
+    return CRB_OK;
+  }
+  if (st != CUDNN_STATUS_SUCCESS)
+    return cudnn_failure(scope, st, "cudnnBatchNormalizationForwardTrainingEx(BN_ADD_ACTIVATION)", __FILE__, __LINE__);
+  return CRB_OK;
+}
+
+crb_status fused_backward(const crb_bn_desc* d, const void* x, const void* y, const void* dy, const void* gamma,
+                          const void* beta, const void* save_mean, const void* save_invstd, const void* reserve,
+                          size_t reserve_bytes, void* dx, void* dz, void* dgamma, void* dbeta, bool* refused,
+                          const OpScope& scope) {
+  DeviceBuffer scratch;
+  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
+  CudnnLease lease(scope);
+  FusedSetup s;
+  CRB_TRY(make_fused_setup(*d, s, scope));
+  size_t need = 0;
+  CRB_TRY(fused_reserve_bytes(lease, s, &need, scope));
+  CRB_TRY(check_reserve(reserve, reserve_bytes, need, scope));
+  size_t ws_bytes = 0;
+  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
+                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(),
+                             s.relu.get(), &ws_bytes));
+  void* ws = nullptr;
+  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));  // never null (cudnn_utils.h)
+  const void* one = kOne.for_dtype(d->dtype);
+  const void* zero = kZero.for_dtype(d->dtype);
+  const cudnnStatus_t st =
+      test_refuse(true) ? CUDNN_STATUS_NOT_SUPPORTED
+                        : cudnnBatchNormalizationBackwardEx(
+                              lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
+                              one, zero, one, zero, s.bn.x.get(), x, s.bn.x.get(), y, s.bn.x.get(), dy, s.bn.x.get(),
+                              dz, s.bn.x.get(), dx, s.bn.param.get(), gamma, beta, dgamma, dbeta, d->eps, save_mean,
+                              save_invstd, s.relu.get(), ws, ws_bytes, const_cast<void*>(reserve), reserve_bytes);
+  if (st == CUDNN_STATUS_NOT_SUPPORTED) {
+    *refused = true;
+    return CRB_OK;
+  }
+  if (st != CUDNN_STATUS_SUCCESS)
+    return cudnn_failure(scope, st, "cudnnBatchNormalizationBackwardEx(BN_ADD_ACTIVATION)", __FILE__, __LINE__);
+  return CRB_OK;
+}
+
 }  // namespace
 
 crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
@@ -445,6 +591,8 @@ crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
   if (!bytes) return invalid(scope, "bytes must not be null");
   if (!fusable(*d))
     return unsupported(scope, "cuDNN fuses BN + add + ReLU for channels-last float16 with c %% 4 == 0 only");
+  if (known_unfusable(*d))
+    return unsupported(scope, "cuDNN refused to fuse BN + add + ReLU for this shape before (Note [fused BN fallback])");
   CudnnLease lease(scope);
   FusedSetup s;
   CRB_TRY(make_fused_setup(*d, s, scope));
@@ -464,29 +612,22 @@ crb_status bn_add_relu_forward_train(const crb_bn_desc* d, const void* x, const 
   if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
   if (!x || !z || !gamma || !beta || !y || !save_mean || !save_invstd || !running_mean || !running_var)
     return invalid(scope, "x, z, gamma, beta, y, running stats and save_mean/save_invstd must not be null");
-  CudnnLease lease(scope);
-  FusedSetup s;
-  CRB_TRY(make_fused_setup(*d, s, scope));
-  size_t need = 0;
-  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationTrainingExReserveSpaceSize(
-                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
-                             s.relu.get(), s.bn.x.get(), &need));
-  if (reserve_bytes < need || (need && !reserve))
-    return invalid(scope, "reserve has %zu bytes, cuDNN needs %zu", reserve_bytes, need);
-  size_t ws_bytes = 0;
-  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(
-                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
-                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(), s.relu.get(), &ws_bytes));
-  void* ws = nullptr;
-  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
-  const void* one = kOne.for_dtype(d->dtype);
-  const void* zero = kZero.for_dtype(d->dtype);
-  CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationForwardTrainingEx(
-                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
-                             one, zero, s.bn.x.get(), x, s.bn.x.get(), z, s.bn.x.get(), y, s.bn.param.get(), gamma,
-                             beta, d->momentum, running_mean, running_var, d->eps, save_mean, save_invstd,
-                             s.relu.get(), ws, ws_bytes, reserve, reserve_bytes));
-  return CRB_OK;
+  bool refused = known_unfusable(*d);
+  if (!refused)
+    CRB_TRY(fused_forward(d, x, z, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, reserve,
+                          reserve_bytes, &refused, scope));
+  if (!refused) return CRB_OK;
+  // Note [fused BN fallback]; the lease is released (batchnorm_forward_train takes its own).
+  remember_unfusable(*d);
+  CRB_TRY(batchnorm_forward_train(d, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd));
+  const int64_t numel = bn_numel(*d);
+  return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    add_relu_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(static_cast<T*>(y),
+                                                                             static_cast<const T*>(z), numel);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  });
 }
 
 crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const void* y, const void* dy,
@@ -499,26 +640,21 @@ crb_status bn_add_relu_backward_train(const crb_bn_desc* d, const void* x, const
   if (!fusable(*d)) return unsupported(scope, "not fusable (see bn_add_relu_reserve_size)");
   if (!x || !y || !dy || !gamma || !beta || !save_mean || !save_invstd || !dx || !dz)
     return invalid(scope, "x, y, dy, gamma, beta, save_mean, save_invstd, dx and dz must not be null");
-  DeviceBuffer scratch;
-  CRB_TRY(param_grad_scratch(*d, scratch, &dgamma, &dbeta, scope));
-  CudnnLease lease(scope);
-  FusedSetup s;
-  CRB_TRY(make_fused_setup(*d, s, scope));
-  size_t ws_bytes = 0;
-  CRB_CUDNN_CHECK(scope, cudnnGetBatchNormalizationBackwardExWorkspaceSize(
-                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
-                             s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.x.get(), s.bn.param.get(),
-                             s.relu.get(), &ws_bytes));
-  void* ws = nullptr;
-  CRB_TRY(lease.workspace(ws_bytes, &ws, scope));
-  const void* one = kOne.for_dtype(d->dtype);
-  const void* zero = kZero.for_dtype(d->dtype);
-  CRB_CUDNN_CHECK(scope, cudnnBatchNormalizationBackwardEx(
-                             lease.handle(), CUDNN_BATCHNORM_SPATIAL_PERSISTENT, CUDNN_BATCHNORM_OPS_BN_ADD_ACTIVATION,
-                             one, zero, one, zero, s.bn.x.get(), x, s.bn.x.get(), y, s.bn.x.get(), dy, s.bn.x.get(),
-                             dz, s.bn.x.get(), dx, s.bn.param.get(), gamma, beta, dgamma, dbeta, d->eps, save_mean,
-                             save_invstd, s.relu.get(), ws, ws_bytes, const_cast<void*>(reserve), reserve_bytes));
-  return CRB_OK;
+  bool refused = known_unfusable(*d);  // the forward ran unfused: its reserve holds nothing
+  if (!refused)
+    CRB_TRY(fused_backward(d, x, y, dy, gamma, beta, save_mean, save_invstd, reserve, reserve_bytes, dx, dz, dgamma,
+                           dbeta, &refused, scope));
+  if (!refused) return CRB_OK;
+  // Note [fused BN fallback]: dz = relu'(y) * dy, then BN backward of dz.
+  const int64_t numel = bn_numel(*d);
+  CRB_TRY(dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
+    using T = decltype(tag);
+    relu_mask_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
+        static_cast<T*>(dz), static_cast<const T*>(dy), static_cast<const T*>(y), numel);
+    CRB_CUDA_CHECK_LAUNCH(scope);
+    return CRB_OK;
+  }));
+  return batchnorm_backward_train(d, x, dz, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
 }
 
 }  // namespace crb_cuda

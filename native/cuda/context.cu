@@ -29,7 +29,19 @@ State& state() {
 
 __global__ void probe_kernel(int* out) { *out = 42; }
 
+bool env_flag(const char* name) {
+  const char* v = getenv(name);
+  return v && *v && strcmp(v, "0") != 0;
+}
+
 crb_status initialize(State& s, const OpScope& scope) {
+  Options& o = options();
+  o.test_fail_first_conv_algo = env_flag("CRB_TEST_FAIL_FIRST_CONV_ALGO");
+  o.log_conv = env_flag("CRB_CUDA_LOG_CONV") || o.test_fail_first_conv_algo.load();
+  if (env_flag("CRB_TEST_FUSED_BN_NOT_SUPPORTED")) {
+    const char* v = getenv("CRB_TEST_FUSED_BN_NOT_SUPPORTED");
+    o.test_fused_bn_not_supported = strcmp(v, "backward") == 0 ? 2 : 1;
+  }
   int count = 0;
   CRB_CUDA_CHECK(scope, cudaGetDeviceCount(&count));
   if (count <= 0) return fail(CRB_ERR_CUDA, scope, "cudaErrorNoDevice", "no CUDA device is visible");

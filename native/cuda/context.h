@@ -18,6 +18,16 @@ struct Options {
   // TF32 for float32 matrix products (linear), off by default as in PyTorch
   // (torch.backends.cuda.matmul.allow_tf32); allow_tf32 above is the convolutions' switch.
   std::atomic<bool> matmul_allow_tf32{false};
+  // Read from the environment once, at init:
+  //   CRB_CUDA_LOG_CONV=1              each convolution algorithm search, try and cache entry on stderr
+  //   CRB_TEST_FAIL_FIRST_CONV_ALGO=1  (tests) the first candidate of every search fails as if cuDNN
+  //                                    had refused it; implies CRB_CUDA_LOG_CONV=1
+  //   CRB_TEST_FUSED_BN_NOT_SUPPORTED=1 (tests) the fused BN + add + ReLU cuDNN calls report
+  //                                    CUDNN_STATUS_NOT_SUPPORTED, so the unfused fallback runs
+  //                                    (=backward: only the backward call does)
+  std::atomic<bool> log_conv{false};
+  std::atomic<bool> test_fail_first_conv_algo{false};
+  std::atomic<int> test_fused_bn_not_supported{0};  // 0 off, 1 both calls, 2 backward only
 };
 Options& options();
 

@@ -12,7 +12,6 @@ namespace {
 struct CudnnState {
   std::mutex mu;
   cudnnHandle_t handle = nullptr;  // see Note [no teardown at exit] in context.cu
-  DeviceBuffer workspace;
 };
 
 CudnnState& cudnn_state() {
@@ -40,6 +39,25 @@ crb_status init_cudnn(const OpScope& scope) {
     return fail(CRB_ERR_CUDNN, scope, "CUDNN_STATUS_VERSION_MISMATCH",
                 "the cuDNN library loaded is version %zu but this backend was built for cuDNN %d.x", runtime,
                 CUDNN_MAJOR);
+  // cuDNN 9 is a front library that loads its sub-libraries on demand: a missing or mismatched
+  // libcudnn_ops / libcudnn_cnn would otherwise surface only at the first op that needs it.
+  struct SubLibrary {
+    const char* name;
+    cudnnStatus_t (*check)();
+  };
+  const SubLibrary subs[] = {{"libcudnn_ops.so.9", &cudnnOpsVersionCheck}, {"libcudnn_cnn.so.9", &cudnnCnnVersionCheck}};
+  for (const SubLibrary& sub : subs) {
+    const cudnnStatus_t st = sub.check();
+    if (st != CUDNN_STATUS_SUCCESS) {
+      char detail[512];
+      detail[0] = '\0';
+      cudnnGetLastErrorString(detail, sizeof detail);
+      return fail(CRB_ERR_CUDNN, scope, cudnnGetErrorString(st),
+                  "cuDNN %zu is installed incompletely: %s failed its version check: %s (%d)%s%s; reinstall cuDNN "
+                  "(pip install nvidia-cudnn-cu13) so that every libcudnn_*.so.9 comes from the same release",
+                  runtime, sub.name, cudnnGetErrorString(st), static_cast<int>(st), detail[0] ? ": " : "", detail);
+    }
+  }
   CudnnState& s = cudnn_state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.handle) return CRB_OK;
@@ -57,20 +75,14 @@ crb_status init_cudnn(const OpScope& scope) {
 CudnnLease::CudnnLease(const OpScope&) : lock_(cudnn_state().mu), handle_(cudnn_state().handle) {}
 
 crb_status CudnnLease::workspace(size_t bytes, void** out, const OpScope& scope) {
-  DeviceBuffer& ws = cudnn_state().workspace;
-  if (bytes == 0) {
-    *out = ws.get();
-    return CRB_OK;
+  if (bytes == 0) bytes = 1;
+  if (workspace_.size() < bytes) {
+    workspace_.reset();  // stream-ordered: queued users of the old block run first (allocator.h)
+    CRB_TRY(workspace_.allocate(bytes, scope));
   }
-  if (ws.size() < bytes) {
-    ws.reset();  // stream-ordered: queued users of the old block run first (allocator.h)
-    CRB_TRY(ws.allocate(bytes, scope));
-  }
-  *out = ws.get();
+  *out = workspace_.get();
   return CRB_OK;
 }
-
-size_t CudnnLease::workspace_size() const { return cudnn_state().workspace.size(); }
 
 bool cudnn_data_type(crb_dtype dtype, cudnnDataType_t* out) {
   switch (dtype) {

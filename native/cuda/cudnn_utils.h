@@ -1,5 +1,5 @@
 // cuDNN plumbing for the files that call cuDNN (only those include this header): the status
-// check macro, one RAII template for every descriptor, the handle and the shared workspace.
+// check macro, one RAII template for every descriptor, the handle and the per-op workspace.
 //
 // Note [legacy API]
 // The legacy calls used here (cudnnConvolution*, cudnnBatchNormalization*, cudnnActivation*,
@@ -12,7 +12,9 @@
 #include <cudnn.h>
 
 #include <mutex>
+#include <vector>  // for the users of this header (batchnorm.cu's fused-shape memo)
 
+#include "allocator.h"
 #include "common.h"
 
 namespace crb_cuda {
@@ -63,20 +65,31 @@ using ActivationDescriptor =
     Descriptor<cudnnActivationDescriptor_t, &cudnnCreateActivationDescriptor, &cudnnDestroyActivationDescriptor>;
 using PoolingDescriptor = Descriptor<cudnnPoolingDescriptor_t, &cudnnCreatePoolingDescriptor, &cudnnDestroyPoolingDescriptor>;
 
-// Exclusive use of the process's cuDNN handle (bound to the backend's stream) and of the shared
-// workspace, for the duration of one op. A cuDNN handle must not be used by two threads at once.
+// Exclusive use of the process's cuDNN handle (bound to the backend's stream) for the duration
+// of one op, and that op's workspace. A cuDNN handle must not be used by two threads at once.
+//
+// Note [workspace from the caching allocator]
+// The workspace is an ordinary block of the caching allocator, owned by the lease and returned
+// to the cache when the lease ends (or is replaced by a larger one). The next op asking for the
+// same size class gets the same block back without a cudaMalloc, so steady-state training still
+// allocates nothing; but nothing holds it for good: emptyCache() and the allocator's
+// out-of-memory retry release it like any other cached block (PyTorch allocates cuDNN
+// workspaces the same way).
 class CudnnLease {
  public:
   explicit CudnnLease(const OpScope& scope);
   cudnnHandle_t handle() const { return handle_; }
-  // A workspace of at least `bytes`; it only grows (a larger request replaces it), so steady
-  // state training does no allocation. Fails with CRB_ERR_OOM when it cannot grow.
+  // A workspace of at least `bytes`, never null (at least one byte even when cuDNN asks for none:
+  // some calls reject a null pointer). Fails with CRB_ERR_OOM when it cannot be allocated.
   crb_status workspace(size_t bytes, void** out, const OpScope& scope);
-  size_t workspace_size() const;
+  size_t workspace_size() const { return workspace_.size(); }
+  // Returns the workspace to the cache now (before trying another algorithm).
+  void release_workspace() { workspace_.reset(); }
 
  private:
   std::unique_lock<std::mutex> lock_;
   cudnnHandle_t handle_ = nullptr;
+  DeviceBuffer workspace_;
 };
 
 // Element type of a float tensor in cuDNN terms; false for types cuDNN does not take.

@@ -44,7 +44,7 @@ export interface CudaDeviceInfo {
 export interface BackendCapabilities {
   /** computes in channels-last (NHWC) memory order; without it `to(..., channelsLast)` keeps NCHW */
   channelsLast: boolean;
-  /** maxPool2dForward returns the argmax indices (else null: backward recomputes them) */
+  /** maxPool2dForward returns the argmax indices (CPU and CUDA; else null: backward recomputes them) */
   maxPoolKeepsIndices: boolean;
   /** has the fused BN + add + ReLU (batchNormAddRelu* may still return null for a layout/dtype) */
   fusedBnAddRelu: boolean;

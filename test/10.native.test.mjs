@@ -79,7 +79,7 @@ describe('native addon: surface', function () {
     expect(info.cpu.capabilities).to.deep.equal(cpu);
     if (info.cuda.available) {
       const cuda = native.capabilities('cuda');
-      expect(cuda).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: false, fusedBnAddRelu: true, hostVisibleMemory: false });
+      expect(cuda).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: false });
       expect(info.cuda.capabilities).to.deep.equal(cuda);
     } else {
       expect(info.cuda.capabilities).to.equal(undefined);

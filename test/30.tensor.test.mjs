@@ -125,7 +125,7 @@ describe('capabilities(device)', function () {
     expect(lib.backendInfo().cpu.capabilities).to.deep.equal(cpu);
     expect(() => lib.capabilities('tpu')).to.throw(RangeError, /device/);
     if (lib.backendInfo().cuda.available) {
-      expect(lib.capabilities('cuda')).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: false, fusedBnAddRelu: true, hostVisibleMemory: false });
+      expect(lib.capabilities('cuda')).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: false });
     } else {
       expect(() => lib.capabilities('cuda')).to.throw(RangeError, /CUDA is not available/);
     }

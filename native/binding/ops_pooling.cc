@@ -7,9 +7,10 @@ namespace crb {
 namespace {
 
 // Note [max-pool indices]
-// A backend with capabilities.maxpool_keeps_indices (the CPU) keeps the argmax (int32, flat h*w
-// offset within the plane) for backward. The CUDA backend finds each window's maximum again from
-// x in its own backward kernel, so there indices are null and are neither allocated nor passed.
+// A backend with capabilities.maxpool_keeps_indices (the CPU and CUDA backends) keeps the argmax
+// (int32, flat h*w offset within the plane, stored in y's layout) for backward. A backend without
+// it would find each window's maximum again from x, so there indices are null and are neither
+// allocated nor passed.
 
 crb_pool_desc MaxPoolDesc(OpCall& call, const TensorHandle* x, size_t first) {
   IntPair kernel = call.Pair(first, "kernelSize", 1);

@@ -1,13 +1,17 @@
-// Max pooling (forward through cuDNN, backward ours) and adaptive average pooling (ours).
+// Max pooling and adaptive average pooling, all kernels of ours (no cuDNN).
 //   x, dx: (n, c, h, w)   y, dy, indices: (n, c, out_h, out_w), all in d->layout
-//   indices (int32, optional): flat h * w offset of each window's max within its plane
+//   indices (int32, optional): flat h * w offset of each window's max within its plane, the
+//   CPU backend's convention (Note [max-pool indices] in native/binding/ops_pooling.cc)
 //
 // Note [max pool ties]
 // After a ReLU many windows hold several equal maxima (all zeros). PyTorch sends the gradient
-// to the first maximum in row-major window order (a NaN, being "larger", wins); cuDNN does not
-// document which one it picks. So the backward is a gather kernel of ours with PyTorch's rule:
-// each input element sums dy over the windows whose argmax it is, recomputed from x (or read
-// from indices when given), in a fixed order, so it is deterministic and needs no atomics.
+// to the first maximum in row-major window order, and a NaN wins (each NaN met replaces the
+// best so far, as in PyTorch's `val > maxval || isnan(val)`); cuDNN documents neither and
+// returns no indices. So the forward is a kernel of ours that writes y and the argmax with
+// PyTorch's rule (the CPU backend's loop, native/cpu/pooling.cc), and the backward is a gather
+// kernel: each input element sums dy over the windows whose argmax it is, read from indices
+// (or recomputed from x when none are given), in a fixed order, so it is deterministic and
+// needs no atomics.
 #include "cudnn_utils.h"
 #include "kernels.cuh"
 #include "ops.h"
@@ -21,10 +25,16 @@ struct PoolGeom {
   bool nhwc;
 };
 
-// Argmax (flat ih * w + iw) of window (oh, ow) of plane (img, ch), PyTorch's rule.
 template <typename T>
-__device__ __forceinline__ int32_t window_argmax(const T* x, const PoolGeom& g, int64_t img, int64_t ch, int64_t oh,
-                                                 int64_t ow) {
+struct WindowMax {
+  acc_t<T> value;
+  int32_t index;  // flat ih * w + iw
+};
+
+// Maximum and argmax of window (oh, ow) of plane (img, ch), PyTorch's rule (Note [max pool ties]).
+template <typename T>
+__device__ __forceinline__ WindowMax<T> window_max(const T* x, const PoolGeom& g, int64_t img, int64_t ch, int64_t oh,
+                                                   int64_t ow) {
   const int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
   const int64_t h1 = min(h0 + g.kh, g.h), w1 = min(w0 + g.kw, g.w);
   const int64_t hs = max(h0, int64_t(0)), ws = max(w0, int64_t(0));
@@ -38,7 +48,7 @@ __device__ __forceinline__ int32_t window_argmax(const T* x, const PoolGeom& g, 
         best_idx = ih * g.w + iw;
       }
     }
-  return static_cast<int32_t>(best_idx);
+  return WindowMax<T>{best, static_cast<int32_t>(best_idx)};
 }
 
 // The (image, channel, position) of flat element i of an (n, c, plane) tensor stored NCHW or
@@ -51,14 +61,15 @@ __device__ __forceinline__ Nchw nchw_split(bool nhwc, int64_t i, int64_t c, int6
   return Nchw{i / (c * plane), (i / plane) % c, i % plane};
 }
 
-// indices: (n, c, out_h, out_w) in layout
+// y, indices (optional): (n, c, out_h, out_w) in layout
 template <typename T>
-__global__ void maxpool_indices_kernel(int32_t* indices, const T* x, PoolGeom g) {
+__global__ void maxpool_forward_kernel(T* y, int32_t* indices, const T* x, PoolGeom g) {
   const int64_t ohw = g.out_h * g.out_w, total = g.n * g.c * ohw;
   CRB_GRID_STRIDE(i, total) {
     const Nchw at = nchw_split(g.nhwc, i, g.c, ohw);
-    const int64_t img = at.img, ch = at.ch, pos = at.pos;
-    indices[i] = window_argmax(x, g, img, ch, pos / g.out_w, pos % g.out_w);
+    const WindowMax<T> m = window_max(x, g, at.img, at.ch, at.pos / g.out_w, at.pos % g.out_w);
+    store(y, i, m.value);
+    if (indices) indices[i] = m.index;
   }
 }
 
@@ -79,7 +90,7 @@ __global__ void maxpool_backward_kernel(T* dx, const T* x, const T* dy, const in
     for (int64_t oh = oh0; oh <= oh1; ++oh)
       for (int64_t ow = ow0; ow <= ow1; ++ow) {
         const int64_t out_idx = nchw_index(g.nhwc, img, ch, oh * g.out_w + ow, g.c, ohw);
-        const int32_t arg = indices ? indices[out_idx] : window_argmax(x, g, img, ch, oh, ow);
+        const int32_t arg = indices ? indices[out_idx] : window_max(x, g, img, ch, oh, ow).index;
         if (arg == pos) acc += load(dy, out_idx);
       }
     store(dx, i, acc);
@@ -172,24 +183,10 @@ crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int
   CRB_TRY(ensure_init(scope));
   CRB_TRY(validate_pool(d, true, scope));
   if (!x || !y) return invalid(scope, "x and y must not be null");
-  {
-    CudnnLease lease(scope);
-    TensorDescriptor xd, yd;
-    CRB_TRY(set_tensor_4d(xd, d->dtype, d->layout, d->n, d->c, d->h, d->w, scope));
-    CRB_TRY(set_tensor_4d(yd, d->dtype, d->layout, d->n, d->c, d->out_h, d->out_w, scope));
-    PoolingDescriptor pd;
-    CRB_TRY(pd.create(scope));
-    CRB_CUDNN_CHECK(scope, cudnnSetPooling2dDescriptor(pd.get(), CUDNN_POOLING_MAX_DETERMINISTIC, CUDNN_PROPAGATE_NAN,
-                                                       d->kernel_h, d->kernel_w, d->pad_h, d->pad_w, d->stride_h,
-                                                       d->stride_w));
-    CRB_CUDNN_CHECK(scope, cudnnPoolingForward(lease.handle(), pd.get(), kOne.for_dtype(d->dtype), xd.get(), x,
-                                               kZero.for_dtype(d->dtype), yd.get(), y));
-  }
-  if (!indices) return CRB_OK;
   const PoolGeom g = geometry(*d);
   return launch_pool(*d, g.n * g.c * g.out_h * g.out_w, scope, [&](auto tag, unsigned grid) {
     using T = decltype(tag);
-    maxpool_indices_kernel<T><<<grid, kThreads, 0, stream()>>>(indices, static_cast<const T*>(x), g);
+    maxpool_forward_kernel<T><<<grid, kThreads, 0, stream()>>>(static_cast<T*>(y), indices, static_cast<const T*>(x), g);
   });
 }
 

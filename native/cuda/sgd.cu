@@ -3,15 +3,24 @@
 //   g = maximize ? -grad : grad;  g += weight_decay * p
 //   momentum: buf = init ? g : momentum * buf + (1 - dampening) * g;  g = nesterov ? g + momentum * buf : buf
 //   p -= lr * g
-// The host builds a table of the parameters with each one's first block, copies it to the
-// device once per step (through pinned memory, so the copy is asynchronous), and every block of
-// the one launch finds its parameter by binary search over the table.
+// The host builds a table of the parameters with each one's first block and passes it by value
+// as the kernel's parameter (Note [sgd table as kernel parameter]); every block of the one launch
+// finds its parameter by binary search over the table.
+//
+// Note [sgd table as kernel parameter]
+// The table used to be copied to the device each step from one pinned buffer, and before
+// refilling that buffer the host waited for the previous step's copy, which sits on the stream
+// behind that whole step's kernels: a per-step host wait on the GPU. Since CUDA 12.1 a kernel
+// on Volta or newer (every architecture this build targets, sm_75 and up) takes up to 32764
+// bytes of parameters, so the table travels in the launch itself: no upload, no buffer, no
+// event, no wait. It is a __grid_constant__ parameter so that indexing it reads parameter
+// memory directly instead of copying the struct into each thread's local memory. A model with
+// more than kSgdTableCapacity parameters (ResNet-50 has 161) takes one launch per
+// kSgdTableCapacity of them.
+#include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <mutex>
 #include <vector>
 
-#include "allocator.h"
 #include "kernels.cuh"
 #include "ops.h"
 
@@ -30,6 +39,13 @@ struct SgdEntry {
   int64_t init_momentum;
 };
 
+// 640 entries * 48 bytes + the count and SgdHyper stay under the 32764-byte parameter limit.
+constexpr int kSgdTableCapacity = 640;
+struct SgdTable {
+  int count;
+  SgdEntry entries[kSgdTableCapacity];
+};
+
 template <typename A>
 struct SgdHyper {
   A lr, momentum, dampening, weight_decay;
@@ -37,16 +53,16 @@ struct SgdHyper {
 };
 
 template <typename T>
-__global__ void sgd_kernel(const SgdEntry* table, int count, SgdHyper<acc_t<T>> h) {
+__global__ void sgd_kernel(const __grid_constant__ SgdTable table, const SgdHyper<acc_t<T>> h) {
   using A = acc_t<T>;
   const int64_t block = blockIdx.x;
-  int lo = 0, hi = count - 1;  // last entry whose first_block <= block
+  int lo = 0, hi = table.count - 1;  // last entry whose first_block <= block
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (table[mid].first_block <= block) lo = mid;
+    if (table.entries[mid].first_block <= block) lo = mid;
     else hi = mid - 1;
   }
-  const SgdEntry e = table[lo];
+  const SgdEntry e = table.entries[lo];
   T* p = static_cast<T*>(e.param);
   const T* grad = static_cast<const T*>(e.grad);
   T* buf = static_cast<T*>(e.buf);
@@ -64,18 +80,6 @@ __global__ void sgd_kernel(const SgdEntry* table, int count, SgdHyper<acc_t<T>> 
     }
     store(p, i, pv - h.lr * g);
   }
-}
-
-// The table's pinned and device homes, reused step after step.
-struct SgdTable {
-  std::mutex mu;
-  PinnedBuffer host;
-  DeviceBuffer device;
-  cudaEvent_t uploaded = nullptr;  // the last copy out of `host` has finished
-};
-SgdTable& sgd_table() {
-  static auto* t = new SgdTable();  // see Note [no teardown at exit] in context.cu
-  return *t;
 }
 
 }  // namespace
@@ -96,7 +100,6 @@ crb_status sgd_step(const crb_sgd_desc* d, const crb_sgd_param* params, int coun
 
   std::vector<SgdEntry> entries;
   entries.reserve(static_cast<size_t>(count));
-  int64_t blocks = 0;
   for (int i = 0; i < count; ++i) {
     const crb_sgd_param& p = params[i];
     if (p.numel < 0) return invalid(scope, "params[%d].numel must be >= 0, got %lld", i, (long long)p.numel);
@@ -104,31 +107,28 @@ crb_status sgd_step(const crb_sgd_desc* d, const crb_sgd_param* params, int coun
     if (!p.param || !p.grad) return invalid(scope, "params[%d].param and .grad must not be null", i);
     if (d->momentum != 0 && !p.momentum_buf)
       return invalid(scope, "params[%d].momentum_buf must not be null when momentum is %g", i, d->momentum);
-    entries.push_back(SgdEntry{p.param, p.grad, p.momentum_buf, p.numel, blocks, p.init_momentum ? 1 : 0});
-    blocks += (p.numel + kElemsPerBlock - 1) / kElemsPerBlock;
+    entries.push_back(SgdEntry{p.param, p.grad, p.momentum_buf, p.numel, 0, p.init_momentum ? 1 : 0});
   }
-  if (entries.empty()) return CRB_OK;
-  if (blocks > 0x7fffffffLL) return unsupported(scope, "%lld blocks exceed the grid limit", (long long)blocks);
 
-  SgdTable& t = sgd_table();
-  std::lock_guard<std::mutex> lock(t.mu);
-  const size_t bytes = entries.size() * sizeof(SgdEntry);
-  if (!t.uploaded) CRB_CUDA_CHECK(scope, cudaEventCreateWithFlags(&t.uploaded, cudaEventDisableTiming));
-  CRB_CUDA_CHECK(scope, cudaEventSynchronize(t.uploaded));  // the previous step's copy is done with `host`
-  if (t.host.size() < bytes) CRB_TRY(t.host.allocate(bytes, scope));
-  if (t.device.size() < bytes) CRB_TRY(t.device.allocate(bytes, scope));
-  std::memcpy(t.host.get(), entries.data(), bytes);
-  CRB_CUDA_CHECK(scope, cudaMemcpyAsync(t.device.get(), t.host.get(), bytes, cudaMemcpyHostToDevice, stream()));
-  CRB_CUDA_CHECK(scope, cudaEventRecord(t.uploaded, stream()));
-
-  const int n = static_cast<int>(entries.size());
   return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
     using T = decltype(tag);
     using A = acc_t<T>;
-    SgdHyper<A> h{static_cast<A>(d->lr), static_cast<A>(d->momentum), static_cast<A>(d->dampening),
-                  static_cast<A>(d->weight_decay), d->nesterov ? 1 : 0, d->maximize ? 1 : 0};
-    sgd_kernel<T><<<static_cast<unsigned int>(blocks), kSgdThreads, 0, stream()>>>(t.device.as<SgdEntry>(), n, h);
-    CRB_CUDA_CHECK_LAUNCH(scope);
+    const SgdHyper<A> h{static_cast<A>(d->lr), static_cast<A>(d->momentum), static_cast<A>(d->dampening),
+                        static_cast<A>(d->weight_decay), d->nesterov ? 1 : 0, d->maximize ? 1 : 0};
+    static_assert(sizeof(SgdTable) + sizeof(SgdHyper<double>) <= 32764, "kernel parameters over the CUDA limit");
+    SgdTable table;  // one launch per kSgdTableCapacity parameters
+    for (size_t first = 0; first < entries.size(); first += kSgdTableCapacity) {
+      table.count = static_cast<int>(std::min<size_t>(kSgdTableCapacity, entries.size() - first));
+      int64_t blocks = 0;
+      for (int j = 0; j < table.count; ++j) {
+        table.entries[j] = entries[first + j];
+        table.entries[j].first_block = blocks;
+        blocks += (table.entries[j].numel + kElemsPerBlock - 1) / kElemsPerBlock;
+      }
+      if (blocks > 0x7fffffffLL) return unsupported(scope, "%lld blocks exceed the grid limit", (long long)blocks);
+      sgd_kernel<T><<<static_cast<unsigned int>(blocks), kSgdThreads, 0, stream()>>>(table, h);
+      CRB_CUDA_CHECK_LAUNCH(scope);
+    }
     return CRB_OK;
   });
 }

@@ -21,14 +21,24 @@ struct crb_read {
 namespace crb_cuda {
 namespace {
 
-// Host -> device copies go through two pinned chunks in turn, so filling one chunk overlaps the
-// DMA of the other. One set of chunks for the process, guarded by a mutex.
+// Note [non-blocking uploads]
+// Host -> device copies go through a ring of pinned chunks: each piece of an upload is copied
+// into the next chunk on the host, then DMA'd to the device with cudaMemcpyAsync on the stream,
+// and an event recorded after the DMA guards the chunk's reuse. copy_from_host returns once the
+// last piece sits in pinned memory, without waiting for the device: the caller may reuse its
+// host array at once (copy semantics), and every later use of dst (kernels, copies, reads) is
+// queued on the same stream after the DMA. Only a chunk still in flight kUploadRing uploads
+// later makes the host wait, so a DataLoader's per-step batches overlap the previous step's
+// work. The cursor persists across calls, so consecutive small uploads take different chunks.
+// One ring for the process, guarded by a mutex.
 constexpr size_t kStagingChunk = size_t(8) << 20;
+constexpr int kUploadRing = 4;
 
 struct Staging {
   std::mutex mu;
-  PinnedBuffer chunk[2];
-  cudaEvent_t free_again[2] = {nullptr, nullptr};  // recorded after the DMA out of chunk[i]
+  PinnedBuffer chunk[kUploadRing];
+  cudaEvent_t free_again[kUploadRing] = {};  // recorded after the DMA out of chunk[i]
+  int next = 0;                               // the chunk the next piece goes through
 };
 
 Staging& staging() {
@@ -69,24 +79,22 @@ crb_status copy_from_host(void* dst, const void* host_src, size_t bytes) {
   if (!dst || !host_src) return invalid(scope, "dst and host_src must not be null");
   Staging& s = staging();
   std::lock_guard<std::mutex> lock(s.mu);
-  for (int i = 0; i < 2; ++i) {
-    if (!s.chunk[i].get()) CRB_TRY(s.chunk[i].allocate(kStagingChunk, scope));
-    if (!s.free_again[i]) CRB_CUDA_CHECK(scope, cudaEventCreateWithFlags(&s.free_again[i], cudaEventDisableTiming));
-  }
   const char* src = static_cast<const char*>(host_src);
   char* d = static_cast<char*>(dst);
-  size_t done = 0;
-  for (int turn = 0; done < bytes; turn ^= 1) {
+  for (size_t done = 0; done < bytes; s.next = (s.next + 1) % kUploadRing) {
+    const int slot = s.next;
+    if (!s.chunk[slot].get()) CRB_TRY(s.chunk[slot].allocate(kStagingChunk, scope));
+    if (!s.free_again[slot]) CRB_CUDA_CHECK(scope, cudaEventCreateWithFlags(&s.free_again[slot], cudaEventDisableTiming));
     const size_t n = bytes - done < kStagingChunk ? bytes - done : kStagingChunk;
-    // Wait until the previous DMA out of this chunk has finished before overwriting it.
-    CRB_CUDA_CHECK(scope, cudaEventSynchronize(s.free_again[turn]));
-    std::memcpy(s.chunk[turn].get(), src + done, n);
-    CRB_CUDA_CHECK(scope, cudaMemcpyAsync(d + done, s.chunk[turn].get(), n, cudaMemcpyHostToDevice, stream()));
-    CRB_CUDA_CHECK(scope, cudaEventRecord(s.free_again[turn], stream()));
+    // The previous DMA out of this chunk must finish before it is overwritten; see
+    // Note [non-blocking uploads].
+    CRB_CUDA_CHECK(scope, cudaEventSynchronize(s.free_again[slot]));
+    std::memcpy(s.chunk[slot].get(), src + done, n);
+    CRB_CUDA_CHECK(scope, cudaMemcpyAsync(d + done, s.chunk[slot].get(), n, cudaMemcpyHostToDevice, stream()));
+    CRB_CUDA_CHECK(scope, cudaEventRecord(s.free_again[slot], stream()));
     done += n;
   }
-  CRB_CUDA_CHECK(scope, cudaStreamSynchronize(stream()));  // blocking, as the ABI promises
-  return CRB_OK;
+  return CRB_OK;  // not waiting for the DMA: Note [non-blocking uploads]
 }
 
 crb_status copy_device(void* dst, const void* src, size_t bytes) {

@@ -353,7 +353,7 @@ crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const voi
     return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
       using T = decltype(tag);
       using P = typename ParamOf<T>::type;
-      const bool vec = aligned_to(16, y, x);
+      const bool vec = vector_ok(16, y, x);
       bn_eval_forward_kernel<T, P><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
           static_cast<T*>(y), static_cast<const T*>(x), static_cast<const P*>(gamma), static_cast<const P*>(beta),
           static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, numel, d->c, hw,
@@ -442,7 +442,7 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
           static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, d->n, d->c, hw, nhwc);
       CRB_CUDA_CHECK_LAUNCH(scope);
     }
-    const bool vec = aligned_to(16, dx, dy);
+    const bool vec = vector_ok(16, dx, dy);
     bn_eval_input_grad_kernel<T, P><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const P*>(gamma),
         static_cast<const P*>(running_var), d->eps, numel, d->c, hw, nhwc, vec);

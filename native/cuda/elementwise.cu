@@ -164,7 +164,7 @@ crb_status fill(void* dst, int64_t numel, crb_dtype dtype, double value) {
     else if constexpr (std::is_same<T, __nv_bfloat16>::value) v = __double2bfloat16(value);
     else if constexpr (std::is_same<T, uint8_t>::value) v = static_cast<uint8_t>(static_cast<int64_t>(value));
     else v = static_cast<T>(value);
-    const bool vec = aligned_to(16, dst);
+    const bool vec = vector_ok(16, dst);
     fill_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(static_cast<T*>(dst),
                                                                                            numel, v, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
@@ -187,7 +187,7 @@ crb_status cast(void* dst, crb_dtype dst_dtype, const void* src, crb_dtype src_d
     return dispatch_all(src_dtype, scope, [&](auto stag) -> crb_status {
       using S = decltype(stag);
       constexpr int N = cast_pack<D, S>();
-      const bool vec = aligned_to(N * sizeof(D), dst) && aligned_to(N * sizeof(S), src);
+      const bool vec = vector_ok(N * sizeof(D), dst) && vector_ok(N * sizeof(S), src);
       cast_kernel<D, S><<<vec_grid(numel, N, vec), kThreads, 0, stream()>>>(
           static_cast<D*>(dst), static_cast<const S*>(src), numel, vec);
       CRB_CUDA_CHECK_LAUNCH(scope);
@@ -207,7 +207,7 @@ crb_status add(void* out, const void* a, const void* b, int64_t numel, crb_dtype
     if constexpr (std::is_same<T, uint8_t>::value) {
       return unsupported(scope, "add takes float, int32 or int64 tensors, got uint8");
     } else {
-      const bool vec = aligned_to(16, out, a, b);
+      const bool vec = vector_ok(16, out, a, b);
       add_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
           static_cast<T*>(out), static_cast<const T*>(a), static_cast<const T*>(b), numel, vec);
       CRB_CUDA_CHECK_LAUNCH(scope);
@@ -225,7 +225,7 @@ crb_status axpby(void* y, const void* x, double alpha, double beta, int64_t nume
   return dispatch_float(dtype, scope, [&](auto tag) -> crb_status {
     using T = decltype(tag);
     using A = acc_t<T>;
-    const bool vec = aligned_to(16, y, x);
+    const bool vec = vector_ok(16, y, x);
     axpby_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
         static_cast<T*>(y), static_cast<const T*>(x), static_cast<A>(alpha), static_cast<A>(beta), numel, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
@@ -245,7 +245,7 @@ crb_status sum(void* out, const void* x, int64_t numel, crb_dtype dtype) {
     } else {
       using A = typename std::conditional<std::is_integral<T>::value, int64_t, double>::type;
       constexpr int kSumThreads = 512;
-      const bool vec = aligned_to(16, x);
+      const bool vec = vector_ok(16, x);
       unsigned int blocks = vec_grid(numel, pack_of<T>(), vec, kSumThreads);
       if (blocks > 1024) blocks = 1024;
       DeviceBuffer partial;

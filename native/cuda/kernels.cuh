@@ -141,6 +141,14 @@ inline bool aligned_to(size_t bytes, const void* p, Ps... rest) {
   return reinterpret_cast<uintptr_t>(p) % bytes == 0 && aligned_to(bytes, rest...);
 }
 
+// Whether a kernel may take its vector path: every pointer aligned to `bytes`, and the test hook
+// CRB_TEST_SCALAR_KERNELS (read at init) off; with it on, every kernel runs its scalar path,
+// which is what a misaligned pointer gets (tensors from the allocator are always aligned).
+template <typename... Ps>
+inline bool vector_ok(size_t bytes, Ps... ptrs) {
+  return !options().test_scalar_kernels.load(std::memory_order_relaxed) && aligned_to(bytes, ptrs...);
+}
+
 // Grid-stride loop over `numel` elements in vectors of N: `vec_fn(vi)` for each whole vector
 // when `vec` (the host's alignment check), then `scalar_fn(i)` for the remaining elements (all
 // of them when !vec). Launch with grid_for(vec ? numel / N : numel, threads).

@@ -92,7 +92,7 @@ crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) 
   if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   if (dtype == CRB_BF16) {
     using T = __nv_bfloat16;
-    const bool vec = aligned_to(16, y, x);
+    const bool vec = vector_ok(16, y, x);
     relu_forward_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
         static_cast<T*>(y), static_cast<const T*>(x), numel, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
@@ -110,7 +110,7 @@ crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel,
   if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   return dispatch_float(dtype, scope, [&](auto tag) -> crb_status {
     using T = decltype(tag);
-    const bool vec = aligned_to(16, dx, dy, y);
+    const bool vec = vector_ok(16, dx, dy, y);
     relu_backward_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const T*>(y), numel, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);

@@ -108,7 +108,9 @@ function runCases(native, mulberry32) {
         push(`bn eval backward dgamma ${tag}`, back(g.cuda.dgamma), back(g.cpu.dgamma), Math.max(TOL[dtype], 1e-4));
         push(`bn eval backward dbeta ${tag}`, back(g.cuda.dbeta), back(g.cpu.dbeta), Math.max(TOL[dtype], 1e-4));
       }
-      // layout conversion, both directions: NCHW -> NHWC (on the device) -> NCHW, exact
+      // layout conversion, exact. Moving a channels-last CUDA tensor to the CPU copies its NHWC
+      // bytes and converts them with the CPU's kernel, so the first check is the CUDA NCHW -> NHWC
+      // kernel against the CPU's inverse; the second is the CUDA NHWC -> NCHW kernel.
       for (const dt of [dtype, 'float64', 'int32']) {
         const tag = `${dt} ${JSON.stringify(shape)}`;
         const data = dt === 'int32' ? Int32Array.from(uniform(numel(shape), -1000, 1000), Math.round) : uniform(numel(shape));

@@ -45,6 +45,9 @@ template <> struct ParamOf<double> { using type = double; };
 
 // Inference-mode backward, with invstd = 1/sqrt(running_var + eps):
 //   dbeta[c] = sum dy,  dgamma[c] = invstd[c] * sum dy * (x - running_mean[c])   (one block per c)
+// Each thread walks j = threadIdx.x, + blockDim.x, ... over the channel's n * hw elements as
+// before (same order, same sums); (image, pixel) = (j / hw, j % hw) is kept up to date by adding
+// blockDim.x's quotient and remainder instead of two int64 divisions per element.
 template <typename T, typename P>
 __global__ void bn_eval_param_grad_kernel(P* dgamma, P* dbeta, const T* x, const T* dy, const P* running_mean,
                                           const P* running_var, double eps, int64_t n, int64_t c, int64_t hw,
@@ -53,11 +56,16 @@ __global__ void bn_eval_param_grad_kernel(P* dgamma, P* dbeta, const T* x, const
   const int64_t ch = blockIdx.x;
   const A mean = static_cast<A>(running_mean[ch]);
   A sum_dy = 0, sum_dy_xc = 0;
+  const int64_t step_q = hw > 0 ? blockDim.x / hw : 0, step_r = hw > 0 ? blockDim.x % hw : 0;
+  int64_t image = hw > 0 ? threadIdx.x / hw : 0, pixel = hw > 0 ? threadIdx.x % hw : 0;
   for (int64_t j = threadIdx.x; j < n * hw; j += blockDim.x) {
-    const int64_t idx = nchw_index(nhwc, j / hw, ch, j % hw, c, hw);
+    const int64_t idx = nchw_index(nhwc, image, ch, pixel, c, hw);
     const A g = load(dy, idx);
     sum_dy += g;
     sum_dy_xc += g * (load(x, idx) - mean);
+    image += step_q;
+    pixel += step_r;
+    if (pixel >= hw) { pixel -= hw; image += 1; }
   }
   sum_dy = block_sum(sum_dy);
   sum_dy_xc = block_sum(sum_dy_xc);
@@ -68,16 +76,47 @@ __global__ void bn_eval_param_grad_kernel(P* dgamma, P* dbeta, const T* x, const
   }
 }
 
+// Per-channel element-wise kernels (inference forward, inference input gradient): memory-bound,
+// so 16-byte vectors of x/dy and y/dx (Note [vector loads] in kernels.cuh), and the channel of
+// each element from a ChannelCursor (one division per thread, not two int64 ones per element).
+// `fn(v, ch)` maps one element's value in A to its result; the per-channel parameters are read
+// (from cache) per element, exactly as the scalar kernels did.
+template <typename T, typename Fn>
+__device__ __forceinline__ void bn_channel_map(T* out, const T* in, int64_t numel, int64_t c, int64_t hw, bool nhwc,
+                                               bool vec, Fn&& fn) {
+  constexpr int N = pack_of<T>();
+  if (numel <= 0) return;  // then c or hw may be 0: no cursor
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  int64_t body = 0;
+  if (vec) {
+    const int64_t nv = numel / N;
+    ChannelCursor cur(tid * N, stride * N, c, hw, nhwc);
+    for (int64_t vi = tid; vi < nv; vi += stride, cur.advance()) {
+      const Vec<T, N> v = load_vec<T, N>(in, vi);
+      Vec<T, N> r;
+      ChannelCursor e = cur;
+#pragma unroll
+      for (int k = 0; k < N; k++, e.next()) store(&r[k], 0, fn(load(&v[k], 0), e.ch));
+      store_vec<T, N>(out, vi, r);
+    }
+    body = nv * N;
+  }
+  if (body + tid < numel) {
+    ChannelCursor cur(body + tid, stride, c, hw, nhwc);
+    for (int64_t i = body + tid; i < numel; i += stride, cur.advance()) store(out, i, fn(load(in, i), cur.ch));
+  }
+}
+
 //   dx = dy * gamma[c] / sqrt(running_var[c] + eps)
 template <typename T, typename P>
 __global__ void bn_eval_input_grad_kernel(T* dx, const T* dy, const P* gamma, const P* running_var, double eps,
-                                          int64_t numel, int64_t c, int64_t hw, bool nhwc) {
+                                          int64_t numel, int64_t c, int64_t hw, bool nhwc, bool vec) {
   using A = acc_t<T>;
-  CRB_GRID_STRIDE(i, numel) {
-    const int64_t ch = nhwc ? i % c : (i / hw) % c;
+  bn_channel_map(dx, dy, numel, c, hw, nhwc, vec, [&](A g, int64_t ch) -> A {
     const A scale = static_cast<A>(gamma[ch]) / sqrt(static_cast<A>(running_var[ch]) + static_cast<A>(eps));
-    store(dx, i, load(dy, i) * scale);
-  }
+    return g * scale;
+  });
 }
 
 #define BN_SCOPE(name)                                                                                         \
@@ -156,18 +195,17 @@ __global__ void bn_train_forward_kernel(T* y, P* save_mean, P* save_invstd, P* r
   }
 }
 
-// Inference forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+// Inference forward: y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta
+// (bn_channel_map above: vector loads, channel from a cursor).
 template <typename T, typename P>
 __global__ void bn_eval_forward_kernel(T* y, const T* x, const P* gamma, const P* beta, const P* running_mean,
                                        const P* running_var, double eps, int64_t numel, int64_t c, int64_t hw,
-                                       bool nhwc) {
+                                       bool nhwc, bool vec) {
   using A = acc_t<T>;
-  CRB_GRID_STRIDE(i, numel) {
-    const int64_t ch = nhwc ? i % c : (i / hw) % c;
+  bn_channel_map(y, x, numel, c, hw, nhwc, vec, [&](A v, int64_t ch) -> A {
     const A invstd = A(1) / sqrt(static_cast<A>(running_var[ch]) + static_cast<A>(eps));
-    store(y, i, (load(x, i) - static_cast<A>(running_mean[ch])) * invstd * static_cast<A>(gamma[ch]) +
-                    static_cast<A>(beta[ch]));
-  }
+    return (v - static_cast<A>(running_mean[ch])) * invstd * static_cast<A>(gamma[ch]) + static_cast<A>(beta[ch]);
+  });
 }
 
 // Training backward, with xhat = (x - save_mean) * save_invstd and M = n * h * w:
@@ -315,10 +353,11 @@ crb_status batchnorm_forward_eval(const crb_bn_desc* d, const void* x, const voi
     return dispatch_float(d->dtype, scope, [&](auto tag) -> crb_status {
       using T = decltype(tag);
       using P = typename ParamOf<T>::type;
-      bn_eval_forward_kernel<T, P><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
+      const bool vec = vector_ok(16, y, x);
+      bn_eval_forward_kernel<T, P><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
           static_cast<T*>(y), static_cast<const T*>(x), static_cast<const P*>(gamma), static_cast<const P*>(beta),
           static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, numel, d->c, hw,
-          d->layout == CRB_NHWC);
+          d->layout == CRB_NHWC, vec);
       CRB_CUDA_CHECK_LAUNCH(scope);
       return CRB_OK;
     });
@@ -403,9 +442,10 @@ crb_status batchnorm_backward_eval(const crb_bn_desc* d, const void* x, const vo
           static_cast<const P*>(running_mean), static_cast<const P*>(running_var), d->eps, d->n, d->c, hw, nhwc);
       CRB_CUDA_CHECK_LAUNCH(scope);
     }
-    bn_eval_input_grad_kernel<T, P><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
+    const bool vec = vector_ok(16, dx, dy);
+    bn_eval_input_grad_kernel<T, P><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
         static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const P*>(gamma),
-        static_cast<const P*>(running_var), d->eps, numel, d->c, hw, nhwc);
+        static_cast<const P*>(running_var), d->eps, numel, d->c, hw, nhwc, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
     return CRB_OK;
   });

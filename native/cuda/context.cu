@@ -37,6 +37,7 @@ bool env_flag(const char* name) {
 crb_status initialize(State& s, const OpScope& scope) {
   Options& o = options();
   o.test_fail_first_conv_algo = env_flag("CRB_TEST_FAIL_FIRST_CONV_ALGO");
+  o.test_scalar_kernels = env_flag("CRB_TEST_SCALAR_KERNELS");
   o.log_conv = env_flag("CRB_CUDA_LOG_CONV") || o.test_fail_first_conv_algo.load();
   if (env_flag("CRB_TEST_FUSED_BN_NOT_SUPPORTED")) {
     const char* v = getenv("CRB_TEST_FUSED_BN_NOT_SUPPORTED");

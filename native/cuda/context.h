@@ -28,6 +28,7 @@ struct Options {
   std::atomic<bool> log_conv{false};
   std::atomic<bool> test_fail_first_conv_algo{false};
   std::atomic<int> test_fused_bn_not_supported{0};  // 0 off, 1 both calls, 2 backward only
+  std::atomic<bool> test_scalar_kernels{false};      // CRB_TEST_SCALAR_KERNELS: no vector paths
 };
 Options& options();
 

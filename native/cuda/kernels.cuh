@@ -93,6 +93,113 @@ __device__ __forceinline__ A block_sum(A v) {
   return v;
 }
 
+// --- Note [vector loads]
+// Memory-bound element-wise kernels move 16 bytes per load/store (llm.c's Packed128): a
+// `Vec<T, N>` of N elements, aligned to its size, read and written through one integer of that
+// size so nvcc emits a single ld/st.global.v4 (or .v2, for smaller vectors). The host checks at
+// run time that every pointer is aligned to the vector size (`aligned_to`); otherwise, and for
+// the numel % N elements after the vector body, the kernels take their scalar path. Each
+// element still goes through exactly the scalar operations, so results are bit-identical.
+template <int Bytes> struct BitsOf;
+template <> struct BitsOf<1> { using type = uint8_t; };
+template <> struct BitsOf<2> { using type = uint16_t; };
+template <> struct BitsOf<4> { using type = uint32_t; };
+template <> struct BitsOf<8> { using type = uint2; };
+template <> struct BitsOf<16> { using type = uint4; };
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  static_assert(sizeof(T) * N <= 16, "a vector is at most 16 bytes");
+  using bits = typename BitsOf<static_cast<int>(sizeof(T)) * N>::type;
+  T v[N];
+  __device__ __forceinline__ T& operator[](int k) { return v[k]; }
+  __device__ __forceinline__ const T& operator[](int k) const { return v[k]; }
+};
+
+// Elements per 16-byte vector of T.
+template <typename T> __host__ __device__ constexpr int pack_of() { return static_cast<int>(16 / sizeof(T)); }
+template <typename T> using Packed = Vec<T, pack_of<T>()>;
+
+// Vector `vi` of `p` (elements vi * N .. vi * N + N - 1); p aligned to sizeof(Vec<T, N>).
+template <typename T, int N>
+__device__ __forceinline__ Vec<T, N> load_vec(const T* p, int64_t vi) {
+  using B = typename Vec<T, N>::bits;
+  Vec<T, N> r;
+  *reinterpret_cast<B*>(&r) = reinterpret_cast<const B*>(p)[vi];
+  return r;
+}
+template <typename T, int N>
+__device__ __forceinline__ void store_vec(T* p, int64_t vi, const Vec<T, N>& r) {
+  using B = typename Vec<T, N>::bits;
+  reinterpret_cast<B*>(p)[vi] = *reinterpret_cast<const B*>(&r);
+}
+
+// Host side: whether every pointer is aligned to `bytes` (null pointers count as aligned).
+inline bool aligned_to(size_t bytes) { return bytes > 0; }
+template <typename... Ps>
+inline bool aligned_to(size_t bytes, const void* p, Ps... rest) {
+  return reinterpret_cast<uintptr_t>(p) % bytes == 0 && aligned_to(bytes, rest...);
+}
+
+// Whether a kernel may take its vector path: every pointer aligned to `bytes`, and the test hook
+// CRB_TEST_SCALAR_KERNELS (read at init) off; with it on, every kernel runs its scalar path,
+// which is what a misaligned pointer gets (tensors from the allocator are always aligned).
+template <typename... Ps>
+inline bool vector_ok(size_t bytes, Ps... ptrs) {
+  return !options().test_scalar_kernels.load(std::memory_order_relaxed) && aligned_to(bytes, ptrs...);
+}
+
+// Grid-stride loop over `numel` elements in vectors of N: `vec_fn(vi)` for each whole vector
+// when `vec` (the host's alignment check), then `scalar_fn(i)` for the remaining elements (all
+// of them when !vec). Launch with grid_for(vec ? numel / N : numel, threads).
+template <int N, typename VecFn, typename ScalarFn>
+__device__ __forceinline__ void vector_loop(int64_t numel, bool vec, VecFn&& vec_fn, ScalarFn&& scalar_fn) {
+  const int64_t tid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  int64_t body = 0;
+  if (vec) {
+    const int64_t nv = numel / N;
+    for (int64_t vi = tid; vi < nv; vi += stride) vec_fn(vi);
+    body = nv * N;
+  }
+  for (int64_t i = body + tid; i < numel; i += stride) scalar_fn(i);
+}
+
+// Blocks for a `vector_loop` over `numel` elements in vectors of n (when `vec`).
+inline unsigned int vec_grid(int64_t numel, int n, bool vec, int threads = kThreads) {
+  return grid_for(vec && numel >= n ? numel / n : numel, threads);
+}
+
+// Channel of flat element i of an (N, C, HW) tensor, ch = (i / inner) % C with inner = HW
+// (NCHW) or 1 (NHWC), kept up to date as i advances, so a grid-stride loop divides once per
+// thread instead of twice (int64) per element.
+struct ChannelCursor {
+  int64_t inner, c, pos, ch;    // pos = i % inner
+  int64_t step_r, step_qc;      // step % inner, (step / inner) % c
+  __device__ __forceinline__ ChannelCursor(int64_t i, int64_t step, int64_t c_, int64_t hw, bool nhwc)
+      : inner(nhwc ? 1 : hw), c(c_) {
+    pos = i % inner;
+    ch = (i / inner) % c;
+    step_r = step % inner;
+    step_qc = (step / inner) % c;
+  }
+  // i += 1
+  __device__ __forceinline__ void next() {
+    if (++pos == inner) {
+      pos = 0;
+      if (++ch == c) ch = 0;
+    }
+  }
+  // i += step
+  __device__ __forceinline__ void advance() {
+    pos += step_r;
+    int64_t carry = 0;
+    if (pos >= inner) { pos -= inner; carry = 1; }
+    ch += step_qc + carry;
+    if (ch >= c) ch -= c;
+  }
+};
+
 // Host-side dispatch on a floating dtype: `fn(T{})` with T the element type. Returns the
 // function's crb_status, or CRB_ERR_UNSUPPORTED naming the dtype.
 template <typename Fn>

@@ -1,6 +1,7 @@
 // NCHW <-> NHWC copies, for tensors moved to or from channels-last memory.
 //   src: (n, c, h, w) in src_layout order   dst: the same tensor in dst_layout order
 // Elements are moved as raw bits of their size, so every dtype shares one kernel per size.
+#include <climits>
 #include <cstdint>
 
 #include "kernels.cuh"
@@ -9,33 +10,51 @@
 namespace crb_cuda {
 namespace {
 
-// One thread per destination element; consecutive threads write consecutive addresses.
-template <typename E>
-__global__ void nchw_to_nhwc_kernel(E* dst, const E* src, int64_t n, int c, int64_t hw) {
-  CRB_GRID_STRIDE(i, n * c * hw) {
-    const int ch = static_cast<int>(i % c);
-    const int64_t pixel = (i / c) % hw, image = i / (c * hw);
-    dst[i] = src[(image * c + ch) * hw + pixel];
-  }
-}
+// Both directions are a batch of 2-D transposes: NCHW -> NHWC turns each image's (C, HW) matrix
+// into (HW, C), NHWC -> NCHW the reverse. Tiled through shared memory (the classic transpose):
+// a (32, 8) block reads a 32 x 32 tile with consecutive threads on consecutive source addresses
+// and writes it transposed with consecutive threads on consecutive destination addresses, so
+// both sides coalesce; the extra column keeps the transposed shared-memory reads free of bank
+// conflicts. Every index comes from block and thread ids (grid x: column tiles, y: row tiles,
+// z: images, each grid-stride for shapes past the grid limits): no division per element.
+constexpr int kTile = 32, kTileRows = 8;
 
+// src: (batch, rows, cols), dst: (batch, cols, rows), elements as raw bits of their size.
 template <typename E>
-__global__ void nhwc_to_nchw_kernel(E* dst, const E* src, int64_t n, int c, int64_t hw) {
-  CRB_GRID_STRIDE(i, n * c * hw) {
-    const int64_t pixel = i % hw;
-    const int ch = static_cast<int>((i / hw) % c);
-    const int64_t image = i / (c * hw);
-    dst[i] = src[(image * hw + pixel) * c + ch];
+__global__ void transpose_kernel(E* dst, const E* src, int64_t batch, int64_t rows, int64_t cols) {
+  __shared__ E tile[kTile][kTile + 1];
+  const int64_t plane = rows * cols;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z) {
+    const E* s = src + b * plane;
+    E* d = dst + b * plane;
+    for (int64_t r0 = static_cast<int64_t>(blockIdx.y) * kTile; r0 < rows; r0 += static_cast<int64_t>(gridDim.y) * kTile) {
+      for (int64_t c0 = static_cast<int64_t>(blockIdx.x) * kTile; c0 < cols;
+           c0 += static_cast<int64_t>(gridDim.x) * kTile) {
+        // The loop bounds depend only on block ids, so every thread reaches both barriers.
+        for (int k = threadIdx.y; k < kTile; k += kTileRows) {
+          const int64_t r = r0 + k, col = c0 + threadIdx.x;
+          if (r < rows && col < cols) tile[k][threadIdx.x] = s[r * cols + col];
+        }
+        __syncthreads();
+        for (int k = threadIdx.y; k < kTile; k += kTileRows) {
+          const int64_t col = c0 + k, r = r0 + threadIdx.x;
+          if (r < rows && col < cols) d[col * rows + r] = tile[threadIdx.x][k];
+        }
+        __syncthreads();  // the tile is refilled by the next iteration
+      }
+    }
   }
 }
 
 template <typename E>
 crb_status launch(void* dst, crb_layout dst_layout, const void* src, int64_t n, int c, int64_t hw, const OpScope& scope) {
-  const int64_t total = n * c * hw;
-  if (dst_layout == CRB_NHWC)
-    nchw_to_nhwc_kernel<E><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(static_cast<E*>(dst), static_cast<const E*>(src), n, c, hw);
-  else
-    nhwc_to_nchw_kernel<E><<<grid_for(total, kThreads), kThreads, 0, stream()>>>(static_cast<E*>(dst), static_cast<const E*>(src), n, c, hw);
+  // NCHW -> NHWC: each image is (c, hw) -> (hw, c); NHWC -> NCHW: (hw, c) -> (c, hw).
+  const int64_t rows = dst_layout == CRB_NHWC ? c : hw, cols = dst_layout == CRB_NHWC ? hw : c;
+  auto clamp = [](int64_t v, int64_t cap) { return static_cast<unsigned int>(v < 1 ? 1 : v > cap ? cap : v); };
+  const dim3 grid(clamp((cols + kTile - 1) / kTile, INT32_MAX), clamp((rows + kTile - 1) / kTile, 65535),
+                  clamp(n, 65535));
+  transpose_kernel<E><<<grid, dim3(kTile, kTileRows), 0, stream()>>>(static_cast<E*>(dst), static_cast<const E*>(src),
+                                                                     n, rows, cols);
   CRB_CUDA_CHECK_LAUNCH(scope);
   return CRB_OK;
 }

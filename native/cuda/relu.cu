@@ -15,19 +15,53 @@ namespace {
 
 constexpr int64_t kChunk = int64_t(1) << 30;
 
+// Both kernels are memory-bound: 16-byte vectors through `vector_loop` (Note [vector loads] in
+// kernels.cuh), the tail and misaligned pointers element by element, same per-element math.
 template <typename T>
-__global__ void relu_forward_kernel(T* y, const T* x, int64_t numel) {
-  CRB_GRID_STRIDE(i, numel) {
-    const float v = load(x, i);
-    store(y, i, v > 0.0f || v != v ? v : 0.0f);
-  }
+__device__ __forceinline__ T relu_one(T x) {
+  const float v = load(&x, 0);
+  T r;
+  store(&r, 0, v > 0.0f || v != v ? v : 0.0f);
+  return r;
 }
 
 template <typename T>
-__global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t numel) {
-  using A = acc_t<T>;
-  CRB_GRID_STRIDE(i, numel) store(dx, i, load(y, i) <= A(0) ? A(0) : load(dy, i));
+__global__ void relu_forward_kernel(T* y, const T* x, int64_t numel, bool vec) {
+  constexpr int N = pack_of<T>();
+  vector_loop<N>(
+      numel, vec,
+      [&](int64_t vi) {
+        Vec<T, N> v = load_vec<T, N>(x, vi);
+#pragma unroll
+        for (int k = 0; k < N; k++) v[k] = relu_one(v[k]);
+        store_vec<T, N>(y, vi, v);
+      },
+      [&](int64_t i) { y[i] = relu_one(x[i]); });
 }
+
+template <typename T>
+__device__ __forceinline__ T relu_grad_one(T dy, T y) {
+  using A = acc_t<T>;
+  T r;
+  store(&r, 0, load(&y, 0) <= A(0) ? A(0) : load(&dy, 0));
+  return r;
+}
+
+template <typename T>
+__global__ void relu_backward_kernel(T* dx, const T* dy, const T* y, int64_t numel, bool vec) {
+  constexpr int N = pack_of<T>();
+  vector_loop<N>(
+      numel, vec,
+      [&](int64_t vi) {
+        const Vec<T, N> g = load_vec<T, N>(dy, vi), out = load_vec<T, N>(y, vi);
+        Vec<T, N> r;
+#pragma unroll
+        for (int k = 0; k < N; k++) r[k] = relu_grad_one(g[k], out[k]);
+        store_vec<T, N>(dx, vi, r);
+      },
+      [&](int64_t i) { dx[i] = relu_grad_one(dy[i], y[i]); });
+}
+
 
 crb_status relu_cudnn_forward(const OpScope& scope, crb_dtype dtype, int64_t numel, void* out, const void* in) {
   CudnnLease lease(scope);
@@ -58,8 +92,9 @@ crb_status relu_forward(void* y, const void* x, int64_t numel, crb_dtype dtype) 
   if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   if (dtype == CRB_BF16) {
     using T = __nv_bfloat16;
-    relu_forward_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(static_cast<T*>(y),
-                                                                                 static_cast<const T*>(x), numel);
+    const bool vec = vector_ok(16, y, x);
+    relu_forward_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
+        static_cast<T*>(y), static_cast<const T*>(x), numel, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
     return CRB_OK;
   }
@@ -75,8 +110,9 @@ crb_status relu_backward(void* dx, const void* dy, const void* y, int64_t numel,
   if (!is_float_dtype(dtype)) return unsupported(scope, "relu takes float tensors, got %s", crb_dtype_name(dtype));
   return dispatch_float(dtype, scope, [&](auto tag) -> crb_status {
     using T = decltype(tag);
-    relu_backward_kernel<T><<<grid_for(numel, kThreads), kThreads, 0, stream()>>>(
-        static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const T*>(y), numel);
+    const bool vec = vector_ok(16, dx, dy, y);
+    relu_backward_kernel<T><<<vec_grid(numel, pack_of<T>(), vec), kThreads, 0, stream()>>>(
+        static_cast<T*>(dx), static_cast<const T*>(dy), static_cast<const T*>(y), numel, vec);
     CRB_CUDA_CHECK_LAUNCH(scope);
     return CRB_OK;
   });

@@ -4,12 +4,21 @@
 // uint8 -> float conversion and the bilinear resize run on the device (normalizeImages), so only
 // a quarter of the bytes cross to the GPU and a 96x96 resize costs the host nothing. That makes
 // prefetching on the host pointless, so there is none.
+//
+// Note [per-channel normalize]
+// The native op takes one mean and one std for all channels. When every channel has the same
+// mean/std (the default, and always for one channel) the batch goes through it as above. When
+// they differ, normalizing happens in TS on the host: without a resize the uint8 batch is
+// normalized straight into float32 and uploaded; with a resize the device resizes with mean 0,
+// std 1 (v / 255), the floats come back to the host and are normalized per channel there, then
+// uploaded. The op is linear per channel, so both orders give the same values (to float rounding).
 import { normalizeImages } from '../functional';
 import { tensor } from '../creation';
 import { normalizeDevice, type Device } from '../device';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidRange, invalidType, isNumericTypedArray } from '../validate';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
+import { ImageArrayDataset } from './image-array';
 
 export interface DataLoaderOptions {
   /** images per batch (required) */
@@ -25,9 +34,10 @@ export interface DataLoaderOptions {
   /** output size: a number (square) or [height, width]; bilinear resize when it differs from
    * the dataset's; default the dataset's size */
   resize?: number | [number, number];
-  /** the float images are (v / 255 - mean) / std; defaults 0 and 1 (d2l's ToTensor: [0, 1]) */
-  mean?: number;
-  std?: number;
+  /** the float images are (v / 255 - mean[c]) / std[c]: a number (every channel) or one number per
+   * channel, as torchvision's Normalize; defaults 0 and 1 (d2l's ToTensor: [0, 1]) */
+  mean?: number | readonly number[];
+  std?: number | readonly number[];
 }
 
 /**
@@ -35,7 +45,7 @@ export interface DataLoaderOptions {
  * `dispose()` (or use `using batch = ...`) once the step is done with them.
  */
 export interface Batch {
-  /** float32 [B, 1, H, W] */
+  /** float32 [B, C, H, W] (C = 1 for Fashion-MNIST) */
   images: Tensor;
   /** int32 [B] */
   labels: Tensor;
@@ -54,7 +64,8 @@ function checkPositiveInt(name: string, value: unknown): number {
   return value;
 }
 
-function checkDataset(ds: ImageDataset): void {
+function checkDataset(ds: ImageDataset | ImageArrayDataset): void {
+  if (ds instanceof ImageArrayDataset) return;
   const ok = ds !== null && typeof ds === 'object' && ds.images instanceof Uint8Array && ds.labels instanceof Uint8Array &&
     Number.isInteger(ds.n) && Number.isInteger(ds.height) && Number.isInteger(ds.width);
   if (!ok) throw new TypeError('dataset: expected {images: Uint8Array, labels: Uint8Array, n, height, width}');
@@ -65,23 +76,27 @@ function checkDataset(ds: ImageDataset): void {
 }
 
 export class DataLoader {
-  readonly dataset: ImageDataset;
+  readonly dataset: ImageDataset | ImageArrayDataset;
+  /** channels per image (1 for an ImageDataset) */
+  readonly channels: number;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly seed: number;
   readonly dropLast: boolean;
   readonly device: Device | undefined;
   readonly outputSize: [number, number];
-  readonly mean: number;
-  readonly std: number;
+  /** one number per channel */
+  readonly mean: readonly number[];
+  readonly std: readonly number[];
   private nextEpoch = 0;
 
-  constructor(dataset: ImageDataset, options: DataLoaderOptions) {
+  constructor(dataset: ImageDataset | ImageArrayDataset, options: DataLoaderOptions) {
     checkDataset(dataset);
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an options object with batchSize', options);
     const o = checkOptions<DataLoaderOptions>('options', options,
       ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std']);
     this.dataset = dataset;
+    this.channels = dataset instanceof ImageArrayDataset ? dataset.channels : 1;
     this.batchSize = checkPositiveInt('batchSize', o.batchSize);
     this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? true);
     // manualSeed's range: an integer a double holds exactly (seed + epoch then stays exact).
@@ -95,9 +110,22 @@ export class DataLoader {
     this.outputSize = typeof r === 'number'
       ? [checkPositiveInt('resize', r), r]
       : [checkPositiveInt('resize[0]', r[0]), checkPositiveInt('resize[1]', r[1])];
-    this.mean = checkFinite('options.mean', o.mean ?? 0);
-    this.std = checkFinite('options.std', o.std ?? 1, 0, Number.MAX_VALUE, 'a positive finite number');
-    if (!(this.std > 0)) throw new RangeError(`std: expected a positive number, received ${String(o.std)}`);
+    this.mean = this.perChannel('options.mean', o.mean ?? 0, false);
+    this.std = this.perChannel('options.std', o.std ?? 1, true);
+  }
+
+  private perChannel(name: string, value: unknown, positive: boolean): readonly number[] {
+    const c = this.channels;
+    const one = (n: string, v: unknown): number => {
+      const x = positive ? checkFinite(n, v, 0, Number.MAX_VALUE, 'a positive finite number') : checkFinite(n, v);
+      if (positive && !(x > 0)) throw new RangeError(`${n.replace('options.', '')}: expected a positive number, received ${String(v)}`);
+      return x;
+    };
+    if (typeof value === 'number') return Object.freeze(new Array<number>(c).fill(one(name, value)));
+    if (!Array.isArray(value) || value.length !== c) {
+      throw invalidType(name, `a number or an array of ${c} number${c > 1 ? 's' : ''} (one per channel)`, value);
+    }
+    return Object.freeze(value.map((v, k) => one(`${name}[${k}]`, v)));
   }
 
   /** Batches per epoch. */
@@ -118,19 +146,21 @@ export class DataLoader {
 
   /** Gathers a batch on the host: uint8 pixels and int32 labels of the given examples. */
   gather(indices: ArrayLike<number>): { pixels: Uint8Array; labels: Int32Array } {
-    const { images, labels, height, width, n } = this.dataset;
+    const ds = this.dataset;
+    const { labels, height, width, n } = ds;
     if (!Array.isArray(indices) && !isNumericTypedArray(indices)) {
       throw invalidType('indices', 'an array or typed array of example indices', indices);
     }
     // The length first: a huge sparse array must not be walked or allocated for.
     if (indices.length > n) throw invalidRange('indices', `at most ${n} indices (the dataset's size)`, `${indices.length} indices`);
     for (let k = 0; k < indices.length; k++) checkInteger(`indices[${k}]`, indices[k], 0, n - 1);
-    const size = height * width;
+    const size = this.channels * height * width;
     const pixels = new Uint8Array(indices.length * size);
     const out = new Int32Array(indices.length);
     for (let k = 0; k < indices.length; k++) {
       const i = indices[k];
-      pixels.set(images.subarray(i * size, (i + 1) * size), k * size);
+      if (ds instanceof ImageArrayDataset) ds.copyCHW(i, pixels, k * size);
+      else pixels.set(ds.images.subarray(i * size, (i + 1) * size), k * size);
       out[k] = labels[i];
     }
     return { pixels, labels: out };
@@ -144,13 +174,7 @@ export class DataLoader {
       const indices = order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
       const { pixels, labels } = this.gather(indices);
       const B = indices.length;
-      const u8 = tensor(pixels, [B, 1, height, width], { dtype: 'uint8', device: this.device });
-      let images: Tensor;
-      try {
-        images = normalizeImages(u8, { size: this.outputSize, mean: this.mean, std: this.std });
-      } finally {
-        u8.dispose();
-      }
+      const images = this.toImages(pixels, B, height, width);
       const labelTensor = tensor(labels, [B], { dtype: 'int32', device: this.device });
       const dispose = (): void => {
         images.dispose();
@@ -158,6 +182,48 @@ export class DataLoader {
       };
       yield { images, labels: labelTensor, size: B, index: b, dispose, [Symbol.dispose]: dispose };
     }
+  }
+
+  /** uint8 CHW pixels of B images -> float32 [B, C, outH, outW] on the device (Note [per-channel normalize]). */
+  private toImages(pixels: Uint8Array, B: number, height: number, width: number): Tensor {
+    const C = this.channels;
+    const { mean, std } = this;
+    const uniform = mean.every((m) => m === mean[0]) && std.every((s) => s === std[0]);
+    const [oh, ow] = this.outputSize;
+    const resized = oh !== height || ow !== width;
+    if (!uniform && !resized) {
+      const hw = height * width;
+      const out = new Float32Array(pixels.length);
+      for (let b = 0; b < B; b++) {
+        for (let c = 0; c < C; c++) {
+          const m = mean[c], s = std[c], base = (b * C + c) * hw;
+          for (let p = base; p < base + hw; p++) out[p] = (pixels[p] / 255 - m) / s;
+        }
+      }
+      return tensor(out, [B, C, height, width], { dtype: 'float32', device: this.device });
+    }
+    const u8 = tensor(pixels, [B, C, height, width], { dtype: 'uint8', device: this.device });
+    let images: Tensor;
+    try {
+      images = normalizeImages(u8, uniform ? { size: this.outputSize, mean: mean[0], std: std[0] } : { size: this.outputSize });
+    } finally {
+      u8.dispose();
+    }
+    if (uniform) return images;
+    let host: Float32Array;
+    try {
+      host = Float32Array.from(images.toArraySync() as ArrayLike<number>);
+    } finally {
+      images.dispose();
+    }
+    const ohw = oh * ow;
+    for (let b = 0; b < B; b++) {
+      for (let c = 0; c < C; c++) {
+        const m = mean[c], s = std[c], base = (b * C + c) * ohw;
+        for (let p = base; p < base + ohw; p++) host[p] = (host[p] - m) / s;
+      }
+    }
+    return tensor(host, [B, C, oh, ow], { dtype: 'float32', device: this.device });
   }
 
   /** Iterating the loader runs the next epoch (0, 1, 2, ...). */

@@ -1,2 +1,4 @@
 export * from './fashion-mnist';
 export * from './dataloader';
+export * from './image-array';
+export * from './cifar';

@@ -1,0 +1,84 @@
+// In-memory uint8 image datasets of any channel count (torch's TensorDataset, for images).
+//
+// Note [layouts]
+// 'HWC' (interleaved: r g b r g b ...) is how decoded image files, canvases and CIFAR-as-PNG are
+// usually held; 'CHW' (planar: all of r, then g, then b) is CIFAR's binary layout and the
+// network's. The DataLoader gathers either into CHW batches, so both give the same tensor.
+import { checkInteger, checkOneOf, checkOptions, invalidRange, invalidType } from '../validate';
+
+export type ImageLayout = 'HWC' | 'CHW';
+
+export interface ImageArrayDatasetInit {
+  /** n images of channels*height*width bytes each, in `layout` order */
+  images: Uint8Array;
+  /** n integer labels (class indices) */
+  labels: Int32Array | Uint8Array | readonly number[];
+  n: number;
+  /** channels per pixel; default 1 */
+  channels?: number;
+  height: number;
+  width: number;
+  /** pixel order within one image; default 'CHW' (identical to 'HWC' when channels is 1) */
+  layout?: ImageLayout;
+  /** class names; when given, every label must be in 0..classes.length-1 */
+  classes?: readonly string[];
+}
+
+export class ImageArrayDataset {
+  readonly images: Uint8Array;
+  readonly labels: Int32Array;
+  readonly n: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
+  readonly layout: ImageLayout;
+  readonly classes: readonly string[] | undefined;
+
+  constructor(init: ImageArrayDatasetInit) {
+    const o = checkOptions<ImageArrayDatasetInit>('dataset', init,
+      ['images', 'labels', 'n', 'channels', 'height', 'width', 'layout', 'classes']);
+    if (!(o.images instanceof Uint8Array)) throw invalidType('dataset.images', 'a Uint8Array', o.images);
+    const labels = o.labels;
+    if (!(labels instanceof Int32Array || labels instanceof Uint8Array || Array.isArray(labels))) {
+      throw invalidType('dataset.labels', 'an Int32Array, Uint8Array or array of integers', labels);
+    }
+    this.n = checkInteger('dataset.n', o.n, 0);
+    this.channels = checkInteger('dataset.channels', o.channels ?? 1, 1);
+    this.height = checkInteger('dataset.height', o.height, 1);
+    this.width = checkInteger('dataset.width', o.width, 1);
+    this.layout = checkOneOf<ImageLayout>('dataset.layout', o.layout ?? 'CHW', ['HWC', 'CHW']);
+    const expected = this.n * this.channels * this.height * this.width;
+    if (o.images.length !== expected) {
+      throw invalidRange('dataset.images', `n*channels*height*width = ${expected} bytes`, `${o.images.length} bytes`);
+    }
+    if (labels.length !== this.n) throw invalidRange('dataset.labels', `n = ${this.n} labels`, `${labels.length} labels`);
+    let classes: readonly string[] | undefined;
+    if (o.classes !== undefined) {
+      if (!Array.isArray(o.classes) || o.classes.length === 0 || !o.classes.every((c) => typeof c === 'string')) {
+        throw invalidType('dataset.classes', 'a non-empty array of class names', o.classes);
+      }
+      classes = Object.freeze([...o.classes]);
+    }
+    const max = classes ? classes.length - 1 : 0x7fffffff;
+    const out = new Int32Array(this.n);
+    for (let i = 0; i < this.n; i++) out[i] = checkInteger(`dataset.labels[${i}]`, labels[i], 0, max);
+    this.images = o.images;
+    this.labels = out;
+    this.classes = classes;
+  }
+
+  /** Copies example i into `dst` at `offset` as CHW (planar) bytes. */
+  copyCHW(i: number, dst: Uint8Array, offset: number): void {
+    const { channels: c, height: h, width: w } = this;
+    const size = c * h * w;
+    const src = this.images.subarray(i * size, (i + 1) * size);
+    if (this.layout === 'CHW' || c === 1) {
+      dst.set(src, offset);
+      return;
+    }
+    const hw = h * w;
+    for (let p = 0; p < hw; p++) {
+      for (let k = 0; k < c; k++) dst[offset + k * hw + p] = src[p * c + k];
+    }
+  }
+}

@@ -28,6 +28,10 @@ export {
 export * as optim from './optim';
 export { SGD, StepLR, LambdaLR, CosineAnnealingLR, type SGDOptions } from './optim';
 export * as data from './data';
-export { loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist } from './data';
+export {
+  loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist,
+  ImageArrayDataset, loadCifar10, loadCifar100, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES,
+  type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options,
+} from './data';
 export * as io from './io';
 export { save, load } from './io';

@@ -187,6 +187,13 @@ describe('39 torchvision ResNets (models.resnet18/34/50)', function () {
     expect(result.missingKeys).to.deep.equal(['fc.weight', 'fc.bias']);
     expect(result.unexpectedKeys).to.deep.equal([]);
     expect(values(target.stateDict()['layer3.1.conv1.weight'])).to.deep.equal(values(pretrained.stateDict()['layer3.1.conv1.weight']));
+    // the same recipe in memory, as the README shows it
+    const target2 = models.resnet18({ numClasses: 10 });
+    const fromFile = Object.fromEntries(Object.entries(io.loadStateDictFile(file)).filter(([k]) => !k.startsWith('fc.')));
+    expect(target2.loadStateDict(fromFile, { strict: false })).to.deep.equal({ missingKeys: ['fc.weight', 'fc.bias'], unexpectedKeys: [] });
+    expect(values(target2.stateDict()['layer3.1.conv1.weight'])).to.deep.equal(values(pretrained.stateDict()['layer3.1.conv1.weight']));
+    for (const t of Object.values(fromFile)) t.dispose();
+    target2.dispose();
     // or: same class count, then replaceHead
     const other = models.resnet18();
     load(other, file);

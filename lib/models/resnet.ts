@@ -5,8 +5,7 @@
 import { noGrad } from '../autograd';
 import { randn, zerosLike } from '../creation';
 import type { Device } from '../device';
-import { relu } from '../ops/elementwise';
-import { flatten } from '../ops/elementwise';
+import { flatten, relu } from '../ops/elementwise';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import { BatchNorm2d } from '../nn/batchnorm';

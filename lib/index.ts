@@ -25,6 +25,8 @@ export {
   type StateDict,
   type ResidualBlockArgs,
 } from './nn';
+export * as models from './models';
+export { resnet34, resnet50 } from './models';
 export * as optim from './optim';
 export { SGD, StepLR, LambdaLR, CosineAnnealingLR, type SGDOptions } from './optim';
 export * as data from './data';

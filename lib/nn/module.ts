@@ -125,6 +125,17 @@ export abstract class Module {
     return this.parameters().reduce((n, p) => n + p.numel, 0);
   }
 
+  /**
+   * Sets requiresGrad on every parameter of this module and its children, like
+   * `nn.Module.requires_grad_`: `model.requiresGrad_(false); model.fc.requiresGrad_(true)`
+   * freezes all but the head. Gradients already accumulated are kept.
+   */
+  requiresGrad_(requiresGrad = true): this {
+    checkBoolean('requiresGrad', requiresGrad);
+    for (const p of this.parameters()) p.requiresGrad_(requiresGrad);
+    return this;
+  }
+
   train(mode = true): this {
     checkBoolean('mode', mode);
     for (const m of this.modules()) m.training = mode;

@@ -5,12 +5,13 @@
 import { noGrad } from '../autograd';
 import { randn, zerosLike } from '../creation';
 import type { Device } from '../device';
-import { flatten, relu } from '../ops/elementwise';
+import { flatten } from '../ops/elementwise';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import { BatchNorm2d } from '../nn/batchnorm';
 import { Sequential } from '../nn/container';
 import { Conv2d } from '../nn/conv';
+import { convBnAddRelu, convBnRelu } from '../nn/block-steps';
 import { Linear } from '../nn/linear';
 import { checkImageBatch, Module } from '../nn/module';
 import { AdaptiveAvgPool2d, MaxPool2d } from '../nn/pooling';
@@ -67,18 +68,12 @@ export class BasicBlock extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('BasicBlock', x, this.inPlanes);
-    const c1 = this.conv1.forward(x);
-    const b1 = this.bn1.forward(c1);
-    c1.dispose();
-    const r1 = relu(b1);
-    b1.dispose();
-    const c2 = this.conv2.forward(r1);
-    r1.dispose();
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const out = this.bn2.forwardAddRelu(c2, identity);
-    c2.dispose();
-    if (identity !== x) identity.dispose();
-    return out;
+    const r1 = convBnRelu(this.conv1, this.bn1, x);
+    try {
+      return convBnAddRelu(this.conv2, this.bn2, r1, x, this.downsample);
+    } finally {
+      r1.dispose();
+    }
   }
 }
 
@@ -117,24 +112,18 @@ export class Bottleneck extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('Bottleneck', x, this.inPlanes);
-    const c1 = this.conv1.forward(x);
-    const b1 = this.bn1.forward(c1);
-    c1.dispose();
-    const r1 = relu(b1);
-    b1.dispose();
-    const c2 = this.conv2.forward(r1);
-    r1.dispose();
-    const b2 = this.bn2.forward(c2);
-    c2.dispose();
-    const r2 = relu(b2);
-    b2.dispose();
-    const c3 = this.conv3.forward(r2);
-    r2.dispose();
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    const out = this.bn3.forwardAddRelu(c3, identity);
-    c3.dispose();
-    if (identity !== x) identity.dispose();
-    return out;
+    const r1 = convBnRelu(this.conv1, this.bn1, x);
+    let r2: Tensor;
+    try {
+      r2 = convBnRelu(this.conv2, this.bn2, r1);
+    } finally {
+      r1.dispose();
+    }
+    try {
+      return convBnAddRelu(this.conv3, this.bn3, r2, x, this.downsample);
+    } finally {
+      r2.dispose();
+    }
   }
 }
 

@@ -1,8 +1,8 @@
-import { relu } from '../ops/elementwise';
 import type { Device } from '../device';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkInteger, checkOptions } from '../validate';
 import { BatchNorm2d } from './batchnorm';
+import { convBnAddRelu, convBnRelu } from './block-steps';
 import { Conv2d } from './conv';
 import { checkImageBatch, Module } from './module';
 
@@ -52,19 +52,11 @@ export class ResidualBlock extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('ResidualBlock', x, this.inputChannels);
-    // Each intermediate is disposed once consumed; autograd holds what backward needs.
-    const c1 = this.conv1.forward(x);
-    const b1 = this.bn1.forward(c1);
-    c1.dispose();
-    const r1 = relu(b1);
-    b1.dispose();
-    const c2 = this.conv2.forward(r1);
-    r1.dispose();
-    const shortcut = this.conv3 ? this.conv3.forward(x) : x;
-    // BN -> add -> ReLU: one cuDNN call where it can fuse, else three ops.
-    const out = this.bn2.forwardAddRelu(c2, shortcut);
-    c2.dispose();
-    if (shortcut !== x) shortcut.dispose();
-    return out;
+    const r1 = convBnRelu(this.conv1, this.bn1, x);
+    try {
+      return convBnAddRelu(this.conv2, this.bn2, r1, x, this.conv3);
+    } finally {
+      r1.dispose();
+    }
   }
 }

@@ -33,7 +33,9 @@ export * as data from './data';
 export {
   loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist,
   ImageArrayDataset, loadCifar10, loadCifar100, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES,
-  type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options,
+  Cifar10, Cifar100, ImageFolder, ImageDecodeError, IMAGE_EXTENSIONS,
+  type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options, type CifarOptions,
+  type ImageFolderOptions, type EpochBatches, type LoaderDataset,
 } from './data';
 export * as io from './io';
 export { save, load } from './io';

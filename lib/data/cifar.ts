@@ -7,8 +7,9 @@
 // 2 label bytes (coarse, fine), cifar-100-binary/train.bin and test.bin.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { checkOneOf, checkOptions, invalidType } from '../validate';
-import { ImageArrayDataset } from './image-array';
+import { checkBoolean, checkOneOf, checkOptions, invalidType } from '../validate';
+import { ImageArrayDataset, type ImageArrayDatasetInit } from './image-array';
+import type { AnyTransform } from './transforms';
 
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
   'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
@@ -35,6 +36,8 @@ export const CIFAR100_FINE_CLASSES: readonly string[] = Object.freeze([
 ]);
 
 const PIXELS = 3 * 32 * 32;
+const CIFAR10_ARCHIVE = 'cifar-10-binary.tar.gz';
+const CIFAR100_ARCHIVE = 'cifar-100-binary.tar.gz';
 
 export interface Cifar {
   train: ImageArrayDataset;
@@ -72,7 +75,7 @@ function readRecords(file: string, labelBytes: number, archive: string): { buf: 
   return { buf, count: buf.length / record };
 }
 
-function readSplit(files: string[], labelBytes: number, labelOffset: number, archive: string, classes: readonly string[]): ImageArrayDataset {
+function readSplit(files: string[], labelBytes: number, labelOffset: number, archive: string, classes: readonly string[]): ImageArrayDatasetInit {
   const parts = files.map((f) => readRecords(f, labelBytes, archive));
   const n = parts.reduce((s, p) => s + p.count, 0);
   const images = new Uint8Array(n * PIXELS);
@@ -90,7 +93,7 @@ function readSplit(files: string[], labelBytes: number, labelOffset: number, arc
       images.set(buf.subarray(at + labelBytes, at + record), k * PIXELS);
     }
   });
-  return new ImageArrayDataset({ images, labels, n, channels: 3, height: 32, width: 32, layout: 'CHW', classes });
+  return { images, labels, n, channels: 3, height: 32, width: 32, layout: 'CHW', classes };
 }
 
 function readNames(file: string, fallback: readonly string[]): readonly string[] {
@@ -107,12 +110,16 @@ function readNames(file: string, fallback: readonly string[]): readonly string[]
  * `cifar-10-batches-bin`, or that folder itself.
  */
 export function loadCifar10(dir: string): Cifar {
-  const archive = 'cifar-10-binary.tar.gz';
-  const root = findFolder(dir, 'cifar-10-batches-bin', archive, 'data_batch_1.bin');
+  const root = findFolder(dir, 'cifar-10-batches-bin', CIFAR10_ARCHIVE, 'data_batch_1.bin');
   const classes = readNames(path.join(root, 'batches.meta.txt'), CIFAR10_CLASSES);
-  const train = readSplit([1, 2, 3, 4, 5].map((i) => path.join(root, `data_batch_${i}.bin`)), 1, 0, archive, classes);
-  const test = readSplit([path.join(root, 'test_batch.bin')], 1, 0, archive, classes);
+  const train = new ImageArrayDataset(readCifar10Split(root, true, classes));
+  const test = new ImageArrayDataset(readCifar10Split(root, false, classes));
   return { train, test, classes };
+}
+
+function readCifar10Split(root: string, train: boolean, classes: readonly string[]): ImageArrayDatasetInit {
+  const files = train ? [1, 2, 3, 4, 5].map((i) => path.join(root, `data_batch_${i}.bin`)) : [path.join(root, 'test_batch.bin')];
+  return readSplit(files, 1, 0, CIFAR10_ARCHIVE, classes);
 }
 
 /**
@@ -122,13 +129,43 @@ export function loadCifar10(dir: string): Cifar {
 export function loadCifar100(dir: string, options: LoadCifar100Options = {}): Cifar {
   const o = checkOptions<LoadCifar100Options>('options', options, ['labels']);
   const kind = checkOneOf('options.labels', o.labels ?? 'fine', ['fine', 'coarse'] as const);
-  const archive = 'cifar-100-binary.tar.gz';
-  const root = findFolder(dir, 'cifar-100-binary', archive, 'train.bin');
-  const classes = kind === 'fine'
+  const root = findFolder(dir, 'cifar-100-binary', CIFAR100_ARCHIVE, 'train.bin');
+  const classes = cifar100Classes(root, kind);
+  const train = new ImageArrayDataset(readSplit([path.join(root, 'train.bin')], 2, kind === 'coarse' ? 0 : 1, CIFAR100_ARCHIVE, classes));
+  const test = new ImageArrayDataset(readSplit([path.join(root, 'test.bin')], 2, kind === 'coarse' ? 0 : 1, CIFAR100_ARCHIVE, classes));
+  return { train, test, classes };
+}
+
+function cifar100Classes(root: string, kind: 'fine' | 'coarse'): readonly string[] {
+  return kind === 'fine'
     ? readNames(path.join(root, 'fine_label_names.txt'), CIFAR100_FINE_CLASSES)
     : readNames(path.join(root, 'coarse_label_names.txt'), CIFAR100_COARSE_CLASSES);
-  const offset = kind === 'coarse' ? 0 : 1;
-  const train = readSplit([path.join(root, 'train.bin')], 2, offset, archive, classes);
-  const test = readSplit([path.join(root, 'test.bin')], 2, offset, archive, classes);
-  return { train, test, classes };
+}
+
+export interface CifarOptions {
+  /** the training split (default) or the test split */
+  train?: boolean;
+  /** per-image transforms, run by the DataLoader */
+  transform?: AnyTransform;
+}
+
+/** One split of CIFAR-10, as torchvision's `CIFAR10(root, train=True, transform=...)` (no download). */
+export class Cifar10 extends ImageArrayDataset {
+  constructor(dir: string, options: CifarOptions = {}) {
+    const o = checkOptions<CifarOptions>('options', options, ['train', 'transform']);
+    const root = findFolder(dir, 'cifar-10-batches-bin', CIFAR10_ARCHIVE, 'data_batch_1.bin');
+    const classes = readNames(path.join(root, 'batches.meta.txt'), CIFAR10_CLASSES);
+    super({ ...readCifar10Split(root, checkBoolean('options.train', o.train ?? true), classes), transform: o.transform });
+  }
+}
+
+/** One split of CIFAR-100 with fine (default) or coarse labels, as torchvision's `CIFAR100`. */
+export class Cifar100 extends ImageArrayDataset {
+  constructor(dir: string, options: CifarOptions & LoadCifar100Options = {}) {
+    const o = checkOptions<CifarOptions & LoadCifar100Options>('options', options, ['train', 'transform', 'labels']);
+    const kind = checkOneOf('options.labels', o.labels ?? 'fine', ['fine', 'coarse'] as const);
+    const root = findFolder(dir, 'cifar-100-binary', CIFAR100_ARCHIVE, 'train.bin');
+    const file = path.join(root, checkBoolean('options.train', o.train ?? true) ? 'train.bin' : 'test.bin');
+    super({ ...readSplit([file], 2, kind === 'coarse' ? 0 : 1, CIFAR100_ARCHIVE, cifar100Classes(root, kind)), transform: o.transform });
+  }
 }

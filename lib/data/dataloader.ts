@@ -1,43 +1,60 @@
-// Batches of an in-memory uint8 image dataset, as device tensors ready for a model.
+// Batches of a dataset, as device tensors ready for a model.
 //
-// The host only gathers the batch's uint8 pixels (B*H*W bytes, well under a millisecond); the
-// uint8 -> float conversion and the bilinear resize run on the device (normalizeImages), so only
-// a quarter of the bytes cross to the GPU and a 96x96 resize costs the host nothing. That makes
-// prefetching on the host pointless, so there is none.
+// Each batch is built on the host (batch.ts): examples fetched (a slice of memory, or a file
+// decoded with sharp), the dataset's per-image transforms run, the result collated into one CHW
+// buffer. With numWorkers > 0 that happens in a pool of worker threads (piscina), whole batches
+// per task as in torch's DataLoader, at most numWorkers * prefetchFactor batches ahead, handed
+// back in order. The uint8 -> float conversion, a batch-level resize and a normalize with one
+// mean for all channels then run on the device (normalizeImages), so only a quarter of the bytes
+// cross to the GPU.
 //
 // Note [per-channel normalize]
-// The native op takes one mean and one std for all channels. When every channel has the same
-// mean/std (the default, and always for one channel) the batch goes through it as above. When
-// they differ, normalizing happens in TS on the host: without a resize the uint8 batch is
-// normalized straight into float32 and uploaded; with a resize the device resizes with mean 0,
-// std 1 (v / 255), the floats come back to the host and are normalized per channel there, then
-// uploaded. The op is linear per channel, so both orders give the same values (to float rounding).
+// The native op takes one mean and one std for all channels. A per-channel normalize (ImageNet's,
+// CIFAR's) therefore happens on the host while collating (in the workers when there are any),
+// and the float32 batch is uploaded. With a batch-level resize as well, the device resizes with
+// mean 0, std 1 (v / 255), the floats come back to the host and are normalized per channel
+// there, then uploaded. The op is linear per channel, so both orders give the same values.
+import * as path from 'node:path';
+import { Piscina } from 'piscina';
 import { normalizeImages } from '../functional';
 import { tensor } from '../creation';
 import { normalizeDevice, type Device } from '../device';
 import type { Tensor } from '../tensor';
 import { checkBoolean, checkFinite, checkInteger, checkOptions, invalidRange, invalidType, isNumericTypedArray } from '../validate';
+import { BatchBuilder, type BatchFailure, type BatchTask, type BuilderConfig, type BuiltBatch, type SourceSpec } from './batch';
 import { mulberry32, shuffleInPlace, type ImageDataset } from './fashion-mnist';
 import { ImageArrayDataset } from './image-array';
+import { ImageDecodeError, ImageFolder } from './image-folder';
+import type { TransformSpec } from './transforms';
+
+export type LoaderDataset = ImageDataset | ImageArrayDataset | ImageFolder;
 
 export interface DataLoaderOptions {
   /** images per batch (required) */
   batchSize: number;
   /** reshuffle every epoch; default true */
   shuffle?: boolean;
-  /** shuffling seed; epoch e uses seed + e, so runs are reproducible; default 0 */
+  /** seed of the shuffle and of the random transforms; epoch e shuffles with seed + e, so runs
+   * are reproducible (for any numWorkers); default 0 */
   seed?: number;
   /** drop the last, smaller batch; default false */
   dropLast?: boolean;
   /** device of the batch tensors; default the default device */
   device?: Device;
-  /** output size: a number (square) or [height, width]; bilinear resize when it differs from
-   * the dataset's; default the dataset's size */
+  /** batch-level output size on the device: a number (square) or [height, width]; bilinear
+   * resize when it differs from the batch's; default no resize */
   resize?: number | [number, number];
   /** the float images are (v / 255 - mean[c]) / std[c]: a number (every channel) or one number per
-   * channel, as torchvision's Normalize; defaults 0 and 1 (d2l's ToTensor: [0, 1]) */
+   * channel, as torchvision's Normalize; defaults 0 and 1 (d2l's ToTensor: [0, 1]). A dataset
+   * transform that ends in transforms.normalize sets these instead. */
   mean?: number | readonly number[];
   std?: number | readonly number[];
+  /** worker threads that build batches (decode, transform, collate); default 0 = the main thread */
+  numWorkers?: number;
+  /** batches each worker builds ahead (torch's prefetch_factor); default 2; needs numWorkers > 0 */
+  prefetchFactor?: number;
+  /** where warnings go (a skipped unreadable image); default process.emitWarning */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -45,16 +62,22 @@ export interface DataLoaderOptions {
  * `dispose()` (or use `using batch = ...`) once the step is done with them.
  */
 export interface Batch {
-  /** float32 [B, C, H, W] (C = 1 for Fashion-MNIST) */
+  /** float32 [B, C, H, W] */
   images: Tensor;
   /** int32 [B] */
   labels: Tensor;
-  /** B */
+  /** B (smaller than batchSize for the last batch, or when unreadable images were skipped) */
   size: number;
   /** index of this batch in its epoch */
   index: number;
   dispose(): void;
   [Symbol.dispose](): void;
+}
+
+/** One epoch's batches: `for await` always works; plain `for` only for an in-memory dataset without workers. */
+export interface EpochBatches extends Iterable<Batch>, AsyncIterable<Batch> {
+  readonly epoch: number;
+  readonly length: number;
 }
 
 function checkPositiveInt(name: string, value: unknown): number {
@@ -64,54 +87,103 @@ function checkPositiveInt(name: string, value: unknown): number {
   return value;
 }
 
-function checkDataset(ds: ImageDataset | ImageArrayDataset): void {
-  if (ds instanceof ImageArrayDataset) return;
-  const ok = ds !== null && typeof ds === 'object' && ds.images instanceof Uint8Array && ds.labels instanceof Uint8Array &&
-    Number.isInteger(ds.n) && Number.isInteger(ds.height) && Number.isInteger(ds.width);
-  if (!ok) throw new TypeError('dataset: expected {images: Uint8Array, labels: Uint8Array, n, height, width}');
-  if (ds.images.length !== ds.n * ds.height * ds.width || ds.labels.length !== ds.n) {
-    throw new RangeError(`dataset: expected images.length = n*height*width = ${ds.n * ds.height * ds.width} and labels.length = n = ${ds.n}, ` +
-      `received ${ds.images.length} and ${ds.labels.length}`);
+function checkDataset(ds: unknown): void {
+  if (ds instanceof ImageArrayDataset || ds instanceof ImageFolder) return;
+  const d = ds as ImageDataset;
+  const ok = d !== null && typeof d === 'object' && d.images instanceof Uint8Array && d.labels instanceof Uint8Array &&
+    Number.isInteger(d.n) && Number.isInteger(d.height) && Number.isInteger(d.width);
+  if (!ok) throw invalidType('dataset', 'an ImageFolder, an ImageArrayDataset or {images: Uint8Array, labels: Uint8Array, n, height, width}', ds);
+  if (d.images.length !== d.n * d.height * d.width || d.labels.length !== d.n) {
+    throw new RangeError(`dataset: expected images.length = n*height*width = ${d.n * d.height * d.width} and labels.length = n = ${d.n}, ` +
+      `received ${d.images.length} and ${d.labels.length}`);
   }
 }
 
+/** The dataset's transform split into per-image steps and a trailing normalize (hoisted to the batch). */
+function splitTransform(t: TransformSpec | null): { perImage: TransformSpec | null; normalize: { mean: number[]; std: number[] } | null } {
+  if (t === null) return { perImage: null, normalize: null };
+  if (t.name === 'normalize') return { perImage: null, normalize: { mean: t.mean, std: t.std } };
+  if (t.name === 'compose' && t.transforms.length > 0) {
+    const last = t.transforms[t.transforms.length - 1];
+    if (last.name === 'normalize') {
+      const rest = t.transforms.slice(0, -1);
+      return { perImage: rest.length === 0 ? null : { name: 'compose', transforms: rest }, normalize: { mean: last.mean, std: last.std } };
+    }
+  }
+  return { perImage: t, normalize: null };
+}
+
+/** Array data shared with the workers once (a SharedArrayBuffer copy), not once per epoch. */
+const sharedCopies = new WeakMap<object, Uint8Array | Int32Array>();
+function inSharedMemory<T extends Uint8Array | Int32Array>(a: T): T {
+  if (a.buffer instanceof SharedArrayBuffer) return a;
+  let copy = sharedCopies.get(a) as T | undefined;
+  if (!copy) {
+    copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+    copy.set(a);
+    sharedCopies.set(a, copy);
+  }
+  return copy;
+}
+
 export class DataLoader {
-  readonly dataset: ImageDataset | ImageArrayDataset;
-  /** channels per image (1 for an ImageDataset) */
+  readonly dataset: LoaderDataset;
+  /** channels per image */
   readonly channels: number;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly seed: number;
   readonly dropLast: boolean;
   readonly device: Device | undefined;
-  readonly outputSize: [number, number];
+  /** the batch-level resize, or null (batches keep the size the dataset and its transform give) */
+  readonly outputSize: [number, number] | null;
   /** one number per channel */
   readonly mean: readonly number[];
   readonly std: readonly number[];
+  readonly numWorkers: number;
+  readonly prefetchFactor: number;
+  private readonly onWarning: (message: string) => void;
+  private readonly perImage: TransformSpec | null;
+  private builder: BatchBuilder | null = null;
   private nextEpoch = 0;
 
-  constructor(dataset: ImageDataset | ImageArrayDataset, options: DataLoaderOptions) {
+  constructor(dataset: LoaderDataset, options: DataLoaderOptions) {
     checkDataset(dataset);
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an options object with batchSize', options);
     const o = checkOptions<DataLoaderOptions>('options', options,
-      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std']);
+      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std', 'numWorkers', 'prefetchFactor', 'onWarning']);
     this.dataset = dataset;
-    this.channels = dataset instanceof ImageArrayDataset ? dataset.channels : 1;
+    this.channels = dataset instanceof ImageArrayDataset || dataset instanceof ImageFolder ? dataset.channels : 1;
     this.batchSize = checkPositiveInt('batchSize', o.batchSize);
     this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? true);
     // manualSeed's range: an integer a double holds exactly (seed + epoch then stays exact).
     this.seed = checkInteger('options.seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
     this.dropLast = checkBoolean('options.dropLast', o.dropLast ?? false);
     this.device = o.device === undefined ? undefined : normalizeDevice('options.device', o.device);
-    const r = o.resize ?? [dataset.height, dataset.width];
-    if (typeof r !== 'number' && !(Array.isArray(r) && r.length === 2)) {
+    this.numWorkers = checkInteger('options.numWorkers', o.numWorkers ?? 0, 0, 256);
+    if (o.prefetchFactor !== undefined && this.numWorkers === 0) {
+      throw new RangeError('options.prefetchFactor: only means something with numWorkers > 0, received numWorkers 0');
+    }
+    this.prefetchFactor = checkInteger('options.prefetchFactor', o.prefetchFactor ?? 2, 1, 64);
+    if (o.onWarning !== undefined && typeof o.onWarning !== 'function') throw invalidType('options.onWarning', 'a function', o.onWarning);
+    this.onWarning = o.onWarning ?? ((m: string) => process.emitWarning(m, 'DataLoaderWarning'));
+
+    const r = o.resize;
+    if (r !== undefined && typeof r !== 'number' && !(Array.isArray(r) && r.length === 2)) {
       throw invalidType('options.resize', 'a positive integer or [height, width]', r);
     }
-    this.outputSize = typeof r === 'number'
+    this.outputSize = r === undefined ? null : typeof r === 'number'
       ? [checkPositiveInt('resize', r), r]
       : [checkPositiveInt('resize[0]', r[0]), checkPositiveInt('resize[1]', r[1])];
-    this.mean = this.perChannel('options.mean', o.mean ?? 0, false);
-    this.std = this.perChannel('options.std', o.std ?? 1, true);
+
+    const transform = dataset instanceof ImageArrayDataset || dataset instanceof ImageFolder ? dataset.transform : undefined;
+    const { perImage, normalize } = splitTransform(transform?.spec ?? null);
+    this.perImage = perImage;
+    if (normalize && (o.mean !== undefined || o.std !== undefined)) {
+      throw new TypeError('options.mean/std: the dataset\'s transform already ends with transforms.normalize; give the normalize once');
+    }
+    this.mean = this.perChannel('options.mean', normalize?.mean ?? o.mean ?? 0, false);
+    this.std = this.perChannel('options.std', normalize?.std ?? o.std ?? 1, true);
   }
 
   private perChannel(name: string, value: unknown, positive: boolean): readonly number[] {
@@ -122,6 +194,7 @@ export class DataLoader {
       return x;
     };
     if (typeof value === 'number') return Object.freeze(new Array<number>(c).fill(one(name, value)));
+    if (Array.isArray(value) && value.length === 1) return Object.freeze(new Array<number>(c).fill(one(`${name}[0]`, value[0])));
     if (!Array.isArray(value) || value.length !== c) {
       throw invalidType(name, `a number or an array of ${c} number${c > 1 ? 's' : ''} (one per channel)`, value);
     }
@@ -144,9 +217,10 @@ export class DataLoader {
     return idx;
   }
 
-  /** Gathers a batch on the host: uint8 pixels and int32 labels of the given examples. */
+  /** Gathers an in-memory batch on the host, untransformed: uint8 CHW pixels and int32 labels. */
   gather(indices: ArrayLike<number>): { pixels: Uint8Array; labels: Int32Array } {
     const ds = this.dataset;
+    if (ds instanceof ImageFolder) throw new TypeError('gather: an ImageFolder is read from files; use ImageFolder.get(i) or iterate the loader');
     const { labels, height, width, n } = ds;
     if (!Array.isArray(indices) && !isNumericTypedArray(indices)) {
       throw invalidType('indices', 'an array or typed array of example indices', indices);
@@ -166,46 +240,148 @@ export class DataLoader {
     return { pixels, labels: out };
   }
 
-  /** The batches of one epoch (its shuffle seeded with seed + epoch). */
-  *epoch(epoch: number): Generator<Batch, void, undefined> {
-    const order = this.order(epoch);
-    const { height, width } = this.dataset;
-    for (let b = 0; b < this.length; b++) {
-      const indices = order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length));
-      const { pixels, labels } = this.gather(indices);
-      const B = indices.length;
-      const images = this.toImages(pixels, B, height, width);
-      const labelTensor = tensor(labels, [B], { dtype: 'int32', device: this.device });
-      const dispose = (): void => {
-        images.dispose();
-        labelTensor.dispose();
+  /** What a builder needs; `forWorkers` puts an array dataset in shared memory. */
+  private builderConfig(forWorkers: boolean): BuilderConfig {
+    const ds = this.dataset;
+    let source: SourceSpec;
+    if (ds instanceof ImageFolder) {
+      source = { kind: 'files', channels: ds.channels };
+    } else {
+      const images = forWorkers ? inSharedMemory(ds.images) : ds.images;
+      const labels = ds instanceof ImageArrayDataset ? ds.labels : Int32Array.from(ds.labels);
+      source = {
+        kind: 'array', images, labels: forWorkers ? inSharedMemory(labels) : labels, channels: this.channels, height: ds.height, width: ds.width,
+        layout: ds instanceof ImageArrayDataset ? ds.layout : 'CHW',
       };
-      yield { images, labels: labelTensor, size: B, index: b, dispose, [Symbol.dispose]: dispose };
+    }
+    const perChannel = !this.mean.every((m) => m === this.mean[0]) || !this.std.every((v) => v === this.std[0]);
+    const hostNormalize = perChannel && this.outputSize === null ? { mean: [...this.mean], std: [...this.std] } : null;
+    return { source, transform: this.perImage, hostNormalize, seed: this.seed, onCorrupt: ds instanceof ImageFolder ? ds.onCorrupt : 'error' };
+  }
+
+  private tasks(epoch: number): BatchTask[] {
+    const order = this.order(epoch);
+    const ds = this.dataset;
+    const out: BatchTask[] = [];
+    for (let b = 0; b < this.length; b++) {
+      const indices = Array.from(order.subarray(b * this.batchSize, Math.min((b + 1) * this.batchSize, order.length)));
+      const task: BatchTask = { epoch, batch: b, indices };
+      if (ds instanceof ImageFolder) {
+        task.files = indices.map((i) => ds.samples[i][0]);
+        task.labels = indices.map((i) => ds.samples[i][1]);
+      }
+      out.push(task);
+    }
+    return out;
+  }
+
+  /** The batches of one epoch (its shuffle seeded with seed + epoch). */
+  epoch(epoch: number): EpochBatches {
+    checkInteger('epoch', epoch, 0);
+    return {
+      epoch,
+      length: this.length,
+      [Symbol.iterator]: () => this.syncBatches(epoch),
+      [Symbol.asyncIterator]: () => this.asyncBatches(epoch),
+    };
+  }
+
+  private *syncBatches(epoch: number): Generator<Batch, void, undefined> {
+    if (this.numWorkers > 0 || this.dataset instanceof ImageFolder) {
+      throw new TypeError(`DataLoader: ${this.numWorkers > 0 ? `with numWorkers ${this.numWorkers}` : 'an ImageFolder (files decode asynchronously)'}, ` +
+        'iterate with `for await (const batch of loader)`');
+    }
+    this.builder ??= new BatchBuilder(this.builderConfig(false));
+    for (const task of this.tasks(epoch)) yield this.toBatch(this.unwrap(this.builder.buildSync(task)), task.batch);
+  }
+
+  private async *asyncBatches(epoch: number): AsyncGenerator<Batch, void, undefined> {
+    const tasks = this.tasks(epoch);
+    if (this.numWorkers === 0) {
+      this.builder ??= new BatchBuilder(this.builderConfig(false));
+      for (const task of tasks) yield this.toBatch(this.unwrap(await this.builder.build(task)), task.batch);
+      return;
+    }
+    // A pool per epoch, as torch's default (persistent_workers=False); destroyed however the
+    // loop ends (done, break, an error, Ctrl-C's stop), which ends the worker threads.
+    const pool = new Piscina({
+      filename: path.join(__dirname, 'worker.js'),
+      workerData: this.builderConfig(true),
+      minThreads: this.numWorkers,
+      maxThreads: this.numWorkers,
+      idleTimeout: 60_000,
+      concurrentTasksPerWorker: 1,
+    });
+    const inFlight: Promise<BuiltBatch | BatchFailure>[] = [];
+    const ahead = this.numWorkers * this.prefetchFactor;
+    let submitted = 0;
+    const submit = (): void => {
+      const p = pool.run(tasks[submitted]) as Promise<BuiltBatch | BatchFailure>;
+      p.catch(() => undefined); // awaited in order below; destroy() rejects the rest
+      inFlight[submitted++] = p;
+    };
+    try {
+      while (submitted < Math.min(ahead, tasks.length)) submit();
+      for (let b = 0; b < tasks.length; b++) {
+        let built: BuiltBatch | BatchFailure;
+        try {
+          built = await inFlight[b];
+        } catch (e) {
+          throw workerError(e, b, epoch);
+        }
+        inFlight[b] = undefined as never;
+        if (submitted < tasks.length) submit();
+        yield this.toBatch(this.unwrap(built), b);
+      }
+    } finally {
+      await pool.destroy();
     }
   }
 
-  /** uint8 CHW pixels of B images -> float32 [B, C, outH, outW] on the device (Note [per-channel normalize]). */
-  private toImages(pixels: Uint8Array, B: number, height: number, width: number): Tensor {
-    const C = this.channels;
+  /** A built batch, or the failure it reports thrown as the right error. */
+  private unwrap(built: BuiltBatch | BatchFailure): BuiltBatch {
+    if ('failure' in built) {
+      const f = built.failure;
+      if (f.kind === 'size') throw new RangeError(f.message);
+      throw new ImageDecodeError(f.message, f.file);
+    }
+    for (const s of built.skipped) this.onWarning(`skipped unreadable image ${s.file}: ${s.reason}`);
+    return built;
+  }
+
+  private toBatch(built: BuiltBatch, index: number): Batch {
+    const images = this.toImages(built);
+    let labels: Tensor;
+    try {
+      labels = tensor(built.labels, [built.size], { dtype: 'int32', device: this.device });
+    } catch (e) {
+      images.dispose();
+      throw e;
+    }
+    const dispose = (): void => {
+      images.dispose();
+      labels.dispose();
+    };
+    return { images, labels, size: built.size, index, dispose, [Symbol.dispose]: dispose };
+  }
+
+  /** A collated batch -> float32 [B, C, outH, outW] on the device (Note [per-channel normalize]). */
+  private toImages(built: BuiltBatch): Tensor {
+    const { pixels, size: B, channels: C, height, width } = built;
+    const shape = [B, C, height, width];
+    if (pixels instanceof Float32Array) {
+      if (this.outputSize !== null && (this.outputSize[0] !== height || this.outputSize[1] !== width)) {
+        throw new RangeError('options.resize: the dataset\'s transform already makes float images; resize with transforms.resize instead');
+      }
+      return tensor(pixels, shape, { dtype: 'float32', device: this.device });
+    }
     const { mean, std } = this;
     const uniform = mean.every((m) => m === mean[0]) && std.every((s) => s === std[0]);
-    const [oh, ow] = this.outputSize;
-    const resized = oh !== height || ow !== width;
-    if (!uniform && !resized) {
-      const hw = height * width;
-      const out = new Float32Array(pixels.length);
-      for (let b = 0; b < B; b++) {
-        for (let c = 0; c < C; c++) {
-          const m = mean[c], s = std[c], base = (b * C + c) * hw;
-          for (let p = base; p < base + hw; p++) out[p] = (pixels[p] / 255 - m) / s;
-        }
-      }
-      return tensor(out, [B, C, height, width], { dtype: 'float32', device: this.device });
-    }
-    const u8 = tensor(pixels, [B, C, height, width], { dtype: 'uint8', device: this.device });
+    const [oh, ow] = this.outputSize ?? [height, width];
+    const u8 = tensor(pixels, shape, { dtype: 'uint8', device: this.device });
     let images: Tensor;
     try {
-      images = normalizeImages(u8, uniform ? { size: this.outputSize, mean: mean[0], std: std[0] } : { size: this.outputSize });
+      images = normalizeImages(u8, uniform ? { size: [oh, ow], mean: mean[0], std: std[0] } : { size: [oh, ow] });
     } finally {
       u8.dispose();
     }
@@ -226,8 +402,21 @@ export class DataLoader {
     return tensor(host, [B, C, oh, ow], { dtype: 'float32', device: this.device });
   }
 
-  /** Iterating the loader runs the next epoch (0, 1, 2, ...). */
-  [Symbol.iterator](): Generator<Batch, void, undefined> {
-    return this.epoch(this.nextEpoch++);
+  /** `for (const batch of loader)` runs the next epoch (0, 1, 2, ...): in-memory data, no workers. */
+  [Symbol.iterator](): Iterator<Batch> {
+    return this.syncBatches(this.nextEpoch++);
   }
+
+  /** `for await (const batch of loader)` runs the next epoch (0, 1, 2, ...). */
+  [Symbol.asyncIterator](): AsyncIterator<Batch> {
+    return this.asyncBatches(this.nextEpoch++);
+  }
+}
+
+/** A rejected worker task: the worker died (or threw) while building batch b. */
+function workerError(e: unknown, b: number, epoch: number): Error {
+  // The transform's own errors (a crop larger than the image) keep their class and message.
+  if (e instanceof RangeError || e instanceof TypeError) return e;
+  const msg = e instanceof Error ? e.message : String(e);
+  return new Error(`DataLoader: a worker failed while building batch ${b} of epoch ${epoch}: ${msg}`, { cause: e });
 }

@@ -5,6 +5,8 @@
 // usually held; 'CHW' (planar: all of r, then g, then b) is CIFAR's binary layout and the
 // network's. The DataLoader gathers either into CHW batches, so both give the same tensor.
 import { checkInteger, checkOneOf, checkOptions, invalidRange, invalidType } from '../validate';
+import { checkTransform } from './batch';
+import type { AnyTransform } from './transforms';
 
 export type ImageLayout = 'HWC' | 'CHW';
 
@@ -22,6 +24,8 @@ export interface ImageArrayDatasetInit {
   layout?: ImageLayout;
   /** class names; when given, every label must be in 0..classes.length-1 */
   classes?: readonly string[];
+  /** per-image transforms (transforms.compose([...])), run by the DataLoader (in its workers) */
+  transform?: AnyTransform;
 }
 
 export class ImageArrayDataset {
@@ -33,10 +37,12 @@ export class ImageArrayDataset {
   readonly width: number;
   readonly layout: ImageLayout;
   readonly classes: readonly string[] | undefined;
+  readonly transform: AnyTransform | undefined;
 
   constructor(init: ImageArrayDatasetInit) {
     const o = checkOptions<ImageArrayDatasetInit>('dataset', init,
-      ['images', 'labels', 'n', 'channels', 'height', 'width', 'layout', 'classes']);
+      ['images', 'labels', 'n', 'channels', 'height', 'width', 'layout', 'classes', 'transform']);
+    this.transform = o.transform === undefined ? undefined : checkTransform('dataset.transform', o.transform);
     if (!(o.images instanceof Uint8Array)) throw invalidType('dataset.images', 'a Uint8Array', o.images);
     const labels = o.labels;
     if (!(labels instanceof Int32Array || labels instanceof Uint8Array || Array.isArray(labels))) {
@@ -65,6 +71,31 @@ export class ImageArrayDataset {
     this.images = o.images;
     this.labels = out;
     this.classes = classes;
+  }
+
+  /** The same images and labels (not copied) with another transform, as torchvision's `dataset.transform = t`. */
+  withTransform(transform: AnyTransform | undefined): ImageArrayDataset {
+    return new ImageArrayDataset({
+      images: this.images, labels: this.labels, n: this.n, channels: this.channels, height: this.height, width: this.width,
+      layout: this.layout, classes: this.classes, transform,
+    });
+  }
+
+  /** The examples at `indices`, in that order (torch's Subset), copied into a new dataset. */
+  subset(indices: readonly number[]): ImageArrayDataset {
+    if (!Array.isArray(indices)) throw invalidType('indices', 'an array of example indices', indices);
+    const size = this.channels * this.height * this.width;
+    const images = new Uint8Array(indices.length * size);
+    const labels = new Int32Array(indices.length);
+    indices.forEach((i, k) => {
+      checkInteger(`indices[${k}]`, i, 0, this.n - 1);
+      images.set(this.images.subarray(i * size, (i + 1) * size), k * size);
+      labels[k] = this.labels[i];
+    });
+    return new ImageArrayDataset({
+      images, labels, n: indices.length, channels: this.channels, height: this.height, width: this.width,
+      layout: this.layout, classes: this.classes, transform: this.transform,
+    });
   }
 
   /** Copies example i into `dst` at `offset` as CHW (planar) bytes. */

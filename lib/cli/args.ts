@@ -11,8 +11,21 @@ export class UsageError extends Error {
 
 export type DeviceChoice = 'auto' | 'cpu' | 'cuda';
 
+export type DataChoice =
+  | { kind: 'fashion-mnist' }
+  | { kind: 'cifar10' | 'cifar100' | 'folder'; dir: string };
+
+export const MODEL_CHOICES = ['d2l-resnet18', 'resnet18', 'resnet34', 'resnet50'] as const;
+export type ModelChoice = typeof MODEL_CHOICES[number];
+
 /** What the user typed for train (undefined = not given); defaults depend on the device. */
 export interface TrainFlags {
+  data: DataChoice;
+  /** undefined: d2l-resnet18 for fashion-mnist, resnet18 otherwise */
+  model?: ModelChoice;
+  pretrained?: string;
+  workers: number;
+  augment: boolean;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -33,10 +46,17 @@ export interface TrainFlags {
 
 /** d2l's recipe (chapter "Residual Networks"), the default on CUDA. */
 export const CUDA_DEFAULTS = { epochs: 10, batchSize: 256, lr: 0.05, resize: 96 } as const;
-/** On the CPU: no resize (96x96 costs ~12x the compute of 28x28) and one epoch (~40 min on 2 cores). */
+/** On the CPU: no resize (96x96 costs ~12x the compute of 28x28) and one epoch. */
 export const CPU_DEFAULTS = { epochs: 1, batchSize: 256, lr: 0.05, resize: 28 } as const;
+/** The image side of the other datasets: CIFAR's own 32, ImageNet's 224 crop for a folder. */
+export const RESIZE_DEFAULTS = { cifar10: 32, cifar100: 32, folder: 224 } as const;
 
 const TRAIN_OPTIONS = {
+  data: { type: 'string' },
+  model: { type: 'string' },
+  pretrained: { type: 'string' },
+  workers: { type: 'string' },
+  augment: { type: 'boolean' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -114,8 +134,23 @@ function parseNumber(flag: string, raw: string | undefined, opts: { integer?: bo
   return value;
 }
 
+/** `fashion-mnist`, or `cifar10:DIR`, `cifar100:DIR`, `folder:DIR` (a leading ~ is the home directory). */
+function parseData(raw: string | undefined): DataChoice {
+  if (raw === undefined || raw === 'fashion-mnist') return { kind: 'fashion-mnist' };
+  const m = /^(cifar10|cifar100|folder):(.*)$/.exec(raw);
+  if (!m) throw new UsageError(`--data: expected fashion-mnist, cifar10:DIR, cifar100:DIR or folder:DIR, received "${raw}"`, 'train');
+  const dir = m[2].trim();
+  if (dir === '') throw new UsageError(`--data: expected a directory after "${m[1]}:", received nothing`, 'train');
+  const home = process.env.HOME ?? '';
+  return { kind: m[1] as 'cifar10' | 'cifar100' | 'folder', dir: dir === '~' ? home : dir.startsWith('~/') ? home + dir.slice(1) : dir };
+}
+
 export function parseTrainArgs(args: string[]): TrainFlags {
   const { values: v } = parse(args, TRAIN_OPTIONS, 'train');
+  if (v.model !== undefined && !(MODEL_CHOICES as readonly string[]).includes(v.model)) {
+    throw new UsageError(`--model: expected ${MODEL_CHOICES.join(', ')}, received "${v.model}"`, 'train');
+  }
+  if (v.pretrained !== undefined && v.pretrained.trim() === '') throw new UsageError('--pretrained: expected a .safetensors file, received an empty string', 'train');
   const device = v.device ?? 'auto';
   if (device !== 'auto' && device !== 'cpu' && device !== 'cuda') {
     throw new UsageError(`--device: expected auto, cpu or cuda, received "${device}"`, 'train');
@@ -124,6 +159,11 @@ export function parseTrainArgs(args: string[]): TrainFlags {
     if (v[flag] !== undefined && v[flag]!.trim() === '') throw new UsageError(`--${flag}: expected a directory, received an empty string`, 'train');
   }
   return {
+    data: parseData(v.data),
+    model: v.model as ModelChoice | undefined,
+    pretrained: v.pretrained,
+    workers: parseNumber('workers', v.workers, { integer: true, min: 0, max: 256 }) ?? 0,
+    augment: v.augment ?? false,
     epochs: parseNumber('epochs', v.epochs, { integer: true, min: 1, max: 10000 }),
     batchSize: parseNumber('batch-size', v['batch-size'], { integer: true, min: 1, max: 65536 }),
     lr: parseNumber('lr', v.lr, { min: 0, minExclusive: true, max: 100 }),

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { packageVersion } from './version';
 
 /** A library cuDNN opens on demand (dlopen at the first op that needs it, not at load time). */
 export interface OnDemandLibrary {
@@ -29,14 +30,6 @@ interface DoctorReport {
     package: { installed: boolean; version?: string; dir?: string; error?: string };
     cache: { dir: string; files: { file: string; bytes: number; train?: number; test?: number; valid: boolean; reason?: string }[] };
   };
-}
-
-function packageVersion(): string {
-  try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
 }
 
 // Note [cuDNN's on-demand libraries]

@@ -1,14 +1,9 @@
 #!/usr/bin/env node
 // The `cudnn-resblock` command. Exit codes: 0 ok, 1 failure (no data, no CUDA, a backend error),
 // 2 bad usage (unknown flag, bad value), 130 interrupted by Ctrl-C (outputs still written).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { parseDoctorArgs, parseTrainArgs, UsageError } from './args';
 import { DOCTOR_HELP, MAIN_HELP, TRAIN_HELP } from './help';
-
-function version(): string {
-  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-}
+import { packageVersion } from './version';
 
 const HELP = { main: MAIN_HELP, train: TRAIN_HELP, doctor: DOCTOR_HELP } as const;
 
@@ -30,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
       case '--version':
       case '-v':
       case 'version':
-        process.stdout.write(version() + '\n');
+        process.stdout.write(packageVersion() + '\n');
         return 0;
       case 'train': {
         const flags = parseTrainArgs(rest);
@@ -38,6 +33,9 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(TRAIN_HELP + '\n');
           return 0;
         }
+        // sharp decodes on libuv's pool, which all the loader's workers share (4 threads by
+        // default); it is sized when first used, so only before any async work.
+        if (flags.workers > 2 && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = String(flags.workers + 2);
         // Loaded only now: help and usage errors must not need the native addon.
         const { runTrain } = await import('./train');
         return await runTrain(flags);

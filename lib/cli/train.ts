@@ -1,18 +1,22 @@
-// `cudnn-resblock train`: d2l's train_ch6 for ResNet-18 on Fashion-MNIST, from Node.
+// `cudnn-resblock train`: d2l's train_ch6 (SGD, cross-entropy, train/test accuracy per epoch)
+// for d2l's or torchvision's ResNets on Fashion-MNIST, CIFAR or a folder of images, from Node.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SingleBar } from 'cli-progress';
-import { loadFashionMnist, takeFirst, DataLoader, type ImageDataset } from '../data';
+import { DataLoader } from '../data';
 import { backendInfo, setDefaultDevice, setNumThreads } from '../device';
 import { crossEntropy, accuracyCount } from '../functional';
 import { noGrad } from '../autograd';
-import { save, writeFileAtomicSync } from '../io/checkpoint';
-import { resnet18 } from '../nn';
+import { loadStateDictFile, save, writeFileAtomicSync } from '../io/checkpoint';
+import { resnet18 as d2lResnet18, type Module } from '../nn';
+import { resnet18, resnet34, resnet50 } from '../models';
 import { SGD } from '../optim';
 import { manualSeed } from '../creation';
 import type { DeviceType } from '../native';
-import { CPU_DEFAULTS, CUDA_DEFAULTS, type TrainFlags } from './args';
+import { CPU_DEFAULTS, CUDA_DEFAULTS, RESIZE_DEFAULTS, type ModelChoice, type TrainFlags } from './args';
+import { openData, type TrainData } from './data';
 import { plotSvg } from './plot';
+import { packageVersion } from './version';
 
 /** A failure the user can act on (no CUDA, no data): printed without a stack, exit 1. */
 export class CliError extends Error {
@@ -54,11 +58,43 @@ function pickDevice(choice: TrainFlags['device']): DeviceType {
   return 'cuda';
 }
 
-function packageVersion(): string {
+/** The model for `choice`; --pretrained weights go in with torchvision's names, the head replaced
+ * when its class count differs (fine-tuning). Returns what to print and log about the weights. */
+function buildModel(choice: ModelChoice, data: TrainData, device: DeviceType, pretrained: string | undefined, err: NodeJS.WritableStream): { model: Module; weights: string } {
+  const args = { numClasses: data.classes.length, inChannels: data.channels, device };
+  const model: Module = choice === 'd2l-resnet18' ? d2lResnet18(args)
+    : choice === 'resnet18' ? resnet18(args) : choice === 'resnet34' ? resnet34(args) : resnet50(args);
+  if (pretrained === undefined) return { model, weights: 'random init' };
+  let sd;
   try {
-    return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+    sd = loadStateDictFile(path.resolve(pretrained), { device });
+  } catch (e) {
+    throw new CliError(`--pretrained ${pretrained}: ${(e as Error).message}`);
+  }
+  try {
+    // The classifier is the last weight and bias. A file's head for another class count
+    // (ImageNet's 1000) is dropped and the model's stays at random init: that is fine-tuning.
+    const params = model.namedParameters();
+    const head = new Set(params.slice(-2).filter(([k, t]) => k in sd && sd[k].shape.join() !== t.shape.join()).map(([k]) => k));
+    const kept = Object.fromEntries(Object.entries(sd).filter(([k]) => !head.has(k)));
+    let result;
+    try {
+      result = model.loadStateDict(kept, { strict: false });
+    } catch (e) {
+      throw new CliError(`--pretrained ${pretrained}: does not fit --model ${choice}: ${(e as Error).message}`);
+    }
+    const { missingKeys, unexpectedKeys } = result;
+    const headKeys = missingKeys.filter((k) => head.has(k));
+    const otherMissing = missingKeys.filter((k) => !head.has(k));
+    if (otherMissing.length > 0 || unexpectedKeys.length > 0) {
+      throw new CliError(`--pretrained ${pretrained}: does not fit --model ${choice}` +
+        `${otherMissing.length ? `; missing: ${otherMissing.slice(0, 8).join(', ')}${otherMissing.length > 8 ? ` (+${otherMissing.length - 8})` : ''}` : ''}` +
+        `${unexpectedKeys.length ? `; unexpected: ${unexpectedKeys.slice(0, 8).join(', ')}${unexpectedKeys.length > 8 ? ` (+${unexpectedKeys.length - 8})` : ''}` : ''}`);
+    }
+    if (headKeys.length > 0) err.write(`pretrained: ${headKeys.join(', ')} left at random init (the file's head has another class count)\n`);
+    return { model, weights: `${path.resolve(pretrained)}${headKeys.length ? ` (new head: ${headKeys.join(', ')})` : ''}` };
+  } finally {
+    for (const t of Object.values(sd)) t.dispose();
   }
 }
 
@@ -68,45 +104,61 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
   const device = pickDevice(flags.device);
   setDefaultDevice(device);
   const defaults = device === 'cuda' ? CUDA_DEFAULTS : CPU_DEFAULTS;
+  const dataKind = flags.data.kind;
+  const modelName: ModelChoice = flags.model ?? (dataKind === 'fashion-mnist' ? 'd2l-resnet18' : 'resnet18');
   const cfg = {
+    data: flags.data,
+    model: modelName,
+    pretrained: flags.pretrained ?? null,
+    augment: flags.augment,
+    workers: flags.workers,
     epochs: flags.epochs ?? defaults.epochs,
     batchSize: flags.batchSize ?? defaults.batchSize,
     lr: flags.lr ?? defaults.lr,
-    resize: flags.resize ?? defaults.resize,
+    resize: flags.resize ?? (dataKind === 'fashion-mnist' ? defaults.resize : RESIZE_DEFAULTS[dataKind]),
     momentum: flags.momentum,
     weightDecay: flags.weightDecay,
     seed: flags.seed,
     limitTrain: flags.limitTrain ?? null,
     limitTest: flags.limitTest ?? null,
     device,
-    outDir: path.resolve(flags.out ?? path.join('runs', `fashion-mnist-${timestamp()}`)),
+    outDir: path.resolve(flags.out ?? path.join('runs', `${dataKind}-${timestamp()}`)),
   };
 
-  let fm;
+  let data: TrainData;
   try {
-    fm = loadFashionMnist({ cacheDir: flags.cacheDir, splitSeed: flags.splitSeed, onWarning: (m) => err.write(`warning: ${m}\n`) });
+    data = openData(flags.data, {
+      resize: cfg.resize, augment: cfg.augment, limitTrain: cfg.limitTrain, limitTest: cfg.limitTest, seed: cfg.seed,
+      cacheDir: flags.cacheDir, splitSeed: flags.splitSeed, onWarning: (m) => err.write(`warning: ${m}\n`),
+    });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
-  const train: ImageDataset = cfg.limitTrain ? takeFirst(fm.train, cfg.limitTrain) : fm.train;
-  const test: ImageDataset = cfg.limitTest ? takeFirst(fm.test, cfg.limitTest) : fm.test;
-  // BatchNorm cannot train on a batch of one image (the last stage is 1x1 spatially at 28x28).
+  const { train, test } = data;
+  // BatchNorm cannot train on a batch of one image (the last stage is 1x1 spatially).
   const dropLast = train.n % cfg.batchSize === 1;
-  const trainLoader = new DataLoader(train, { batchSize: cfg.batchSize, seed: cfg.seed, device, resize: cfg.resize, dropLast });
-  const testLoader = new DataLoader(test, { batchSize: cfg.batchSize, shuffle: false, device, resize: cfg.resize });
+  const loaderOptions = {
+    device, resize: data.resize, numWorkers: cfg.workers, onWarning: (m: string) => err.write(`warning: ${m}\n`),
+  };
+  const trainLoader = new DataLoader(train, { ...loaderOptions, batchSize: cfg.batchSize, seed: cfg.seed, dropLast });
+  const testLoader = new DataLoader(test, { ...loaderOptions, batchSize: cfg.batchSize, shuffle: false });
 
   manualSeed(cfg.seed);
-  const model = resnet18({ numClasses: 10, inChannels: 1, device });
+  const { model, weights } = buildModel(modelName, data, device, flags.pretrained, err);
   const opt = new SGD(model.parameters(), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   const info = backendInfo();
   const threads = info.cpu.threads;
-  out.write(`training ResNet-18 (${model.numParameters().toLocaleString('en-US')} parameters) on ${device}` +
+  const title = `${modelName === 'd2l-resnet18' ? "d2l's ResNet-18" : `torchvision's ${modelName}`}`;
+  out.write(`training ${title} (${model.numParameters().toLocaleString('en-US')} parameters, ${weights}) on ${device}` +
     `${device === 'cpu' ? ` (${threads} threads, ${info.cpu.simd})` : ` (${info.cuda.devices[0]?.name ?? 'GPU'})`}: ` +
-    `${train.n} train / ${test.n} test images at ${cfg.resize}x${cfg.resize}, ${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, lr ${cfg.lr}` +
-    `${cfg.momentum ? `, momentum ${cfg.momentum}` : ''}\n` +
-    `data: fashion-mnist ${fm.info.source.version}, ${fm.info.converted ? 'converted' : 'cache read'} in ${fm.info.loadMs.toFixed(0)} ms (${fm.info.cacheFile})\n`);
+    `${train.n} train / ${test.n} test images at ${cfg.resize}x${cfg.resize}, ${data.classes.length} classes, ` +
+    `${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, lr ${cfg.lr}` +
+    `${cfg.momentum ? `, momentum ${cfg.momentum}` : ''}${cfg.augment ? ', augmented' : ''}` +
+    `${cfg.workers ? `, ${cfg.workers} loader worker${cfg.workers > 1 ? 's' : ''}` : ''}\n` +
+    `data: ${data.name}, ${String(data.info.summary)}\n`);
 
-  // Ctrl-C: the first stops after the current step and still writes everything; a second quits.
+  // Ctrl-C: the first stops after the current step (the loader's workers end with the loop) and
+  // still writes everything; a second quits.
   let stopRequested = false;
   const onSigint = (): void => {
     if (stopRequested) {
@@ -137,6 +189,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
     const totalSeconds = (performance.now() - t0) / 1000;
     const trainSeconds = epochs.reduce((s, e) => s + e.trainSeconds, 0);
     const trainExamples = epochs.reduce((s, e) => s + e.trainExamples, 0);
+    const { summary: _summary, ...dataInfo } = data.info;
     const log = {
       tool: `cudnn-resblock ${packageVersion()}`,
       argv: process.argv.slice(2),
@@ -146,10 +199,9 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
       node: process.version,
       platform: `${process.platform} ${process.arch}`,
       data: {
-        source: fm.info.source, split: fm.info.split, skipped: fm.info.skipped, cacheFile: fm.info.cacheFile,
-        loadMs: fm.info.loadMs, converted: fm.info.converted, trainExamples: train.n, testExamples: test.n, dropLast,
+        name: data.name, ...dataInfo, classes: data.classes, trainExamples: train.n, testExamples: test.n, dropLast, transforms: data.recipe,
       },
-      model: { name: 'resnet18', parameters: model.numParameters() },
+      model: { name: modelName, parameters: model.numParameters(), weights },
       epochs,
       points,
       interrupted,
@@ -171,13 +223,14 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
       { name: 'train loss', color: '#1f77b4', points: points.filter((p) => p.trainLoss !== undefined).map((p) => [p.x, p.trainLoss!]) },
       { name: 'train acc', color: '#d62728', dashed: true, points: points.filter((p) => p.trainAcc !== undefined).map((p) => [p.x, p.trainAcc!]) },
       { name: 'test acc', color: '#2ca02c', dashed: true, markers: true, points: points.filter((p) => p.testAcc !== undefined).map((p) => [p.x, p.testAcc!]) },
-    ], { title: `ResNet-18, Fashion-MNIST ${cfg.resize}x${cfg.resize}, ${device}`, xlabel: 'epoch', xlim: [0, Math.max(1, cfg.epochs)] }));
+    ], { title: `${title}, ${dataKind} ${cfg.resize}x${cfg.resize}, ${device}`, xlabel: 'epoch', xlim: [0, Math.max(1, cfg.epochs)] }));
     if (withCheckpoint) {
       const file = path.join(cfg.outDir, 'checkpoint.safetensors');
       const last = epochs[epochs.length - 1];
       save(model, file, {
         metadata: {
-          model: 'resnet18', numClasses: '10', inChannels: '1', resize: String(cfg.resize),
+          model: modelName, numClasses: String(data.classes.length), inChannels: String(data.channels), resize: String(cfg.resize),
+          data: dataKind, classes: JSON.stringify(data.classes),
           epochs: String(epochs.length), testAcc: String(last?.testAcc ?? ''), tool: `cudnn-resblock ${packageVersion()}`,
         },
       });
@@ -197,7 +250,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
       let step = 0;
       const te = performance.now();
       bar?.start(steps, 0, { epoch: `${epoch + 1}/${cfg.epochs}`, loss: '-', acc: '-', speed: '-' });
-      for (const batch of trainLoader.epoch(epoch)) {
+      for await (const batch of trainLoader.epoch(epoch)) {
         let lossValue: number;
         let right: number;
         try {
@@ -243,7 +296,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
         model.eval();
         let testCorrect = 0;
         let testSeen = 0;
-        for (const batch of testLoader.epoch(0)) {
+        for await (const batch of testLoader.epoch(0)) {
           try {
             testCorrect += noGrad(() => {
               const logits = model.forward(batch.images);

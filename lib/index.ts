@@ -33,7 +33,7 @@ export * as data from './data';
 export {
   loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist,
   ImageArrayDataset, loadCifar10, loadCifar100, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES,
-  type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options,
+  type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options, transforms,
 } from './data';
 export * as io from './io';
 export { save, load } from './io';

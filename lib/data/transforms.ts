@@ -15,8 +15,8 @@
 // first (as _upsample_bilinear2d_aa; upsample_bilinear2d's 2-D form sums in the same order), with
 // torch's index/weight tables (area_pixel_compute_source_index, align_corners=False; the
 // antialias triangle filter's support scales with the factor when downsampling; nearest is
-// floor(dst * float32(in/out))). Weights and sums are double, the intermediate rows float32, as
-// torch's. uint8 input is resampled as float and rounded half to even with clamping, which is
+// floor(dst * float32(in/out))). Weights and sums are double here (float32 in torch), the row
+// between the passes float32 as in torch. uint8 input is resampled as float and rounded half to even with clamping, which is
 // torchvision's u8 -> float32 -> interpolate -> round_() path (CUDA, CPUs without AVX2). On
 // AVX2/AVX-512 CPUs torchvision resizes uint8 bilinear natively in fixed point with a uint8
 // intermediate row, which can differ by 1; test/42 measures both against the fixture.

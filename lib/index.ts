@@ -35,7 +35,7 @@ export {
   ImageArrayDataset, loadCifar10, loadCifar100, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES,
   Cifar10, Cifar100, ImageFolder, ImageDecodeError, IMAGE_EXTENSIONS,
   type ImageArrayDatasetInit, type ImageLayout, type Cifar, type LoadCifar100Options, type CifarOptions,
-  type ImageFolderOptions, type EpochBatches, type LoaderDataset,
+  type ImageFolderOptions, type EpochBatches, type LoaderDataset, transforms,
 } from './data';
 export * as io from './io';
 export { save, load } from './io';

@@ -3,8 +3,9 @@
 // quality 90, in a temp dir) with RandomResizedCrop(224), RandomHorizontalFlip and ImageNet
 // Normalize into float32 [B, 3, 224, 224] batches, shuffled, at 0 and 2 workers: torchvision's
 // ImageFolder + transforms.v2 + torch DataLoader (bench/torch_data.py) beside our ImageFolder +
-// DataLoader({ numWorkers }) in the same run. Until the package exports ImageFolder our column
-// says "not available yet". Prints a table and writes bench/results/data-folder.json.
+// DataLoader({ numWorkers }) in the same run. Prints a table and writes
+// bench/results/data-folder.json. Workers are persistent on both sides (torch's
+// persistent_workers, our persistentWorkers), so their start-up falls in the warm-up epoch.
 //
 // BENCH_WORKERS=0,2  BENCH_DATA_BATCH=64  BENCH_EPOCHS=3 (timed, after 1 warm-up)
 // BENCH_CLASSES=10 BENCH_PER_CLASS=50, or BENCH_DATA_DIR=an existing ImageFolder tree (kept)
@@ -24,21 +25,12 @@ const EPOCHS = envNumber('BENCH_EPOCHS', 3);
 const WARMUP_EPOCHS = 1;
 const threads = lib.backendInfo().cpu.threads;
 
-/** Our ImageFolder, transforms and DataLoader, or why they are not there. */
-function ourApi() {
-  const ImageFolder = lib.ImageFolder ?? lib.data?.ImageFolder;
-  const T = lib.transforms ?? lib.data?.transforms;
-  if (typeof ImageFolder !== 'function') return { why: 'not available yet (the package exports no ImageFolder)' };
-  if (typeof T?.compose !== 'function') return { why: 'not available yet (the package exports no transforms.compose)' };
-  return { ImageFolder, T, DataLoader: lib.DataLoader };
-}
-
-async function ours(api, dir, numWorkers) {
-  const { ImageFolder, T, DataLoader } = api;
+async function ours(dir, numWorkers) {
+  const { ImageFolder, transforms: T, DataLoader } = lib;
   const ds = new ImageFolder(dir, {
     transform: T.compose([T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize(T.IMAGENET_MEAN, T.IMAGENET_STD)]),
   });
-  const loader = new DataLoader(ds, { batchSize: BATCH, shuffle: true, numWorkers });
+  const loader = new DataLoader(ds, { batchSize: BATCH, shuffle: true, numWorkers, persistentWorkers: numWorkers > 0 });
   const epochS = [];
   let images = 0;
   let shape = null;
@@ -47,15 +39,15 @@ async function ours(api, dir, numWorkers) {
       let n = 0;
       const t0 = process.hrtime.bigint();
       for await (const batch of loader) {
-        n += batch.size ?? batch.images.shape[0];
-        shape = batch.images?.shape ?? shape;
-        batch.dispose?.();
+        n += batch.size;
+        shape = batch.images.shape;
+        batch.dispose();
       }
       const s = Number(process.hrtime.bigint() - t0) / 1e9;
       if (e >= WARMUP_EPOCHS) { epochS.push(s); images += n; }
     }
   } finally {
-    await (loader.close ?? loader[Symbol.asyncDispose] ?? loader.dispose)?.call(loader);
+    await loader.close();
   }
   const total = epochS.reduce((a, b) => a + b, 0);
   return { workers: numWorkers, batch_shape: shape, epoch_s: epochS, images_per_s: images / total, images_per_s_median_epoch: images / EPOCHS / median(epochS) };
@@ -66,26 +58,22 @@ const folder = process.env.BENCH_DATA_DIR
   ? { dir, given: true }
   : await makeJpegFolder(dir, { classes: envNumber('BENCH_CLASSES', 10), perClass: envNumber('BENCH_PER_CLASS', 50) });
 try {
-  const api = ourApi();
   const rows = [];
   for (const w of WORKERS) {
     const torch = runPython('torch_data.py', [dir, '--workers', w, '--batch-size', BATCH, '--epochs', EPOCHS, '--warmup-epochs', WARMUP_EPOCHS, '--threads', threads]);
     let our = null;
-    let ourWhy = api.why;
-    if (!ourWhy) {
-      try { our = await ours(api, dir, w); } catch (e) { ourWhy = `failed: ${e.message.split('\n')[0]}`; }
-    }
+    let ourWhy = null;
+    try { our = await ours(dir, w); } catch (e) { ourWhy = `failed: ${e.message.split('\n')[0]}`; }
     rows.push({ workers: w, torch, ours: our, oursWhy: ourWhy });
   }
   const t0 = rows.find((r) => r.torch.result)?.torch ?? rows[0].torch;
   console.log(`ImageFolder data loading, ${folder.files ?? '?'} JPEGs ${folder.size ?? '?'}x${folder.size ?? '?'} -> RandomResizedCrop(224), flip, ` +
     `Normalize -> float32 batches of ${BATCH}, shuffled; images/s over ${EPOCHS} epochs after ${WARMUP_EPOCHS} warm-up; ${torchNote(t0)}`);
-  if (api.why) console.log(`cudnn-resblock: ${api.why}`);
-  else for (const r of rows) if (r.oursWhy) console.log(`cudnn-resblock, ${r.workers} workers: ${r.oursWhy}`);
+  for (const r of rows) if (r.oursWhy) console.log(`cudnn-resblock, ${r.workers} workers: ${r.oursWhy}`);
   console.table(rows.map((r) => ({
     workers: r.workers,
     'torch images/s': r.torch.result ? r.torch.result.images_per_s.toFixed(0) : '-',
-    'ours images/s': r.ours ? r.ours.images_per_s.toFixed(0) : (r.oursWhy?.startsWith('not available') ? 'not available yet' : 'failed'),
+    'ours images/s': r.ours ? r.ours.images_per_s.toFixed(0) : 'failed',
     'ours vs torch': r.ours && r.torch.result ? `${(r.ours.images_per_s / r.torch.result.images_per_s).toFixed(2)}x` : '-',
   })));
   writeResult('data-folder', {

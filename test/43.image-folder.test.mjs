@@ -133,6 +133,18 @@ describe('43 ImageFolder and the DataLoader worker pool', function () {
     expect(flipped).to.be.within(121 * 0.3, 121 * 0.7);
   });
 
+  it('persistentWorkers: one pool for every epoch, the same batches, close() ends it', async function () {
+    const ds = new ImageFolder(root, { transform: T.compose([T.randomHorizontalFlip(), T.normalize(0.5, 0.25)]) });
+    const once = new DataLoader(ds, { batchSize: 32, seed: 4 });
+    const kept = new DataLoader(ds, { batchSize: 32, seed: 4, numWorkers: 2, persistentWorkers: true });
+    for (const epoch of [0, 1]) expect(await collect(kept, epoch)).to.deep.equal(await collect(once, epoch));
+    await kept.close();
+    await kept.close();
+    expect(await collect(kept, 2)).to.deep.equal(await collect(once, 2));
+    await kept[Symbol.asyncDispose]();
+    expect(() => new DataLoader(ds, { batchSize: 4, persistentWorkers: true })).to.throw(RangeError, /persistentWorkers/);
+  });
+
   it('an in-memory dataset with a transform gives the same batches in workers (shared memory)', async function () {
     const n = 50, h = 6, w = 8;
     const images = new Uint8Array(n * 3 * h * w).map((_, i) => (i * 13) % 251);

@@ -53,6 +53,9 @@ export interface DataLoaderOptions {
   numWorkers?: number;
   /** batches each worker builds ahead (torch's prefetch_factor); default 2; needs numWorkers > 0 */
   prefetchFactor?: number;
+  /** keep the worker threads between epochs (torch's persistent_workers); end them with
+   * `await loader.close()` (or `await using`); default false: a pool per epoch */
+  persistentWorkers?: boolean;
   /** where warnings go (a skipped unreadable image); default process.emitWarning */
   onWarning?: (message: string) => void;
 }
@@ -142,6 +145,8 @@ export class DataLoader {
   readonly std: readonly number[];
   readonly numWorkers: number;
   readonly prefetchFactor: number;
+  readonly persistentWorkers: boolean;
+  private pool: Piscina | null = null;
   private readonly onWarning: (message: string) => void;
   private readonly perImage: TransformSpec | null;
   private builder: BatchBuilder | null = null;
@@ -151,7 +156,7 @@ export class DataLoader {
     checkDataset(dataset);
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an options object with batchSize', options);
     const o = checkOptions<DataLoaderOptions>('options', options,
-      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std', 'numWorkers', 'prefetchFactor', 'onWarning']);
+      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std', 'numWorkers', 'prefetchFactor', 'persistentWorkers', 'onWarning']);
     this.dataset = dataset;
     this.channels = dataset instanceof ImageArrayDataset || dataset instanceof ImageFolder ? dataset.channels : 1;
     this.batchSize = checkPositiveInt('batchSize', o.batchSize);
@@ -165,6 +170,10 @@ export class DataLoader {
       throw new RangeError('options.prefetchFactor: only means something with numWorkers > 0, received numWorkers 0');
     }
     this.prefetchFactor = checkInteger('options.prefetchFactor', o.prefetchFactor ?? 2, 1, 64);
+    this.persistentWorkers = checkBoolean('options.persistentWorkers', o.persistentWorkers ?? false);
+    if (this.persistentWorkers && this.numWorkers === 0) {
+      throw new RangeError('options.persistentWorkers: needs numWorkers > 0, received numWorkers 0');
+    }
     if (o.onWarning !== undefined && typeof o.onWarning !== 'function') throw invalidType('options.onWarning', 'a function', o.onWarning);
     this.onWarning = o.onWarning ?? ((m: string) => process.emitWarning(m, 'DataLoaderWarning'));
 
@@ -304,14 +313,15 @@ export class DataLoader {
     }
     // A pool per epoch, as torch's default (persistent_workers=False); destroyed however the
     // loop ends (done, break, an error, Ctrl-C's stop), which ends the worker threads.
-    const pool = new Piscina({
+    const pool = this.pool ?? new Piscina({
       filename: path.join(__dirname, 'worker.js'),
       workerData: this.builderConfig(true),
       minThreads: this.numWorkers,
       maxThreads: this.numWorkers,
-      idleTimeout: 60_000,
+      idleTimeout: this.persistentWorkers ? Infinity : 60_000,
       concurrentTasksPerWorker: 1,
     });
+    if (this.persistentWorkers) this.pool = pool;
     const inFlight: Promise<BuiltBatch | BatchFailure>[] = [];
     const ahead = this.numWorkers * this.prefetchFactor;
     let submitted = 0;
@@ -334,8 +344,21 @@ export class DataLoader {
         yield this.toBatch(this.unwrap(built), b);
       }
     } finally {
-      await pool.destroy();
+      // A persistent pool stays (an abandoned epoch's last tasks just finish); idle workers
+      // are unref'd, so they never keep the process alive.
+      if (!this.persistentWorkers) await pool.destroy();
     }
+  }
+
+  /** Ends persistent workers (a no-op otherwise); the next epoch starts new ones. */
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   /** A built batch, or the failure it reports thrown as the right error. */

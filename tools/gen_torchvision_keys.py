@@ -33,34 +33,41 @@ except Exception:  # the package __init__ failed: load the models subpackage wit
     from torchvision.models import resnet
 
 DTYPES = {torch.float32: 'float32', torch.int64: 'int64'}
-out = {
-    'generator': 'tools/gen_torchvision_keys.py',
-    'torch': torch.__version__,
-    'torchvision': None,
-    'models': {},
-}
-try:
-    from importlib.metadata import version
-    out['torchvision'] = version('torchvision')
-except Exception:
-    pass
-for name in ['resnet18', 'resnet34', 'resnet50']:
-    model = getattr(resnet, name)(weights=None, num_classes=1000)
-    sd = model.state_dict()
-    out['models'][name] = {
-        'numParameters': sum(p.numel() for p in model.parameters()),
-        'keys': [[k, list(v.shape), DTYPES[v.dtype]] for k, v in sd.items()],
+
+
+def main():
+    out = {
+        'generator': 'tools/gen_torchvision_keys.py',
+        'torch': torch.__version__,
+        'torchvision': None,
+        'models': {},
     }
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'torchvision_resnet_keys.json')
-with open(path, 'w') as f:
-    # one key per line keeps the diff readable
-    f.write('{\n')
-    f.write(f'  "generator": {json.dumps(out["generator"])},\n  "torch": {json.dumps(out["torch"])},\n  "torchvision": {json.dumps(out["torchvision"])},\n  "models": {{\n')
-    names = list(out['models'])
-    for i, name in enumerate(names):
-        m = out['models'][name]
-        f.write(f'    {json.dumps(name)}: {{\n      "numParameters": {m["numParameters"]},\n      "keys": [\n')
-        f.write(',\n'.join('        ' + json.dumps(k) for k in m['keys']))
-        f.write('\n      ]\n    }' + (',' if i < len(names) - 1 else '') + '\n')
-    f.write('  }\n}\n')
-print(path, {n: (len(m['keys']), m['numParameters']) for n, m in out['models'].items()})
+    try:
+        from importlib.metadata import version
+        out['torchvision'] = version('torchvision')
+    except Exception:
+        pass
+    for name in ['resnet18', 'resnet34', 'resnet50']:
+        model = getattr(resnet, name)(weights=None, num_classes=1000)
+        sd = model.state_dict()
+        out['models'][name] = {
+            'numParameters': sum(p.numel() for p in model.parameters()),
+            'keys': [[k, list(v.shape), DTYPES[v.dtype]] for k, v in sd.items()],
+        }
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'fixtures', 'torchvision_resnet_keys.json')
+    with open(path, 'w') as f:
+        # one key per line keeps the diff readable
+        f.write('{\n')
+        f.write(f'  "generator": {json.dumps(out["generator"])},\n  "torch": {json.dumps(out["torch"])},\n  "torchvision": {json.dumps(out["torchvision"])},\n  "models": {{\n')
+        names = list(out['models'])
+        for i, name in enumerate(names):
+            m = out['models'][name]
+            f.write(f'    {json.dumps(name)}: {{\n      "numParameters": {m["numParameters"]},\n      "keys": [\n')
+            f.write(',\n'.join('        ' + json.dumps(k) for k in m['keys']))
+            f.write('\n      ]\n    }' + (',' if i < len(names) - 1 else '') + '\n')
+        f.write('  }\n}\n')
+    print(path, {n: (len(m['keys']), m['numParameters']) for n, m in out['models'].items()})
+
+
+if __name__ == '__main__':
+    main()

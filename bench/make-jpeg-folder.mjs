@@ -10,25 +10,16 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+const require = createRequire(import.meta.url);
+// mulberry32, the package's seeded PRNG, [0, 1)
+const { mulberry32: prng } = require('../dist/data/fashion-mnist.js');
+
 function loadSharp() {
-  const require = createRequire(import.meta.url);
   try {
     return require('sharp');
   } catch (e) {
     throw new Error(`make-jpeg-folder: sharp is needed to write JPEGs and could not be loaded (${e.message.split('\n')[0]})`);
   }
-}
-
-// mulberry32: a small seeded PRNG, [0, 1)
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const clamp = (v) => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));

@@ -1,11 +1,12 @@
 // The `cudnn-resblock` command, run as a child process: help, usage errors (exit 2), doctor, and
 // a tiny end-to-end training run on a synthetic fashion-mnist package.
 import { expect } from 'chai';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { interruptAtFirstStep } from './support/interrupt.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -208,21 +209,8 @@ describe('50 cli', function () {
     this.timeout(180000);
     const project = path.join(tmp, 'project');
     const out = path.join(project, 'interrupted');
-    const child = spawn(process.execPath, [cli, 'train', '--limit-train', '640', '--limit-test', '64', '--epochs', '3', '--batch-size', '32',
-      '--device', 'cpu', '--out', out, '--cache-dir', path.join(project, 'cache')], { cwd: project });
-    let stderr = '';
-    let stdout = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    // the progress lines (not a TTY) show training has started; interrupt at the first one
-    let sent = false;
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!sent && /step \d+\/\d+/.test(stderr)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    const code = await new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, sent, stdout, stderr } = await interruptAtFirstStep(cli, ['train', '--limit-train', '640', '--limit-test', '64', '--epochs', '3',
+      '--batch-size', '32', '--device', 'cpu', '--out', out, '--cache-dir', path.join(project, 'cache')], { cwd: project });
     expect(sent, stderr).to.equal(true);
     expect(code, stderr).to.equal(130);
     expect(stderr).to.include('stopping after this step');

@@ -83,3 +83,22 @@ export function writeResult(name, result) {
   writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ date: new Date().toISOString(), host: host(), ...result }, null, 2));
   console.log(`wrote bench/results/${name}.json`);
 }
+
+/**
+ * The machine's measured float32 FMA peak with `threads` threads, in GFLOP/s: bench/fma_peak.c
+ * (independent FMA chains on the widest vectors the CPU has) built with the system's `cc` and run
+ * here, the best of three runs. Returns { gflops, isa } or { gflops: null, why }.
+ */
+export function fmaPeak(threads) {
+  const bin = path.join(os.tmpdir(), `crb-fma-peak-${process.getuid?.() ?? 0}`);
+  try {
+    execFileSync('cc', ['-O2', '-pthread', path.join(root, 'bench/fma_peak.c'), '-o', bin], { stdio: 'pipe' });
+    const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(bin, [String(threads), '0.3'], { encoding: 'utf8' })));
+    return { gflops: Math.max(...runs.map((r) => r.gflops)), isa: runs[0].isa };  // a peak: the best run
+  } catch (e) {
+    return { gflops: null, why: String(e.message).split('\n')[0] };
+  }
+}
+
+/** Multiply-add FLOPs of one conv forward: 2 * N * out_h * out_w * K * C/groups * R * S. */
+export const convFlops = ({ n, c, k, r, s, outH, outW, groups = 1 }) => 2 * n * outH * outW * k * (c / groups) * r * s;

@@ -1,4 +1,5 @@
-"""PyTorch's side of bench/block-cpu.mjs: d2l's ResidualBlock forward on the CPU.
+"""PyTorch's side of bench/block-cpu.mjs: d2l's ResidualBlock on the CPU, forward (train-mode BN)
+or, for cases with "backward": true, forward + backward with the input gradient.
 
 Usage: python bench/torch_block.py THREADS WARMUP ITERS CASES_JSON  -> prints JSON results.
 """
@@ -26,12 +27,21 @@ def main():
                 blk = blk.to(memory_format=torch.channels_last)
                 x = x.to(memory_format=torch.channels_last)
             times = []
-            with torch.no_grad():
+            backward = case.get("backward", False)
+            x.requires_grad_(backward)
+            gy = None
+            with torch.set_grad_enabled(backward):
                 for i in range(warmup + iters):
                     t0 = time.perf_counter()
-                    blk(x)
+                    y = blk(x)
+                    if backward:
+                        if gy is None:
+                            gy = torch.ones_like(y)
+                        y.backward(gy)
                     if i >= warmup:
                         times.append((time.perf_counter() - t0) * 1000)
+                    blk.zero_grad(set_to_none=False)
+                    x.grad = None
             out.append({"name": case["name"], "format": fmt, "median_ms": statistics.median(times), "min_ms": min(times)})
     print(json.dumps({"torch": torch.__version__, "threads": threads, "results": out}))
 

@@ -74,7 +74,7 @@ describe('native addon: surface', function () {
 
   it('capabilities(device) says what each backend computes natively, as backendInfo() does', function () {
     const cpu = native.capabilities('cpu');
-    expect(cpu).to.deep.equal({ channelsLast: false, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
+    expect(cpu).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
     const info = native.backendInfo();
     expect(info.cpu.capabilities).to.deep.equal(cpu);
     if (info.cuda.available) {
@@ -310,11 +310,14 @@ describe('native addon: to, view, copyInto, fill, axpby', function () {
     expect(read(copy)[0]).to.equal(1.5);
   });
 
-  it('channelsLast: on the CPU the flag stays false (NCHW storage); only 4-D tensors may ask', function () {
+  it('channelsLast: the CPU stores NHWC (values in memory order); only 4-D tensors may ask', function () {
     const x = f32([1, 2, 3, 4, 5, 6], [1, 2, 1, 3]);
     const y = native.to(x, 'cpu', 'float32', true);
-    expect(y.channelsLast).to.equal(false);
-    expect(read(y)).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    expect(y.channelsLast).to.equal(true);
+    expect(read(y)).to.deep.equal([1, 4, 2, 5, 3, 6]);
+    expect(read(native.to(y, 'cpu', 'float32', false))).to.deep.equal([1, 2, 3, 4, 5, 6]);
+    // a same-shape view keeps the memory order (autograd saves inputs that way)
+    expect(native.view(y, [1, 2, 1, 3]).channelsLast).to.equal(true);
     expectThrow(() => native.to(f32([1, 2]), 'cpu', 'float32', true), RangeError, 'argument "channelsLast"');
     expectThrow(() => native.to(x, 'cpu', 'float32', 1), TypeError, 'argument "channelsLast"', 'a boolean');
   });

@@ -1,22 +1,26 @@
 // ResidualBlock backward against PyTorch (tools/gen_fixtures.py): one train-mode forward,
 // y.backward(gy) with the fixture's fixed upstream gradient, then x.grad and every parameter's
-// .grad. Every backend in availableDevices() runs every case.
+// .grad. Every backend in availableDevices() runs every case, in channels-last too where the
+// backend computes it natively.
 import { expect } from 'chai';
 
-import { availableDevices, ResidualBlock } from '../dist/index.js';
-import { BLOCK_CASES, TOLERANCE, blockArgs, deviceTitle, loadBlockFixture, maxAbs, maxRelErr } from './helpers/block-fixtures.mjs';
+import { availableDevices, capabilities, ResidualBlock } from '../dist/index.js';
+import {
+  BLOCK_CASES, TOLERANCE, blockArgs, deviceFormats, deviceTitle, loadBlockFixture, maxAbs, maxRelErr, values,
+} from './helpers/block-fixtures.mjs';
 
-for (const device of availableDevices()) {
-  describe(deviceTitle('ResidualBlock gradients vs PyTorch', device), () => {
+for (const [device, memoryFormat] of deviceFormats(availableDevices(), capabilities)) {
+  describe(deviceTitle('ResidualBlock gradients vs PyTorch', device, memoryFormat), () => {
     for (const name of BLOCK_CASES) {
       it(`block_${name}: dx and the gradient of every parameter`, () => {
         const fx = loadBlockFixture(name);
         const blk = new ResidualBlock(...blockArgs(fx.params, device));
         const sd = fx.stateDict(device);
-        const x = fx.tensor('x', device, { requiresGrad: true });
-        const gy = fx.tensor('gy', device);
+        const x = fx.tensor('x', device, { requiresGrad: true, memoryFormat });
+        const gy = fx.tensor('gy', device, { memoryFormat });
         try {
           blk.loadStateDict(sd);
+          blk.to({ memoryFormat });
           blk.train();
           const y = blk.forward(x);
           expect(y.shape).to.deep.equal(fx.outputShape);
@@ -25,7 +29,8 @@ for (const device of availableDevices()) {
 
           expect(x.grad, 'x.grad').to.not.equal(null);
           expect(x.grad.shape).to.deep.equal(fx.entry('dx').shape);
-          expect(maxRelErr(x.grad.toArraySync(), fx.entry('dx').data), 'dx max rel err').to.be.at.most(TOLERANCE);
+          expect(x.grad.memoryFormat).to.equal(memoryFormat);
+          expect(maxRelErr(values(x.grad), fx.entry('dx').data), 'dx max rel err').to.be.at.most(TOLERANCE);
 
           const params = blk.namedParameters();
           expect(params.map(([n]) => n)).to.have.members(fx.gradKeys);
@@ -37,7 +42,7 @@ for (const device of availableDevices()) {
             // error against that BN's beta gradient (same channels, same upstream sum).
             const scaleKey = fx.zeroGrads[`grad.${pname}`];
             const scale = scaleKey === undefined ? undefined : maxAbs(fx.entry(scaleKey).data);
-            const err = maxRelErr(p.grad.toArraySync(), expected.data, scale);
+            const err = maxRelErr(values(p.grad), expected.data, scale);
             expect(err, `grad.${pname} max rel err`).to.be.at.most(TOLERANCE);
           }
         } finally {

@@ -6,7 +6,7 @@ import { forEachDevice } from './support/devices.mjs';
 
 const require = createRequire(import.meta.url);
 const lib = require('../dist/index.js');
-const { autocast, isAutocastEnabled, GradScaler, ResidualBlock, SGD, randn, tensor, manualSeed, noGrad } = lib;
+const { autocast, isAutocastEnabled, GradScaler, ResidualBlock, SGD, randn, rand, tensor, manualSeed, noGrad, resnet18, crossEntropy } = lib;
 
 describe('autocast options', function () {
   it('validates its options and restores the previous state, also after a throw', function () {
@@ -79,8 +79,10 @@ forEachDevice('channels-last memory format', (device) => {
     const values = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i);
     const x = tensor(values, [2, 3, 4, 5], { device });
     const cl = x.to({ memoryFormat: 'channelsLast' });
-    expect(cl.memoryFormat).to.equal(device === 'cuda' ? 'channelsLast' : 'contiguous');
-    expect(Array.from(cl.to('cpu').toArraySync())).to.deep.equal(Array.from(values));
+    expect(cl.memoryFormat).to.equal('channelsLast');
+    // the CPU keeps channelsLast too: toArraySync reads memory order, so ask for NCHW
+    expect(cl.to('cpu').memoryFormat).to.equal('channelsLast');
+    expect(Array.from(cl.to({ device: 'cpu', memoryFormat: 'contiguous' }).toArraySync())).to.deep.equal(Array.from(values));
     expect(Array.from(cl.to({ memoryFormat: 'contiguous' }).toArraySync())).to.deep.equal(Array.from(values));
   });
 
@@ -96,10 +98,35 @@ forEachDevice('channels-last memory format', (device) => {
     blk.to({ memoryFormat: 'channelsLast' });
     const y2 = blk.forward(x);
     y2.sum().backward();
-    const a = y2.to({ device: 'cpu' }).toArraySync();
+    const a = y2.to({ device: 'cpu', memoryFormat: 'contiguous' }).toArraySync();
     const g = x.grad.toArraySync();
-    const tol = device === 'cuda' ? 1e-2 : 0;
+    const tol = device === 'cuda' ? 1e-2 : 1e-5;  // the CPU sums NHWC in another order
     for (let i = 0; i < ref.length; i++) expect(Math.abs(a[i] - ref[i])).to.be.at.most(tol * (1 + Math.abs(ref[i])));
     for (let i = 0; i < g.length; i++) expect(Math.abs(g[i] - gref[i])).to.be.at.most(tol * (1 + Math.abs(gref[i])) + 1e-6);
+  });
+
+  it('a channels-last ResNet-18 training step matches the contiguous one (pooling, Flatten and the head included)', function () {
+    // float64 on the CPU, so only a wrong result (not float32 rounding through 18 layers) can differ
+    const dtype = device === 'cuda' ? 'float32' : 'float64';
+    const x = rand([2, 1, 28, 28], { device, dtype });
+    const labels = tensor(Int32Array.from([3, 7]), [2], { device, dtype: 'int32' });
+    const step = (memoryFormat) => {
+      manualSeed(4);
+      const model = resnet18({ numClasses: 10, inChannels: 1, device }).to({ memoryFormat, dtype });
+      const loss = crossEntropy(model.forward(x), labels);
+      loss.backward();
+      const w = model.parameters()[0];
+      const out = { loss: loss.itemSync(), grad: w.grad.to({ device: 'cpu', memoryFormat: 'contiguous' }).toArraySync() };
+      expect(w.memoryFormat).to.equal(memoryFormat);
+      model.dispose();
+      return out;
+    };
+    const ref = step('contiguous');
+    const cl = step('channelsLast');
+    const tol = device === 'cuda' ? 1e-2 : 1e-9;
+    expect(Math.abs(cl.loss - ref.loss)).to.be.at.most(tol * (1 + Math.abs(ref.loss)));
+    let big = 0;
+    for (const v of ref.grad) big = Math.max(big, Math.abs(v));
+    for (let i = 0; i < ref.grad.length; i++) expect(Math.abs(cl.grad[i] - ref.grad[i])).to.be.at.most(tol * big);
   });
 });

@@ -229,8 +229,8 @@ export abstract class Module {
    * Moves/casts parameters and buffers in place (same Tensor objects, so optimizers keep
    * working), like `nn.Module.to`. `dtype` 'float32'/'float64' casts the floating-point tensors;
    * 'bfloat16'/'float16' selects mixed precision instead (see computeDtype): parameters and BN
-   * statistics stay float32 masters. `memoryFormat: 'channelsLast'` stores 4-D tensors NHWC on
-   * CUDA (the CPU backend keeps NCHW).
+   * statistics stay float32 masters. `memoryFormat: 'channelsLast'` stores 4-D tensors NHWC (both
+   * backends compute in it natively).
    */
   to(target: Device | ToOptions): this {
     const options: ToOptions = typeof target === 'string' ? { device: target } : checkOptions<ToOptions>('to', target, ['device', 'dtype', 'memoryFormat']);

@@ -77,14 +77,21 @@ export function relu(x: Tensor): Tensor {
 
 class SumBackward extends Node {
   readonly name = 'SumBackward';
+  private readonly channelsLast: boolean;
   constructor(input: Tensor, private readonly inputShape: readonly number[], private readonly scale: number) {
     super();
     this.edges = [edgeTo(input)];
+    this.channelsLast = input.memoryFormat === 'channelsLast';
   }
   apply(g: Tensor): (Tensor | null)[] {
-    // d(sum)/dx = 1 everywhere, times the incoming scalar (and 1/n for mean).
+    // d(sum)/dx = 1 everywhere, times the incoming scalar (and 1/n for mean), in the input's
+    // memory format (the ops it flows into require their arguments' formats to agree).
     const value = g.itemSync() * this.scale;
-    return [Tensor._fromHandle(native.full(this.inputShape.slice(), g.dtype, g.device, value))];
+    const ones = native.full(this.inputShape.slice(), g.dtype, g.device, value);
+    if (!this.channelsLast) return [Tensor._fromHandle(ones)];
+    const converted = native.to(ones, g.device, g.dtype, true);
+    ones.dispose();
+    return [Tensor._fromHandle(converted)];
   }
 }
 

@@ -43,12 +43,24 @@ export function maxPool2d(x: Tensor, kernelSize: number | Pair, options: MaxPool
 
 class AdaptiveAvgPool2dBackward extends Node {
   readonly name = 'AdaptiveAvgPool2dBackward';
+  private readonly channelsLast: boolean;
   constructor(x: Tensor, private readonly inputShape: number[]) {
     super();
     this.edges = [edgeTo(x)];
+    this.channelsLast = x.memoryFormat === 'channelsLast';
   }
   apply(g: Tensor): (Tensor | null)[] {
-    return [Tensor._fromHandle(native.adaptiveAvgPool2dBackward(g.handle, this.inputShape))];
+    // dx takes g's memory format: bring g to x's first. After global pooling g usually comes back
+    // through Flatten's view as contiguous (N, C, 1, 1), the same memory in either order.
+    if ((g.memoryFormat === 'channelsLast') === this.channelsLast) {
+      return [Tensor._fromHandle(native.adaptiveAvgPool2dBackward(g.handle, this.inputShape))];
+    }
+    const aligned = native.to(g.handle, g.device, g.dtype, this.channelsLast);
+    try {
+      return [Tensor._fromHandle(native.adaptiveAvgPool2dBackward(aligned, this.inputShape))];
+    } finally {
+      aligned.dispose();
+    }
   }
 }
 

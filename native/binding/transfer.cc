@@ -12,11 +12,10 @@ namespace crb {
 namespace {
 
 // Note [channelsLast]
-// A backend whose capabilities.layouts lack NHWC (the CPU) only computes in NCHW, so there
-// `to(..., channelsLast=true)` keeps NCHW storage and reports channelsLast=false. Elsewhere (CUDA)
-// a layout change is one convert_layout call on the destination device, after any move and cast
-// (which are layout-agnostic): a channels-last tensor going to the CPU is moved as it is, then
-// put back in NCHW order there.
+// A backend whose capabilities.layouts lack NHWC only computes in NCHW, so there
+// `to(..., channelsLast=true)` keeps NCHW storage and reports channelsLast=false. Elsewhere (CPU,
+// CUDA) a layout change is one convert_layout call on the destination device, after any move and
+// cast (which are layout-agnostic).
 
 Napi::Object MoveAndCast(const Napi::CallbackInfo& info, OpCall& call, TensorHandle* h, Device dst_device,
                          crb_dtype dst_dtype);
@@ -111,6 +110,8 @@ Napi::Value View(const Napi::CallbackInfo& info) {
     call.RangeErr("shape", "a shape of " + std::to_string(h->numel()) + " elements (h has shape " +
                                ShapeToString(h->shape()) + ")",
                   ShapeToString(shape));
+  // The same shape keeps the memory order (what autograd nodes save of their inputs).
+  if (shape == h->shape()) return call.Wrap(h->storage(), shape, h->dtype(), h->channels_last());
   // NHWC and NCHW orders coincide when there is one channel or one pixel, e.g. (N, C, 1, 1)
   // after global pooling, which Flatten then views as (N, C).
   if (h->channels_last() && h->dim(1) != 1 && h->dim(2) * h->dim(3) != 1)

@@ -1,11 +1,14 @@
-// Batch norm over (n, h, w) per channel, NCHW, PyTorch semantics.
+// Batch norm over (n, h, w) per channel, NCHW or NHWC, PyTorch semantics.
 //   x, y, dy, dx: (n, c, h, w)   gamma, beta, running_*, save_*: (c), same float type as x
+// NHWC is (n*h*w) rows of c contiguous channels: every pass goes row by row, vectorised across
+// the channels, each thread summing its rows into its own per-channel accumulators.
 // Training normalizes with the batch mean and the BIASED variance, saves mean and
 // invstd = 1/sqrt(var + eps), and moves running_var towards the UNBIASED variance (PyTorch).
 // Per-channel sums are accumulated in double. gamma and beta are always given (the ABI has no
 // affine=False).
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "dtype.h"
 #include "ops.h"
@@ -18,8 +21,7 @@ namespace {
 // `train_forward`: the statistics come from the batch (crb_geom_batchnorm).
 crb_status check_desc(const crb_bn_desc* d, const char* op, bool train_forward = false) {
   crb_geom_error e;
-  if (crb_status st = check(crb_bn_check(d, train_forward, &e), e, op)) return st;
-  return require_nchw(d->layout, op);
+  return check(crb_bn_check(d, train_forward, &e), e, op);
 }
 
 // Runs fn(channel) for every channel on the pool.
@@ -45,6 +47,175 @@ void for_each_channel_block(int64_t c, Fn&& fn) {
     for (int64_t b = b0; b < b1; ++b) fn(b * block, std::min(c, (b + 1) * block));
   });
 }
+
+// ---- NHWC
+
+// Per-channel double sums over the rows (n*h*w of them): fn(row, s1, s2) adds one row's terms
+// to the thread's accumulators; the totals land in t1, t2 (c each).
+template <class Fn>
+void nhwc_channel_sums(int64_t rows, int64_t c, double* t1, double* t2, Fn&& fn) {
+  const int threads = num_threads();
+  std::vector<double> part(size_t(threads) * 2 * c, 0.0);
+  parallel_for(rows, 256, [&](int64_t r0, int64_t r1, int thread) {
+    double* s1 = part.data() + size_t(thread) * 2 * c;
+    double* s2 = s1 + c;
+    for (int64_t r = r0; r < r1; ++r) fn(r, s1, s2);
+  });
+  for (int64_t ch = 0; ch < c; ++ch) {
+    double a = 0, b = 0;
+    for (int t = 0; t < threads; ++t) {
+      a += part[size_t(t) * 2 * c + ch];
+      b += part[size_t(t) * 2 * c + c + ch];
+    }
+    t1[ch] = a;
+    t2[ch] = b;
+  }
+}
+
+// Row pieces of the elementwise passes: fn(row) over all rows on the pool.
+template <class Fn>
+void nhwc_rows(int64_t rows, Fn&& fn) {
+  parallel_for(rows, 256, [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) fn(r);
+  });
+}
+
+template <class T>
+crb_status forward_train_nhwc(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y,
+                              T* running_mean, T* running_var, T* save_mean, T* save_invstd, const T* z) {
+  const int64_t c = d->c, rows = int64_t(d->n) * d->h * d->w, count = rows;
+  const double m = d->momentum;
+  // shifted by the first row, as in NCHW
+  std::vector<double> pivot(x, x + c), s1(c), s2(c);
+  nhwc_channel_sums(rows, c, s1.data(), s2.data(), [&](int64_t r, double* a, double* b) {
+    const T* p = x + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double dv = double(p[ch]) - pivot[ch];
+      a[ch] += dv;
+      b[ch] += dv * dv;
+    }
+  });
+  std::vector<T> scale(c), shift(c), mu(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double mean_shift = s1[ch] / count, mean = pivot[ch] + mean_shift;
+    const double sq = std::max(0.0, s2[ch] - s1[ch] * mean_shift);
+    const double invstd = 1.0 / std::sqrt(sq / count + d->eps);
+    scale[ch] = T(invstd * double(gamma[ch]));
+    shift[ch] = beta[ch];
+    mu[ch] = T(mean);
+    if (save_mean) save_mean[ch] = T(mean);
+    if (save_invstd) save_invstd[ch] = T(invstd);
+    if (running_mean) running_mean[ch] = T((1 - m) * double(running_mean[ch]) + m * mean);
+    if (running_var) running_var[ch] = T((1 - m) * double(running_var[ch]) + m * (sq / (count - 1)));
+  }
+  const T *sc = scale.data(), *sh = shift.data(), *mt = mu.data();
+  nhwc_rows(rows, [&](int64_t r) {
+    const T* p = x + r * c;
+    T* q = y + r * c;
+    if (z) {
+      const T* zz = z + r * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const T v = (p[ch] - mt[ch]) * sc[ch] + sh[ch] + zz[ch];
+        q[ch] = v < T(0) ? T(0) : v;
+      }
+    } else {
+      for (int64_t ch = 0; ch < c; ++ch) q[ch] = (p[ch] - mt[ch]) * sc[ch] + sh[ch];
+    }
+  });
+  return CRB_OK;
+}
+
+template <class T>
+crb_status forward_eval_nhwc(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, const T* running_mean,
+                             const T* running_var, T* y) {
+  const int64_t c = d->c, rows = int64_t(d->n) * d->h * d->w;
+  std::vector<T> scale(c), shift(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    scale[ch] = T(double(gamma[ch]) / std::sqrt(double(running_var[ch]) + d->eps));
+    shift[ch] = beta[ch];
+  }
+  const T *sc = scale.data(), *sh = shift.data();
+  nhwc_rows(rows, [&](int64_t r) {
+    const T* p = x + r * c;
+    T* q = y + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) q[ch] = (p[ch] - running_mean[ch]) * sc[ch] + sh[ch];
+  });
+  return CRB_OK;
+}
+
+// relu_y and dz as in backward_train.
+template <class T>
+crb_status backward_train_nhwc(const crb_bn_desc* d, const T* x, const T* dy, const T* gamma, const T* save_mean,
+                               const T* save_invstd, T* dx, T* dgamma, T* dbeta, const T* relu_y, T* dz) {
+  const int64_t c = d->c, rows = int64_t(d->n) * d->h * d->w, count = rows;
+  const T* grad = relu_y ? dz : dy;
+  std::vector<double> sum_dy(c), sum_dy_xmu(c);
+  nhwc_channel_sums(rows, c, sum_dy.data(), sum_dy_xmu.data(), [&](int64_t r, double* a, double* b) {
+    const T* p = x + r * c;
+    if (relu_y) {
+      const T* yy = relu_y + r * c;
+      const T* gy = dy + r * c;
+      T* out = dz + r * c;
+      for (int64_t ch = 0; ch < c; ++ch) out[ch] = yy[ch] <= T(0) ? T(0) : gy[ch];
+    }
+    const T* gr = grad + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const double gv = double(gr[ch]);
+      a[ch] += gv;
+      b[ch] += gv * (double(p[ch]) - double(save_mean[ch]));
+    }
+  });
+  std::vector<T> k(c), mean_dy(c), proj(c);
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const double invstd = save_invstd[ch], sum_dy_xhat = sum_dy_xmu[ch] * invstd;
+    if (dgamma) dgamma[ch] = T(sum_dy_xhat);
+    if (dbeta) dbeta[ch] = T(sum_dy[ch]);
+    k[ch] = T(invstd * double(gamma[ch]));
+    mean_dy[ch] = T(sum_dy[ch] / count);
+    proj[ch] = T(sum_dy_xhat * invstd / count);
+  }
+  if (!dx) return CRB_OK;
+  const T *kk = k.data(), *mdy = mean_dy.data(), *pr = proj.data();
+  nhwc_rows(rows, [&](int64_t r) {
+    const T* p = x + r * c;
+    const T* gy = grad + r * c;
+    T* q = dx + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) q[ch] = (gy[ch] - mdy[ch] - (p[ch] - save_mean[ch]) * pr[ch]) * kk[ch];
+  });
+  return CRB_OK;
+}
+
+template <class T>
+crb_status backward_eval_nhwc(const crb_bn_desc* d, const T* x, const T* dy, const T* gamma, const T* running_mean,
+                              const T* running_var, T* dx, T* dgamma, T* dbeta) {
+  const int64_t c = d->c, rows = int64_t(d->n) * d->h * d->w;
+  std::vector<T> a(c);
+  for (int64_t ch = 0; ch < c; ++ch) a[ch] = T(double(gamma[ch]) / std::sqrt(double(running_var[ch]) + d->eps));
+  if (dgamma || dbeta) {
+    std::vector<double> sum_dy(c), sum_dy_xmu(c);
+    nhwc_channel_sums(rows, c, sum_dy.data(), sum_dy_xmu.data(), [&](int64_t r, double* s1, double* s2) {
+      const T* p = x + r * c;
+      const T* gy = dy + r * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        s1[ch] += double(gy[ch]);
+        s2[ch] += double(gy[ch]) * (double(p[ch]) - double(running_mean[ch]));
+      }
+    });
+    for (int64_t ch = 0; ch < c; ++ch) {
+      if (dgamma) dgamma[ch] = T(sum_dy_xmu[ch] / std::sqrt(double(running_var[ch]) + d->eps));
+      if (dbeta) dbeta[ch] = T(sum_dy[ch]);
+    }
+  }
+  if (!dx) return CRB_OK;
+  const T* ap = a.data();
+  nhwc_rows(rows, [&](int64_t r) {
+    const T* gy = dy + r * c;
+    T* q = dx + r * c;
+    for (int64_t ch = 0; ch < c; ++ch) q[ch] = gy[ch] * ap[ch];
+  });
+  return CRB_OK;
+}
+
 
 // Adds sum(x - pivot) and sum((x - pivot)^2) over the n runs p + i*stride, [0, len), to *s1, *s2,
 // in double. Eight independent lanes keep the additions vectorisable and off one long dependency
@@ -110,6 +281,8 @@ inline void lane_grad_sums(const T* p, const T* g, int64_t n, int64_t stride, in
 template <class T>
 crb_status forward_train(const crb_bn_desc* d, const T* x, const T* gamma, const T* beta, T* y, T* running_mean,
                          T* running_var, T* save_mean, T* save_invstd, const T* z = nullptr) {
+  if (d->layout == CRB_NHWC)
+    return forward_train_nhwc(d, x, gamma, beta, y, running_mean, running_var, save_mean, save_invstd, z);
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
   const double m = d->momentum;
   for_each_channel_block(c, [&](int64_t c0, int64_t c1) {
@@ -163,6 +336,7 @@ crb_status forward_eval(const crb_bn_desc* d, const T* x, const T* gamma, const 
                         const T* running_var, T* y) {
   if (!running_mean || !running_var)
     return fail(CRB_ERR_INVALID, "batchnorm_forward_eval", "running_mean and running_var are required in eval mode");
+  if (d->layout == CRB_NHWC) return forward_eval_nhwc(d, x, gamma, beta, running_mean, running_var, y);
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w;
   for_each_channel(c, [&](int64_t ch) {
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);
@@ -196,6 +370,8 @@ crb_status backward_train(const crb_bn_desc* d, const T* x, const T* dy, const T
                           T* dz = nullptr) {
   if (!save_mean || !save_invstd)
     return fail(CRB_ERR_INVALID, "batchnorm_backward_train", "save_mean and save_invstd are required");
+  if (d->layout == CRB_NHWC)
+    return backward_train_nhwc(d, x, dy, gamma, save_mean, save_invstd, dx, dgamma, dbeta, relu_y, dz);
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w, count = n * hw;
   for_each_channel_block(c, [&](int64_t c0, int64_t c1) {
     // the ReLU mask and both sums in one pass, image by image
@@ -250,6 +426,8 @@ crb_status backward_eval(const crb_bn_desc* d, const T* x, const T* dy, const T*
                          const T* running_var, T* dx, T* dgamma, T* dbeta) {
   if (!running_mean || !running_var)
     return fail(CRB_ERR_INVALID, "batchnorm_backward_eval", "running_mean and running_var are required in eval mode");
+  if (d->layout == CRB_NHWC)
+    return backward_eval_nhwc(d, x, dy, gamma, running_mean, running_var, dx, dgamma, dbeta);
   const int64_t n = d->n, c = d->c, hw = int64_t(d->h) * d->w;
   for_each_channel(c, [&](int64_t ch) {
     const double invstd = 1.0 / std::sqrt(double(running_var[ch]) + d->eps);

@@ -1,4 +1,5 @@
-// 2-D convolution, PyTorch semantics (any kernel, stride, padding, dilation, groups), NCHW.
+// 2-D convolution, PyTorch semantics (any kernel, stride, padding, dilation, groups), NCHW here and
+// NHWC in Note [NHWC convolution] below.
 //   x: (n, c, h, w)   w: (k, c/groups, r, s)   b: (k)   y: (n, k, out_h, out_w)
 // Forward is one GEMM per chunk of images and group: y_g = w_g (k/g x c/g*r*s) * col_g, where
 // col_g (c/g*r*s x images*out_h*out_w) is im2col(x) gathered straight into the GEMM's B panels
@@ -56,7 +57,6 @@ struct ConvGeom {
 crb_status check_desc(const crb_conv2d_desc* d, const char* op, ConvGeom* g) {
   crb_geom_error e;
   if (crb_status st = check(crb_conv2d_check(d, &e), e, op)) return st;
-  if (crb_status st = require_nchw(d->layout, op)) return st;
   *g = {d->n, d->c, d->h, d->w, d->k, d->r, d->s, d->stride_h, d->stride_w, d->pad_h, d->pad_w,
         d->dil_h, d->dil_w, d->groups, d->out_h, d->out_w};
   return CRB_OK;
@@ -455,17 +455,39 @@ crb_status backward_data(const ConvGeom& g, const T* dy, const T* w, T* dx, int6
   return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate im2col / packing buffers");
 }
 
-template <class T>
-crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
-  const int64_t wsize = g.k * g.crs();
+// dw (wsize values) = the sum over the chunks of body(first, images, gemm_parallel, acc, beta):
+// each thread accumulates its chunks into its own copy of dw (acc; beta 0 on its first chunk),
+// and the copies are summed at the end. body returns false when out of memory.
+template <class T, class Body>
+crb_status sum_over_chunks(const ConvGeom& g, const Chunks& plan, int64_t wsize, T* dw, Body&& body) {
   const int threads = num_threads();
-  const Chunks plan = plan_chunks(g.n, g.ohw());
-  // Each thread accumulates its chunks into its own copy of dw; the copies are summed at the end.
   T* partials = plan.gemm_parallel ? nullptr
                                     : static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * (threads - 1) * wsize + 1));
   if (!plan.gemm_parallel && !partials)
     return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate %d partial weight gradients", threads - 1);
   std::vector<char> touched(threads, 0);
+  const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int thread) {
+    T* acc = thread == 0 ? dw : partials + (thread - 1) * wsize;
+    const T beta = touched[thread] ? T(1) : T(0);
+    touched[thread] = 1;
+    return body(first, images, par, acc, beta);
+  });
+  if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate im2col / packing buffers");
+  if (!touched[0]) std::fill(dw, dw + wsize, T(0));  // the other threads took every chunk
+  if (plan.gemm_parallel) return CRB_OK;
+  parallel_for(wsize, 16384, [&](int64_t i0, int64_t i1, int) {
+    for (int t = 1; t < threads; ++t) {
+      if (!touched[t]) continue;
+      const T* p = partials + (t - 1) * wsize;
+      for (int64_t i = i0; i < i1; ++i) dw[i] += p[i];
+    }
+  });
+  return CRB_OK;
+}
+
+template <class T>
+crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  const Chunks plan = plan_chunks(g.n, g.ohw());
   // Without padding x is read in place (a copy would cost more than the gather saves, e.g. the
   // strided 1x1 convs read a quarter of x).
   const bool padded = g.ph > 0 || g.pw > 0;
@@ -480,10 +502,7 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     for (int64_t oh = 0; oh < g.oh; ++oh)
       for (int64_t ow = 0; ow < g.ow; ++ow)
         positions[(i * g.oh + oh) * g.ow + ow] = i * image_stride + oh * g.sh * g.wp() + ow * g.sw;
-  const bool ok = for_each_chunk(g.n, plan, [&](int64_t first, int64_t images, bool par, int thread) {
-    T* acc = thread == 0 ? dw : partials + (thread - 1) * wsize;
-    const T beta = touched[thread] ? T(1) : T(0);
-    touched[thread] = 1;
+  return sum_over_chunks(g, plan, g.k * g.crs(), dw, [&](int64_t first, int64_t images, bool par, T* acc, T beta) {
     const int64_t cols = images * g.ohw();
     T* xpad = padded ? static_cast<T*>(scratch(2, sizeof(T) * g.cg() * cstride)) : nullptr;
     T* dyc = static_cast<T*>(scratch(3, sizeof(T) * g.kg() * cols));
@@ -507,17 +526,312 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     }
     return true;
   });
-  if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate im2col / packing buffers");
-  if (!touched[0]) std::fill(dw, dw + wsize, T(0));  // the other threads took every chunk
-  if (plan.gemm_parallel) return CRB_OK;
-  parallel_for(wsize, 16384, [&](int64_t i0, int64_t i1, int) {
-    for (int t = 1; t < threads; ++t) {
-      if (!touched[t]) continue;
-      const T* p = partials + (t - 1) * wsize;
-      for (int64_t i = i0; i < i1; ++i) dw[i] += p[i];
+}
+
+// Note [NHWC convolution]
+// Channels-last: x (n, h, w, c), w (k, r, s, c/groups), y (n, oh, ow, k). Forward is an implicit
+// GEMM whose rows are the output positions, written straight into y (row stride k):
+//   y_g (positions x kg) = sum over the live taps t of A_t (positions x cg) * w_{g,t}^T (cg x kg)
+// where row i of A_t is the cg channels of the pixel tap t reads for output i: a contiguous run
+// of x, or padding. The direct tile (gemm_kernel_h direct_micro_kernel) broadcasts from those
+// runs in place, so there is no im2col and no padded copy; only a panel of rows that crosses an
+// output row or touches the padding is gathered into a small buffer first. Taps that only ever
+// read padding (a 3x3 conv on a 1x1 map) are skipped. w^T is packed once per call, per tap and
+// channel block, and shared by the threads.
+// Backward data, stride 1: the forward conv of dy with the flipped, transposed weights (as in
+// NCHW). Otherwise, per tap, dcol_t (positions x cg) = dy_g * w_{g,t}, added into dx's runs.
+// Backward filter: dw_g (kg x live taps*cg) = dy_g^T * A, A packed as the GEMM's B panels from
+// the same runs, chunks of images accumulated per thread as in NCHW.
+
+constexpr int kNhwcWeightsSlot = 6;  // packed w^T, calling thread
+constexpr int kNhwcAuxSlot = 7;      // flipped weights (backward data), live-tap gradient (filter)
+
+// Which taps read any input along one axis.
+std::vector<char> live_axis(int64_t taps, int64_t out, int64_t stride, int64_t pad, int64_t dil, int64_t size) {
+  std::vector<char> live(size_t(taps), 0);
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t o = 0; o < out && !live[t]; ++o) {
+      const int64_t i = o * stride - pad + t * dil;
+      live[t] = i >= 0 && i < size;
+    }
+  return live;
+}
+
+std::vector<int64_t> nhwc_live_taps(const ConvGeom& g) {
+  const std::vector<char> lr = live_axis(g.r, g.oh, g.sh, g.ph, g.dh, g.h), ls = live_axis(g.s, g.ow, g.sw, g.pw, g.dw, g.w);
+  std::vector<int64_t> taps;
+  for (int64_t r = 0; r < g.r; ++r)
+    for (int64_t s = 0; s < g.s; ++s)
+      if (lr[r] && ls[s]) taps.push_back(r * g.s + s);
+  return taps;
+}
+
+// The input pixel (img*h + ih)*w + iw that tap t reads for output (img, oh, ow), or -1 (padding).
+inline int64_t tap_pixel(const ConvGeom& g, int64_t img, int64_t oh, int64_t ow, int64_t t) {
+  const int64_t ih = oh * g.sh - g.ph + (t / g.s) * g.dh, iw = ow * g.sw - g.pw + (t % g.s) * g.dw;
+  return ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? (img * g.h + ih) * g.w + iw : -1;
+}
+
+// Where the direct tile reads rows [i0, i0+mr) of A_t, channels [c0, c0+len) of the run: in place
+// when the mr rows are one stride apart in x (same output row, no padding), else gathered into
+// tmp (lda = len, rows past `rows` and padding zero). x points at the group's first channel.
+template <class T>
+const T* a_rows(const ConvGeom& g, const T* x, int64_t i0, int rows, int mr, int64_t t, int64_t c0, int64_t len,
+                T* tmp, int64_t* lda) {
+  const int64_t ohw = g.ohw(), img = i0 / ohw, oh = i0 % ohw / g.ow, ow = i0 % g.ow;
+  if (rows == mr && ow + mr <= g.ow) {
+    const int64_t first = tap_pixel(g, img, oh, ow, t), last = tap_pixel(g, img, oh, ow + mr - 1, t);
+    if (first >= 0 && last >= 0) {
+      *lda = g.sw * g.c;
+      return x + first * g.c + c0;
+    }
+  }
+  for (int i = 0; i < mr; ++i) {
+    const int64_t pos = i0 + i;
+    const int64_t pix = i < rows ? tap_pixel(g, pos / ohw, pos % ohw / g.ow, pos % g.ow, t) : -1;
+    T* d = tmp + i * len;
+    if (pix < 0) {
+      for (int64_t j = 0; j < len; ++j) d[j] = T(0);
+    } else {
+      const T* src = x + pix * g.c + c0;
+      for (int64_t j = 0; j < len; ++j) d[j] = src[j];
+    }
+  }
+  *lda = len;
+  return tmp;
+}
+
+// Rows of C per block: the block's C (rows x n_cols) stays in L2 while every tap adds into it.
+int64_t block_rows(int64_t n_cols, size_t elem, int mr) {
+  const int64_t rows = std::max<int64_t>(mr, int64_t(96 * 1024 / (elem * std::max<int64_t>(n_cols, 1))));
+  return std::min<int64_t>(256, rows / mr * mr);
+}
+
+template <class T>
+crb_status forward_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T* y) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const int mr = kern.direct_mr, nr = kern.direct_nr;
+  const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, m = g.n * g.ohw();
+  const int64_t kc = std::min<int64_t>(cg, kern.kc), cblocks = (cg + kc - 1) / kc;
+  const int64_t panel_cols = (kg + nr - 1) / nr * nr, bsize = kc * panel_cols;  // one (tap, channel block)
+  const std::vector<int64_t> taps = nhwc_live_taps(g);
+  const int64_t blocks_per_group = rs * cblocks;
+  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * g.groups * blocks_per_group * bsize));
+  if (!wp) return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
+  // w_{g,t}^T (cg x kg): element (c, kk) at w[((grp*kg + kk)*rs + t)*cg + c]
+  parallel_for(g.groups * int64_t(taps.size()) * cblocks, 1, [&](int64_t q0, int64_t q1, int) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t grp = q / (int64_t(taps.size()) * cblocks), t = taps[q / cblocks % taps.size()], cb = q % cblocks;
+      const MatRef<T> wt{w + grp * kg * rs * cg + t * cg, 1, rs * cg};
+      pack_b_panels(wt, cb * kc, std::min(kc, cg - cb * kc), 0, kg, nr, wp + (grp * blocks_per_group + t * cblocks + cb) * bsize);
     }
   });
+  const int64_t mc = block_rows(kg, sizeof(T), mr), mblocks = (m + mc - 1) / mc;
+  std::atomic<bool> ok{true};
+  parallel_for_dynamic(mblocks, 1, [&](int64_t b0, int64_t b1, int) {
+    T* tmp = static_cast<T*>(scratch(2, sizeof(T) * mr * kc));
+    if (!tmp) {
+      ok.store(false);
+      return;
+    }
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t i0 = blk * mc, rows_in_block = std::min(mc, m - i0);
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        T* cblk = y + i0 * g.k + grp * kg;
+        bool first = true;
+        for (int64_t t : taps)
+          for (int64_t cb = 0; cb < cblocks; ++cb) {
+            const int64_t c0 = cb * kc, len = std::min(kc, cg - c0);
+            const T* bp = wp + (grp * blocks_per_group + t * cblocks + cb) * bsize;
+            const T beta = first ? T(0) : T(1);
+            first = false;
+            for (int64_t ir = 0; ir < rows_in_block; ir += mr) {
+              const int rows = int(std::min<int64_t>(mr, rows_in_block - ir));
+              int64_t lda;
+              const T* a = a_rows(g, x + grp * cg, i0 + ir, rows, mr, t, c0, len, tmp, &lda);
+              for (int64_t jr = 0; jr < kg; jr += nr)
+                kern.direct(len, a, lda, bp + jr * len, cblk + ir * g.k + jr, g.k, T(1), beta, rows,
+                            int(std::min<int64_t>(nr, kg - jr)));
+            }
+          }
+        for (int64_t i = 0; i < rows_in_block; ++i) {
+          T* row = cblk + i * g.k;
+          if (first)
+            for (int64_t kk = 0; kk < kg; ++kk) row[kk] = T(0);  // no live tap: only the bias
+          if (b)
+            for (int64_t kk = 0; kk < kg; ++kk) row[kk] += b[grp * kg + kk];
+        }
+      }
+    }
+  });
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the gather buffers");
+}
+
+template <class T>
+crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx) {
+  const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s;
+  const int64_t pad_h = g.dh * (g.r - 1) - g.ph, pad_w = g.dw * (g.s - 1) - g.pw;
+  if (g.sh == 1 && g.sw == 1 && pad_h >= 0 && pad_w >= 0) {
+    // dx = conv(dy, w'), w'[grp*cg + c][r][s][kk] = w[grp*kg + kk][R-1-r][S-1-s][c]
+    T* wt = static_cast<T*>(scratch(kNhwcAuxSlot, sizeof(T) * g.k * rs * cg));
+    if (!wt) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the flipped weights");
+    parallel_for(g.groups * cg, 16, [&](int64_t q0, int64_t q1, int) {
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t grp = q / cg, c = q % cg;
+        for (int64_t t = 0; t < rs; ++t)
+          for (int64_t kk = 0; kk < kg; ++kk)
+            wt[((grp * cg + c) * rs + (rs - 1 - t)) * kg + kk] = w[((grp * kg + kk) * rs + t) * cg + c];
+      }
+    });
+    const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
+    return forward_nhwc<T>(t, dy, wt, nullptr, dx);
+  }
+  // Per tap: dcol_t (positions x cg) = dy_g (positions x kg) * w_{g,t} (kg x cg), added into dx.
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const int mr = kern.direct_mr, nr = kern.direct_nr;
+  const int64_t kc = std::min<int64_t>(kg, kern.kc), kblocks = (kg + kc - 1) / kc;
+  const int64_t panel_cols = (cg + nr - 1) / nr * nr, bsize = kc * panel_cols;
+  const std::vector<int64_t> taps = nhwc_live_taps(g);
+  const int64_t blocks_per_group = rs * kblocks;
+  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * g.groups * blocks_per_group * bsize));
+  if (!wp) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
+  parallel_for(g.groups * int64_t(taps.size()) * kblocks, 1, [&](int64_t q0, int64_t q1, int) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t grp = q / (int64_t(taps.size()) * kblocks), t = taps[q / kblocks % taps.size()], kb = q % kblocks;
+      const MatRef<T> wt{w + grp * kg * rs * cg + t * cg, rs * cg, 1};  // (kk, c) of tap t
+      pack_b_panels(wt, kb * kc, std::min(kc, kg - kb * kc), 0, cg, nr, wp + (grp * blocks_per_group + t * kblocks + kb) * bsize);
+    }
+  });
+  const int64_t mc = block_rows(cg, sizeof(T), mr);
+  // Images are independent (their receptive fields overlap only within an image): one per task.
+  std::atomic<bool> ok{true};
+  parallel_for_dynamic(g.n, 1, [&](int64_t n0, int64_t n1, int) {
+    T* dcol = static_cast<T*>(scratch(3, sizeof(T) * mc * cg));
+    T* tmp = static_cast<T*>(scratch(2, sizeof(T) * mr * kc));
+    if (!dcol || !tmp) {
+      ok.store(false);
+      return;
+    }
+    for (int64_t img = n0; img < n1; ++img) {
+      std::memset(dx + img * g.hw() * g.c, 0, sizeof(T) * g.hw() * g.c);
+      for (int64_t i0 = img * g.ohw(); i0 < (img + 1) * g.ohw(); i0 += mc) {
+        const int64_t rows_in_block = std::min(mc, (img + 1) * g.ohw() - i0);
+        for (int64_t grp = 0; grp < g.groups; ++grp)
+          for (int64_t t : taps) {
+            for (int64_t kb = 0; kb < kblocks; ++kb) {
+              const int64_t k0 = kb * kc, len = std::min(kc, kg - k0);
+              const T* bp = wp + (grp * blocks_per_group + t * kblocks + kb) * bsize;
+              for (int64_t ir = 0; ir < rows_in_block; ir += mr) {
+                const int rows = int(std::min<int64_t>(mr, rows_in_block - ir));
+                // dy rows are contiguous runs one row apart; a short last panel is read from a copy
+                // (the tile reads all mr rows)
+                const T* a = dy + (i0 + ir) * g.k + grp * kg + k0;
+                int64_t lda = g.k;
+                if (rows < mr) {
+                  for (int i = 0; i < mr; ++i)
+                    for (int64_t j = 0; j < len; ++j) tmp[i * len + j] = i < rows ? a[i * g.k + j] : T(0);
+                  a = tmp;
+                  lda = len;
+                }
+                for (int64_t jr = 0; jr < cg; jr += nr)
+                  kern.direct(len, a, lda, bp + jr * len, dcol + ir * cg + jr, cg, T(1), kb ? T(1) : T(0), rows,
+                              int(std::min<int64_t>(nr, cg - jr)));
+              }
+            }
+            for (int64_t i = 0; i < rows_in_block; ++i) {
+              const int64_t pos = i0 + i, pix = tap_pixel(g, img, pos % g.ohw() / g.ow, pos % g.ow, t);
+              if (pix < 0) continue;
+              T* d = dx + pix * g.c + grp * cg;
+              const T* s = dcol + i * cg;
+              for (int64_t c = 0; c < cg; ++c) d[c] += s[c];
+            }
+          }
+      }
+    }
+  });
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the column buffers");
+}
+
+// B of the NHWC filter gradient, A of a chunk (positions x live taps*cg): B(p, j) is channel
+// j % cg of the pixel that live tap j / cg reads for position first + p, 0 in the padding. Each
+// row is a few channel runs copied whole.
+template <class T>
+struct NhwcColsPackB final : PackB<T> {
+  const ConvGeom& g;
+  const T* x;  // the group's first channel
+  const std::vector<int64_t>& taps;
+  int64_t first;
+  NhwcColsPackB(const ConvGeom& geom, const T* xg, const std::vector<int64_t>& live, int64_t first_pos)
+      : g(geom), x(xg), taps(live), first(first_pos) {}
+  void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
+    const int64_t cg = g.cg(), ohw = g.ohw();
+    for (int64_t p = 0; p < kc; ++p) {
+      const int64_t pos = first + p0 + p, img = pos / ohw, oh = pos % ohw / g.ow, ow = pos % g.ow;
+      for (int64_t jr = 0; jr < nc; jr += nr) {
+        const int64_t cols = std::min<int64_t>(nr, nc - jr);
+        T* d = bp + jr * kc + p * nr;
+        for (int64_t j = j0 + jr, done = 0; done < cols;) {
+          const int64_t c0 = j % cg, run = std::min(cg - c0, cols - done);
+          const int64_t pix = tap_pixel(g, img, oh, ow, taps[j / cg]);
+          if (pix < 0) {
+            for (int64_t q = 0; q < run; ++q) d[done + q] = T(0);
+          } else {
+            const T* src = x + pix * g.c + c0;
+            for (int64_t q = 0; q < run; ++q) d[done + q] = src[q];
+          }
+          done += run;
+          j += run;
+        }
+        for (int64_t q = cols; q < nr; ++q) d[q] = T(0);
+      }
+    }
+  }
+};
+
+template <class T>
+crb_status backward_filter_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  const std::vector<int64_t> taps = nhwc_live_taps(g);
+  const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, cols = int64_t(taps.size()) * cg;
+  const bool all_live = int64_t(taps.size()) == rs;
+  // dw (k, r, s, cg) is row-major k x rs*cg; with dead taps the live columns go to dwl first
+  T* dwl = all_live ? dw : static_cast<T*>(scratch(kNhwcAuxSlot, sizeof(T) * g.k * cols + 1));
+  if (!dwl) return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the live-tap gradient");
+  const Chunks plan = plan_chunks(g.n, g.ohw());
+  if (crb_status st = sum_over_chunks(g, plan, g.k * cols, dwl, [&](int64_t first, int64_t images, bool par, T* acc,
+                                                                     T beta) {
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          // dw_g (kg x cols) += dy_g^T (kg x positions) * A (positions x cols)
+          const NhwcColsPackB<T> packer(g, x + grp * cg, taps, first * g.ohw());
+          const MatRef<T> dyt{dy + first * g.ohw() * g.k + grp * kg, 1, g.k};
+          if (!gemm<T>(kg, cols, images * g.ohw(), T(1), dyt, packer, beta, acc + grp * kg * cols, cols, par))
+            return false;
+        }
+        return true;
+      }))
+    return st;
+  if (all_live) return CRB_OK;
+  std::fill(dw, dw + g.k * rs * cg, T(0));
+  for (int64_t kk = 0; kk < g.k; ++kk)
+    for (size_t ti = 0; ti < taps.size(); ++ti)
+      std::copy(dwl + kk * cols + ti * cg, dwl + kk * cols + (ti + 1) * cg, dw + (kk * rs + taps[ti]) * cg);
   return CRB_OK;
+}
+
+// db = the sum of dy's rows (positions x k): row ranges per thread, summed in double.
+template <class T>
+void backward_bias_nhwc(const ConvGeom& g, const T* dy, T* db) {
+  const int64_t m = g.n * g.ohw(), k = g.k, threads = num_threads();
+  std::vector<double> part(size_t(threads * k), 0.0);
+  parallel_for(m, 1024, [&](int64_t i0, int64_t i1, int thread) {
+    double* acc = part.data() + thread * k;
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t kk = 0; kk < k; ++kk) acc[kk] += dy[i * k + kk];
+  });
+  for (int64_t kk = 0; kk < k; ++kk) {
+    double total = 0;
+    for (int64_t t = 0; t < threads; ++t) total += part[t * k + kk];
+    db[kk] = T(total);
+  }
 }
 
 // Kernel taps that only ever read padding contribute nothing: on ResNet's 1x1 maps a 3x3 conv
@@ -649,6 +963,9 @@ crb_status conv2d_forward(const crb_conv2d_desc* d, const void* x, const void* w
   if (crb_status st = check_desc(d, "conv2d_forward", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_forward", [&](auto zero) {
     using T = decltype(zero);
+    if (d->layout == CRB_NHWC)
+      return forward_nhwc<T>(g, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
+                             static_cast<T*>(y));
     return forward_live<T>(g, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(b),
                       static_cast<T*>(y));
   });
@@ -659,6 +976,8 @@ crb_status conv2d_backward_data(const crb_conv2d_desc* d, const void* dy, const 
   if (crb_status st = check_desc(d, "conv2d_backward_data", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_backward_data", [&](auto zero) {
     using T = decltype(zero);
+    if (d->layout == CRB_NHWC)
+      return backward_data_nhwc<T>(g, static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx));
     return backward_data_live<T>(g, static_cast<const T*>(dy), static_cast<const T*>(w), static_cast<T*>(dx));
   });
 }
@@ -668,6 +987,8 @@ crb_status conv2d_backward_filter(const crb_conv2d_desc* d, const void* x, const
   if (crb_status st = check_desc(d, "conv2d_backward_filter", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_backward_filter", [&](auto zero) {
     using T = decltype(zero);
+    if (d->layout == CRB_NHWC)
+      return backward_filter_nhwc<T>(g, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw));
     return backward_filter_live<T>(g, static_cast<const T*>(x), static_cast<const T*>(dy), static_cast<T*>(dw));
   });
 }
@@ -677,7 +998,10 @@ crb_status conv2d_backward_bias(const crb_conv2d_desc* d, const void* dy, void* 
   if (crb_status st = check_desc(d, "conv2d_backward_bias", &g)) return st;
   return dispatch_float(d->dtype, "conv2d_backward_bias", [&](auto zero) {
     using T = decltype(zero);
-    backward_bias<T>(g, static_cast<const T*>(dy), static_cast<T*>(db));
+    if (d->layout == CRB_NHWC)
+      backward_bias_nhwc<T>(g, static_cast<const T*>(dy), static_cast<T*>(db));
+    else
+      backward_bias<T>(g, static_cast<const T*>(dy), static_cast<T*>(db));
     return CRB_OK;
   });
 }

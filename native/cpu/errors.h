@@ -20,12 +20,6 @@ inline crb_status check(bool ok, const crb_geom_error& e, const char* op) {
               e.received.c_str());
 }
 
-// The CPU backend stores tensors as NCHW only.
-inline crb_status require_nchw(crb_layout layout, const char* op) {
-  if (layout == CRB_NCHW) return CRB_OK;
-  return fail(CRB_ERR_UNSUPPORTED, op, "the CPU backend stores tensors as NCHW only, got layout %d (NHWC)", (int)layout);
-}
-
 const crb_error* last_error();
 
 }  // namespace crb_cpu

@@ -39,11 +39,13 @@ template <class T>
 GemmKernel<T> baseline_kernel();
 template <>
 GemmKernel<float> baseline_kernel<float>() {
-  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>, &isa_sse2::pack_b_panel<float, 4, 2>};
+  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>, &isa_sse2::pack_b_panel<float, 4, 2>,
+          4, 8, &isa_sse2::direct_tile<float, 4, 4, 2>};
 }
 template <>
 GemmKernel<double> baseline_kernel<double>() {
-  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>, &isa_sse2::pack_b_panel<double, 2, 2>};
+  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>, &isa_sse2::pack_b_panel<double, 2, 2>,
+          4, 4, &isa_sse2::direct_tile<double, 2, 4, 2>};
 }
 
 template <class T>
@@ -115,7 +117,7 @@ struct StridedPackB final : PackB<T> {
     for (int64_t jr = 0; jr < nc; jr += nr) {
       const int cols = (int)std::min<int64_t>(nr, nc - jr);
       T* dst = bp + jr * kc;
-      if (b.cs == 1 && cols == nr) {
+      if (b.cs == 1 && cols == nr && nr == kernel<T>().nr) {
         kernel<T>().pack_b(b.p + p0 * b.rs + (j0 + jr), nullptr, b.rs, kc, dst);
         continue;
       }
@@ -232,6 +234,13 @@ bool gemm_any(int64_t m, int64_t n, int64_t k, T alpha, MatRef<T> a, const T* pa
 }
 
 }  // namespace
+
+template <class T>
+void pack_b_panels(MatRef<T> b, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, T* dst) {
+  StridedPackB<T>(b).pack(k0, kc, n0, nc, nr, dst);
+}
+template void pack_b_panels<float>(MatRef<float>, int64_t, int64_t, int64_t, int64_t, int, float*);
+template void pack_b_panels<double>(MatRef<double>, int64_t, int64_t, int64_t, int64_t, int, double*);
 
 template <class T>
 const GemmKernel<T>& gemm_kernel() {

@@ -74,7 +74,18 @@ struct GemmKernel {
   void (*macro)(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta);
   // one full kc x nr B panel from contiguous rows (see pack_b_panel in gemm_kernel.h)
   void (*pack_b)(const T* base, const int64_t* offsets, int64_t rs, int64_t kc, T* dst);
+  // The tile that reads A in place (direct_micro_kernel): C[mr x nr] (+)= alpha * A * Bp with
+  // A(i, p) = a[i * lda + p] and Bp one packed kc x direct_nr panel (pack_b_panels). Its own
+  // tile shape: narrower than nr where that fits the channel counts of NHWC convolutions.
+  int direct_mr, direct_nr;
+  void (*direct)(int64_t kc, const T* a, int64_t lda, const T* bp, T* c, int64_t ldc, T alpha, T beta, int mr,
+                 int nr);
 };
+
+// B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),
+// the layout every micro-kernel reads.
+template <class T>
+void pack_b_panels(MatRef<T> b, int64_t k0, int64_t kc, int64_t n0, int64_t nc, int nr, T* dst);
 
 // The packing parameters PackB implementations need (nr, kc) and the fast full-panel packer.
 template <class T>

@@ -9,27 +9,10 @@
 namespace crb_cpu {
 namespace GEMM_NS {
 
-// C[MR x NR] (+)= alpha * Ap(MR x kc) * Bp(kc x NR). Ap holds MR values per k, Bp NR values per k.
-// VL is the vector length in elements; NR = NV * VL. beta == 0 never reads C (it may hold NaN).
-template <class T, int VL, int MR, int NV>
-inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
-                         T alpha, T beta, int mr, int nr) {
-  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+// The first mr x nr of the accumulators into C: C = alpha * acc + beta * C (beta 0: C not read).
+template <class T, int VL, int MR, int NV, class V>
+inline void store_tile(V (&acc)[MR][NV], T* __restrict c, int64_t ldc, T alpha, T beta, int mr, int nr) {
   constexpr int NR = NV * VL;
-  V acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
-    for (int i = 0; i < MR; ++i) {
-      const T a = ap[i];
-      for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
-    }
-    ap += MR;
-    bp += NR;
-  }
   if (mr == MR && nr == NR) {
     for (int i = 0; i < MR; ++i) {
       T* row = c + i * ldc;
@@ -59,6 +42,54 @@ inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict
   }
 }
 
+// C[MR x NR] (+)= alpha * Ap(MR x kc) * Bp(kc x NR). Ap holds MR values per k, Bp NR values per k.
+// VL is the vector length in elements; NR = NV * VL. beta == 0 never reads C (it may hold NaN).
+template <class T, int VL, int MR, int NV>
+inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
+                         T alpha, T beta, int mr, int nr) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  constexpr int NR = NV * VL;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T a = ap[i];
+      for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
+    }
+    ap += MR;
+    bp += NR;
+  }
+  store_tile<T, VL, MR, NV>(acc, c, ldc, alpha, beta, mr, nr);
+}
+
+// C[MR x NR] (+)= alpha * A(MR x kc) * Bp(kc x NR) with A read in place, A(i, p) = a[i * lda + p]:
+// the NHWC convolutions, whose A rows are runs of channels that need no packing (broadcasts do
+// not care that the rows are apart).
+template <class T, int VL, int MR, int NV>
+inline void direct_micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict bp,
+                                T* __restrict c, int64_t ldc, T alpha, T beta, int mr, int nr) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  constexpr int NR = NV * VL;
+  V acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T av = a[i * lda + p];
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * b[v];
+    }
+    bp += NR;
+  }
+  store_tile<T, VL, MR, NV>(acc, c, ldc, alpha, beta, mr, nr);
+}
+
 template <class T, int VL, int MR, int NV>
 void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta) {
   constexpr int NR = NV * VL;
@@ -70,6 +101,13 @@ void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, 
       micro_kernel<T, VL, MR, NV>(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, alpha, beta, mr, nr);
     }
   }
+}
+
+// One tile of the direct kernel, as the function the ISA's DirectKernel points at.
+template <class T, int VL, int MR, int NV>
+void direct_tile(int64_t kc, const T* a, int64_t lda, const T* bp, T* c, int64_t ldc, T alpha, T beta, int mr,
+                 int nr) {
+  direct_micro_kernel<T, VL, MR, NV>(kc, a, lda, bp, c, ldc, alpha, beta, mr, nr);
 }
 
 // Packs one full-width B panel (kc x NR) whose rows are contiguous in memory: row p starts at

@@ -1,5 +1,4 @@
-// NCHW <-> NHWC copies. The CPU backend computes in NCHW only; this lets channels-last tensors
-// coming from CUDA be brought back to NCHW on the host.
+// NCHW <-> NHWC copies: Tensor.to({ memoryFormat }) on the CPU.
 #include <cstdint>
 #include <cstring>
 

@@ -1,4 +1,6 @@
-// Max pooling (with int32 argmax indices) and adaptive average pooling, NCHW, PyTorch semantics.
+// Max pooling (with int32 argmax indices) and adaptive average pooling, NCHW or NHWC, PyTorch
+// semantics. NHWC walks the windows once per output pixel with the c channels side by side
+// (vectorised across them); each image is one task, so backward's scatter never collides.
 //   x, dx: (n, c, h, w)   y, dy, indices: (n, c, out_h, out_w)
 // Max pool: padding acts as -inf; the index is the flat ih*w + iw offset within the plane; the
 // first maximum wins, and a NaN wins over any number (as in PyTorch's CPU kernel).
@@ -17,8 +19,7 @@ namespace {
 
 crb_status check_desc(const crb_pool_desc* d, const char* op, bool adaptive) {
   crb_geom_error e;
-  if (crb_status st = check(crb_pool_check(d, !adaptive, &e), e, op)) return st;
-  return require_nchw(d->layout, op);
+  return check(crb_pool_check(d, !adaptive, &e), e, op);
 }
 
 template <class Fn>
@@ -125,13 +126,115 @@ void avg_backward(const crb_pool_desc* d, const T* dy, T* dx) {
   });
 }
 
+template <class Fn>
+void for_each_image(int64_t n, Fn&& fn) {
+  parallel_for_dynamic(n, 1, [&](int64_t i0, int64_t i1, int) {
+    for (int64_t i = i0; i < i1; ++i) fn(i);
+  });
+}
+
+template <class T>
+void max_forward_nhwc(const crb_pool_desc* d, const T* x, T* y, int32_t* indices) {
+  const int64_t h = d->h, w = d->w, oh = d->out_h, ow = d->out_w, c = d->c;
+  for_each_image(d->n, [&](int64_t img) {
+    const T* in = x + img * h * w * c;
+    for (int64_t i = 0; i < oh; ++i) {
+      int64_t h0, h1;
+      max_window(i, d->stride_h, d->pad_h, d->kernel_h, h, &h0, &h1);
+      for (int64_t j = 0; j < ow; ++j) {
+        int64_t w0, w1;
+        max_window(j, d->stride_w, d->pad_w, d->kernel_w, w, &w0, &w1);
+        T* out = y + ((img * oh + i) * ow + j) * c;
+        int32_t* idx = indices ? indices + ((img * oh + i) * ow + j) * c : nullptr;
+        for (int64_t ch = 0; ch < c; ++ch) out[ch] = -std::numeric_limits<T>::infinity();
+        if (idx)
+          for (int64_t ch = 0; ch < c; ++ch) idx[ch] = int32_t(h0 * w + w0);
+        for (int64_t a = h0; a < h1; ++a)
+          for (int64_t b = w0; b < w1; ++b) {
+            const T* v = in + (a * w + b) * c;
+            const int32_t at = int32_t(a * w + b);
+            for (int64_t ch = 0; ch < c; ++ch)
+              if (v[ch] > out[ch] || std::isnan(v[ch])) {
+                out[ch] = v[ch];
+                if (idx) idx[ch] = at;
+              }
+          }
+      }
+    }
+  });
+}
+
+template <class T>
+void max_backward_nhwc(const crb_pool_desc* d, const T* dy, const int32_t* indices, T* dx) {
+  const int64_t h = d->h, w = d->w, ohw = int64_t(d->out_h) * d->out_w, c = d->c;
+  for_each_image(d->n, [&](int64_t img) {
+    T* g = dx + img * h * w * c;
+    std::memset(g, 0, sizeof(T) * h * w * c);
+    const T* gy = dy + img * ohw * c;
+    const int32_t* idx = indices + img * ohw * c;
+    for (int64_t k = 0; k < ohw * c; k += c)
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const int64_t at = idx[k + ch];
+        if (at >= 0 && at < h * w) g[at * c + ch] += gy[k + ch];
+      }
+  });
+}
+
+template <class T>
+void avg_forward_nhwc(const crb_pool_desc* d, const T* x, T* y) {
+  const int64_t h = d->h, w = d->w, oh = d->out_h, ow = d->out_w, c = d->c;
+  for_each_image(d->n, [&](int64_t img) {
+    const T* in = x + img * h * w * c;
+    for (int64_t i = 0; i < oh; ++i) {
+      const int64_t h0 = adaptive_start(i, h, oh), h1 = adaptive_end(i, h, oh);
+      for (int64_t j = 0; j < ow; ++j) {
+        const int64_t w0 = adaptive_start(j, w, ow), w1 = adaptive_end(j, w, ow);
+        T* out = y + ((img * oh + i) * ow + j) * c;
+        for (int64_t ch = 0; ch < c; ++ch) out[ch] = T(0);
+        for (int64_t a = h0; a < h1; ++a)
+          for (int64_t b = w0; b < w1; ++b) {
+            const T* v = in + (a * w + b) * c;
+            for (int64_t ch = 0; ch < c; ++ch) out[ch] += v[ch];
+          }
+        const T count = T((h1 - h0) * (w1 - w0));
+        for (int64_t ch = 0; ch < c; ++ch) out[ch] /= count;
+      }
+    }
+  });
+}
+
+template <class T>
+void avg_backward_nhwc(const crb_pool_desc* d, const T* dy, T* dx) {
+  const int64_t h = d->h, w = d->w, oh = d->out_h, ow = d->out_w, c = d->c;
+  for_each_image(d->n, [&](int64_t img) {
+    T* g = dx + img * h * w * c;
+    std::memset(g, 0, sizeof(T) * h * w * c);
+    for (int64_t i = 0; i < oh; ++i) {
+      const int64_t h0 = adaptive_start(i, h, oh), h1 = adaptive_end(i, h, oh);
+      for (int64_t j = 0; j < ow; ++j) {
+        const int64_t w0 = adaptive_start(j, w, ow), w1 = adaptive_end(j, w, ow);
+        const T* gy = dy + ((img * oh + i) * ow + j) * c;
+        const T count = T((h1 - h0) * (w1 - w0));
+        for (int64_t a = h0; a < h1; ++a)
+          for (int64_t b = w0; b < w1; ++b) {
+            T* q = g + (a * w + b) * c;
+            for (int64_t ch = 0; ch < c; ++ch) q[ch] += gy[ch] / count;
+          }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 crb_status maxpool2d_forward(const crb_pool_desc* d, const void* x, void* y, int32_t* indices) {
   if (crb_status st = check_desc(d, "maxpool2d_forward", false)) return st;
   return dispatch_float(d->dtype, "maxpool2d_forward", [&](auto zero) {
     using T = decltype(zero);
-    max_forward<T>(d, static_cast<const T*>(x), static_cast<T*>(y), indices);
+    if (d->layout == CRB_NHWC)
+      max_forward_nhwc<T>(d, static_cast<const T*>(x), static_cast<T*>(y), indices);
+    else
+      max_forward<T>(d, static_cast<const T*>(x), static_cast<T*>(y), indices);
     return CRB_OK;
   });
 }
@@ -145,7 +248,10 @@ crb_status maxpool2d_backward(const crb_pool_desc* d, const void* x, const void*
     return fail(CRB_ERR_INVALID, "maxpool2d_backward", "indices must not be null (the CPU backend keeps them)");
   return dispatch_float(d->dtype, "maxpool2d_backward", [&](auto zero) {
     using T = decltype(zero);
-    max_backward<T>(d, static_cast<const T*>(dy), indices, static_cast<T*>(dx));
+    if (d->layout == CRB_NHWC)
+      max_backward_nhwc<T>(d, static_cast<const T*>(dy), indices, static_cast<T*>(dx));
+    else
+      max_backward<T>(d, static_cast<const T*>(dy), indices, static_cast<T*>(dx));
     return CRB_OK;
   });
 }
@@ -154,7 +260,10 @@ crb_status adaptive_avgpool2d_forward(const crb_pool_desc* d, const void* x, voi
   if (crb_status st = check_desc(d, "adaptive_avgpool2d_forward", true)) return st;
   return dispatch_float(d->dtype, "adaptive_avgpool2d_forward", [&](auto zero) {
     using T = decltype(zero);
-    avg_forward<T>(d, static_cast<const T*>(x), static_cast<T*>(y));
+    if (d->layout == CRB_NHWC)
+      avg_forward_nhwc<T>(d, static_cast<const T*>(x), static_cast<T*>(y));
+    else
+      avg_forward<T>(d, static_cast<const T*>(x), static_cast<T*>(y));
     return CRB_OK;
   });
 }
@@ -163,7 +272,10 @@ crb_status adaptive_avgpool2d_backward(const crb_pool_desc* d, const void* dy, v
   if (crb_status st = check_desc(d, "adaptive_avgpool2d_backward", true)) return st;
   return dispatch_float(d->dtype, "adaptive_avgpool2d_backward", [&](auto zero) {
     using T = decltype(zero);
-    avg_backward<T>(d, static_cast<const T*>(dy), static_cast<T*>(dx));
+    if (d->layout == CRB_NHWC)
+      avg_backward_nhwc<T>(d, static_cast<const T*>(dy), static_cast<T*>(dx));
+    else
+      avg_backward<T>(d, static_cast<const T*>(dy), static_cast<T*>(dx));
     return CRB_OK;
   });
 }

@@ -99,7 +99,7 @@ void parallel_for_dynamic(int64_t n, int64_t grain, F&& f) {
 // Each slot is independent, so one op can hold several at once. Returns 64-byte aligned memory,
 // or null when the allocation fails.
 void* scratch(int slot, size_t bytes);
-constexpr int kScratchSlots = 6;
+constexpr int kScratchSlots = 8;
 
 }  // namespace crb_cpu
 

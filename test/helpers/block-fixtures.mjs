@@ -25,9 +25,18 @@ export function loadBlockFixture(name) {
       if (!e) throw new Error(`fixture block_${name} has no entry ${key}`);
       return e;
     },
-    tensor(key, device, options = {}) {
+    /** options: tensor()'s, and memoryFormat (a leaf in that format). */
+    tensor(key, device, { memoryFormat = 'contiguous', requiresGrad = false, ...options } = {}) {
       const e = this.entry(key);
-      return tensor(e.data, e.shape, { dtype: DTYPE[e.dtype], device, ...options });
+      const t = tensor(e.data, e.shape, { dtype: DTYPE[e.dtype], device, ...options });
+      if (memoryFormat === 'contiguous') {
+        t.requiresGrad = requiresGrad;
+        return t;
+      }
+      const converted = t.to({ memoryFormat });
+      t.dispose();
+      converted.requiresGrad = requiresGrad;
+      return converted;
     },
     /** The PyTorch state dict at init, as tensors on `device`. */
     stateDict(device) {
@@ -64,6 +73,23 @@ export function maxAbs(values) {
 }
 
 /** Device-tagged suite title, so `mocha --grep @cuda` selects the GPU runs. */
-export function deviceTitle(title, device) {
-  return device === 'cuda' ? `${title} (cuda) @cuda` : `${title} (${device})`;
+export function deviceTitle(title, device, memoryFormat = 'contiguous') {
+  const tag = memoryFormat === 'channelsLast' ? `${device}, channelsLast` : device;
+  return device === 'cuda' ? `${title} (${tag}) @cuda` : `${title} (${tag})`;
+}
+
+/** Every device in `devices`, in both memory formats where the device computes channels-last natively. */
+export function deviceFormats(devices, capabilities) {
+  return devices.flatMap((d) => [[d, 'contiguous'], ...(capabilities(d).channelsLast ? [[d, 'channelsLast']] : [])]);
+}
+
+/** The values of `t` in logical (NCHW) order, whatever its memory format. */
+export function values(t) {
+  if (t.memoryFormat !== 'channelsLast') return t.toArraySync();
+  const c = t.to({ memoryFormat: 'contiguous' });
+  try {
+    return c.toArraySync();
+  } finally {
+    c.dispose();
+  }
 }

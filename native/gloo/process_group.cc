@@ -124,6 +124,7 @@ std::vector<std::pair<std::string, int>> PeerAddresses(::gloo::rendezvous::Store
       std::vector<char> mine(all.begin() + slot * each, all.begin() + (slot + 1) * each);
       peers.emplace_back(::gloo::transport::tcp::Address(mine).str(), r);
     } catch (const std::exception&) {
+      // this peer stays unnamed in error messages
     }
   }
   return peers;

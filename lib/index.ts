@@ -7,7 +7,7 @@ export { noGrad, isGradEnabled, setGradEnabled, queueCallback, Node } from './au
 export type { RemovableHandle } from './tensor';
 export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
 export { backendInfo, capabilities, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type BackendCapabilities, type MemoryStats } from './device';
-export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError } from './errors';
+export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError, DistError } from './errors';
 export * as functional from './functional';
 export { crossEntropy, accuracyCount, normalizeImages } from './functional';
 export * as nn from './nn';

@@ -2,7 +2,7 @@
 // autograd fields PyTorch users expect. Storage is freed by dispose(); garbage collection is
 // only a safety net.
 import { native, type DType, type DeviceType, type HostArray, type NativeHandle } from './native';
-import { BackendError, CudaError, CudnnError, DisposedTensorError, OutOfMemoryError } from './errors';
+import { BackendError, CudaError, CudnnError, DisposedTensorError, DistError, OutOfMemoryError } from './errors';
 import { edgeTo, needsGrad, Node, runBackward, withFinalCallbacks } from './autograd';
 import { capabilities, normalizeDevice, type Device } from './device';
 import * as creation from './creation';
@@ -19,7 +19,7 @@ import {
   shapeString,
 } from './validate';
 
-native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError });
+native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError, DistError });
 
 export type { DType, DeviceType } from './native';
 export type { Device } from './device';

@@ -114,8 +114,11 @@ export function runBackward(
   retainGraph = false,
 ): void {
   // Count, for every reachable node, how many edges from reachable nodes point at it: a node
-  // runs once all of its consumers have delivered their share of the gradient.
+  // runs once all of its consumers have delivered their share of the gradient. Leaves too: a
+  // leaf used twice (add(w, w)) gets the sum once, as torch's AccumulateGrad node, so its
+  // post-accumulate-grad hooks run once per backward.
   const pending = new Map<Node, number>();
+  const leafPending = new Map<Tensor, number>();
   const stack: Node[] = [root];
   const seen = new Set<Node>([root]);
   while (stack.length) {
@@ -128,6 +131,7 @@ export function runBackward(
       );
     }
     for (const e of node.edges) {
+      if (e && 'leaf' in e) leafPending.set(e.leaf, (leafPending.get(e.leaf) ?? 0) + 1);
       if (!e || !('node' in e)) continue;
       pending.set(e.node, (pending.get(e.node) ?? 0) + 1);
       if (!seen.has(e.node)) {
@@ -138,6 +142,7 @@ export function runBackward(
   }
 
   const grads = new Map<Node, Tensor>([[root, gradient]]);
+  const leafGrads = new Map<Tensor, Tensor>();
   const ready: Node[] = [root];
   const visited: Node[] = [];
   withFinalCallbacks(() => {
@@ -160,7 +165,24 @@ export function runBackward(
             return;
           }
           if ('leaf' in edge) {
-            if (g) accumulate(edge.leaf, g);
+            const leaf = edge.leaf;
+            if (g) {
+              const sum = leafGrads.get(leaf);
+              if (sum) {
+                leafGrads.set(leaf, add(sum, g));
+                sum.dispose();
+                g.dispose();
+              } else {
+                leafGrads.set(leaf, g);
+              }
+            }
+            const left = leafPending.get(leaf)! - 1;
+            leafPending.set(leaf, left);
+            const total = leafGrads.get(leaf);
+            if (left === 0 && total) {
+              leafGrads.delete(leaf);
+              accumulate(leaf, total);
+            }
             return;
           }
           if (g) {
@@ -181,8 +203,14 @@ export function runBackward(
           }
         });
       }
+      // Leaves some of whose edges hang off nodes no gradient reached.
+      for (const [leaf, total] of [...leafGrads]) {
+        leafGrads.delete(leaf);
+        accumulate(leaf, total);
+      }
     } finally {
       for (const g of grads.values()) g.dispose();
+      for (const g of leafGrads.values()) g.dispose();
       if (!retainGraph) for (const node of visited) node.release();
     }
   });

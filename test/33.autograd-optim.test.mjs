@@ -33,7 +33,7 @@ forEachDevice('autograd and SGD', (device) => {
     b.registerPostAccumulateGradHook((t) => seen.push(['b', Array.from(t.grad.toArraySync())]));
     F.add(F.add(w, w), tensor([0, 0], { device })).sum().backward();
     F.add(b, b).sum().backward();
-    expect(seen).to.deep.equal([['w', [2, 2]], ['end', null], ['b', [2]]]);
+    expect(seen).to.deep.equal([['w', [2, 2]], ['end', null], ['b', [2]]]); // add(w, w): one hook call with the sum
     h.remove();
     F.add(w, w).sum().backward();
     expect(seen).to.have.length(3);

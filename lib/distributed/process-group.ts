@@ -2,7 +2,7 @@
 // own algorithms in native/gloo/ (one worker thread per group, in submission order, so every
 // rank issues them in the same order as gloo requires); rendezvous is a TCP store on rank 0 at
 // MASTER_ADDR:MASTER_PORT, as torchrun sets up, or gloo's file store on a shared directory.
-import { native, type NativeHandle } from '../native';
+import { native, type NativeHandle, type ProcessGroupHandle, type WorkHandle, type DistInfo } from '../native';
 import { Tensor } from '../tensor';
 import { checkInteger, checkOneOf, checkOptions, invalidType } from '../validate';
 
@@ -30,7 +30,7 @@ export interface Work {
 }
 
 interface Group {
-  handle: unknown;
+  handle: ProcessGroupHandle;
   backend: Backend;
   rank: number;
   worldSize: number;
@@ -84,7 +84,7 @@ export async function initProcessGroup(options: InitProcessGroupOptions = {}): P
 }
 
 /** Whether gloo can be used here, and if not why (the library is loaded on the first call). */
-export function glooInfo(): { available: boolean; reason?: string; library?: string; gloo?: string } {
+export function glooInfo(): DistInfo {
   return native.distInfo();
 }
 
@@ -126,7 +126,7 @@ function cpuTensor(op: string, name: string, t: unknown): NativeHandle {
   return t.handle;
 }
 
-function work(handle: unknown): Work {
+function work(handle: WorkHandle): Work {
   return {
     wait: () => native.distWait(handle),
     waitSync: () => native.distWaitSync(handle),

@@ -89,6 +89,19 @@ export function edgeTo(input: Tensor | null | undefined): Edge {
   return { leaf: input };
 }
 
+let finalCallbacks: (() => void)[] | null = null;
+
+/**
+ * Runs `callback` once the backward pass now running has finished (PyTorch's
+ * `queue_callback`): DistributedDataParallel waits for its last all-reduces there, so `.grad`
+ * is final when backward() returns. Only valid while backward runs (from a hook).
+ */
+export function queueCallback(callback: () => void): void {
+  if (finalCallbacks === null) throw new Error('queueCallback: no backward pass is running (call it from a gradient hook)');
+  if (typeof callback !== 'function') throw new TypeError(`queueCallback: expected a function for callback, received ${typeof callback}`);
+  finalCallbacks.push(callback);
+}
+
 /**
  * Runs the backward pass from `root` with d(loss)/d(root) = `gradient` (owned by the engine),
  * accumulating into `.grad` of the leaves, then releases the graph (unless retainGraph).
@@ -101,8 +114,11 @@ export function runBackward(
   retainGraph = false,
 ): void {
   // Count, for every reachable node, how many edges from reachable nodes point at it: a node
-  // runs once all of its consumers have delivered their share of the gradient.
+  // runs once all of its consumers have delivered their share of the gradient. Leaves too: a
+  // leaf used twice (add(w, w)) gets the sum once, as torch's AccumulateGrad node, so its
+  // post-accumulate-grad hooks run once per backward.
   const pending = new Map<Node, number>();
+  const leafPending = new Map<Tensor, number>();
   const stack: Node[] = [root];
   const seen = new Set<Node>([root]);
   while (stack.length) {
@@ -115,6 +131,7 @@ export function runBackward(
       );
     }
     for (const e of node.edges) {
+      if (e && 'leaf' in e) leafPending.set(e.leaf, (leafPending.get(e.leaf) ?? 0) + 1);
       if (!e || !('node' in e)) continue;
       pending.set(e.node, (pending.get(e.node) ?? 0) + 1);
       if (!seen.has(e.node)) {
@@ -125,50 +142,89 @@ export function runBackward(
   }
 
   const grads = new Map<Node, Tensor>([[root, gradient]]);
+  const leafGrads = new Map<Tensor, Tensor>();
   const ready: Node[] = [root];
   const visited: Node[] = [];
-  try {
-    while (ready.length) {
-      const node = ready.pop()!;
-      visited.push(node);
-      const gradOut = grads.get(node)!;
-      grads.delete(node);
-      let inputGrads: (Tensor | null)[];
-      try {
-        inputGrads = node.apply(gradOut);
-      } finally {
-        gradOut.dispose();
-      }
-      node.edges.forEach((edge, i) => {
-        const g = inputGrads[i];
-        if (!edge) {
-          g?.dispose();
-          return;
+  withFinalCallbacks(() => {
+    try {
+      while (ready.length) {
+        const node = ready.pop()!;
+        visited.push(node);
+        const gradOut = grads.get(node)!;
+        grads.delete(node);
+        let inputGrads: (Tensor | null)[];
+        try {
+          inputGrads = node.apply(gradOut);
+        } finally {
+          gradOut.dispose();
         }
-        if ('leaf' in edge) {
-          if (g) accumulate(edge.leaf, g);
-          return;
-        }
-        if (g) {
-          const existing = grads.get(edge.node);
-          if (existing) {
-            grads.set(edge.node, add(existing, g));
-            existing.dispose();
-            g.dispose();
-          } else {
-            grads.set(edge.node, g);
+        node.edges.forEach((edge, i) => {
+          const g = inputGrads[i];
+          if (!edge) {
+            g?.dispose();
+            return;
           }
-        }
-        const left = pending.get(edge.node)! - 1;
-        pending.set(edge.node, left);
-        if (left === 0) {
-          if (grads.has(edge.node)) ready.push(edge.node);
-          else visited.push(edge.node); // no gradient flows here; still release it below
-        }
-      });
+          if ('leaf' in edge) {
+            const leaf = edge.leaf;
+            if (g) {
+              const sum = leafGrads.get(leaf);
+              if (sum) {
+                leafGrads.set(leaf, add(sum, g));
+                sum.dispose();
+                g.dispose();
+              } else {
+                leafGrads.set(leaf, g);
+              }
+            }
+            const left = leafPending.get(leaf)! - 1;
+            leafPending.set(leaf, left);
+            const total = leafGrads.get(leaf);
+            if (left === 0 && total) {
+              leafGrads.delete(leaf);
+              accumulate(leaf, total);
+            }
+            return;
+          }
+          if (g) {
+            const existing = grads.get(edge.node);
+            if (existing) {
+              grads.set(edge.node, add(existing, g));
+              existing.dispose();
+              g.dispose();
+            } else {
+              grads.set(edge.node, g);
+            }
+          }
+          const left = pending.get(edge.node)! - 1;
+          pending.set(edge.node, left);
+          if (left === 0) {
+            if (grads.has(edge.node)) ready.push(edge.node);
+            else visited.push(edge.node); // no gradient flows here; still release it below
+          }
+        });
+      }
+      // Leaves some of whose edges hang off nodes no gradient reached.
+      for (const [leaf, total] of [...leafGrads]) {
+        leafGrads.delete(leaf);
+        accumulate(leaf, total);
+      }
+    } finally {
+      for (const g of grads.values()) g.dispose();
+      for (const g of leafGrads.values()) g.dispose();
+      if (!retainGraph) for (const node of visited) node.release();
     }
+  });
+}
+
+/** Runs a backward pass's `body`, then the callbacks it queued (if it did not throw). */
+export function withFinalCallbacks(body: () => void): void {
+  const outer = finalCallbacks;
+  const callbacks: (() => void)[] = [];
+  finalCallbacks = callbacks;
+  try {
+    body();
   } finally {
-    for (const g of grads.values()) g.dispose();
-    if (!retainGraph) for (const node of visited) node.release();
+    finalCallbacks = outer;
   }
+  for (const cb of callbacks) cb();
 }

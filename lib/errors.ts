@@ -50,3 +50,33 @@ export class DisposedTensorError extends TypeError {
     this.name = new.target.name;
   }
 }
+
+export interface DistErrorFields {
+  /** what failed: "rendezvous", "allReduce", "broadcast", "allGather", "barrier" */
+  op?: string;
+  /** this process's rank */
+  rank?: number;
+  worldSize?: number;
+  /** the rank gloo blamed (a peer that left, or one that never joined) */
+  peer?: number;
+  /** CRB_GLOO_ERR_TIMEOUT | CRB_GLOO_ERR_IO | CRB_GLOO_ERR_DESTROYED | CRB_GLOO_ERR_INVALID | CRB_GLOO_ERR_INTERNAL */
+  code?: string;
+}
+
+/**
+ * A rendezvous or collective of a process group failed: a rank never joined, a peer left, the
+ * group's timeout passed, or the group was destroyed. After a failed collective the group is
+ * unusable (later works fail with this error too).
+ */
+export class DistError extends Error {
+  op?: string;
+  rank?: number;
+  worldSize?: number;
+  peer?: number;
+  code?: string;
+  constructor(message: string, fields: DistErrorFields = {}) {
+    super(message);
+    this.name = new.target.name;
+    Object.assign(this, fields);
+  }
+}

@@ -3,10 +3,11 @@
 export { Tensor, type DType, type DeviceType, type MemoryFormat, type ToOptions, type TypedArray, type NestedArray } from './tensor';
 export { tensor, empty, zeros, ones, full, zerosLike, onesLike, randn, rand, manualSeed, type CreateOptions } from './creation';
 export { availableDevices, defaultDevice, setDefaultDevice, type Device } from './device';
-export { noGrad, isGradEnabled, setGradEnabled, Node } from './autograd';
+export { noGrad, isGradEnabled, setGradEnabled, queueCallback, Node } from './autograd';
+export type { RemovableHandle } from './tensor';
 export { autocast, isAutocastEnabled, GradScaler, type AutocastOptions, type AutocastDtype, type GradScalerOptions } from './amp';
 export { backendInfo, capabilities, cuda, cudnn, setNumThreads, getNumThreads, cpuMemoryStats, type BackendInfo, type BackendCapabilities, type MemoryStats } from './device';
-export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError } from './errors';
+export { BackendError, CudaError, CudnnError, OutOfMemoryError, CheckpointError, DisposedTensorError, DistError } from './errors';
 export * as functional from './functional';
 export { crossEntropy, accuracyCount, normalizeImages } from './functional';
 export * as nn from './nn';
@@ -29,6 +30,8 @@ export * as models from './models';
 export { resnet34, resnet50 } from './models';
 export * as optim from './optim';
 export { SGD, StepLR, LambdaLR, CosineAnnealingLR, type SGDOptions } from './optim';
+export * as distributed from './distributed';
+export { DistributedDataParallel, DistributedSampler, type DistributedDataParallelOptions, type DistributedSamplerOptions } from './distributed';
 export * as data from './data';
 export {
   loadFashionMnist, DataLoader, FASHION_MNIST_CLASSES, type Batch, type DataLoaderOptions, type FashionMnist,

@@ -85,10 +85,53 @@ export interface SgdOptions {
 
 export type Pair = [number, number];
 
+/** distInfo(): whether libcrb_gloo.so (native/gloo/) loaded, and why not. */
+export interface DistInfo {
+  available: boolean;
+  /** why not, with what to do about it */
+  reason?: string;
+  /** the library loaded, or tried */
+  library?: string;
+  /** gloo's version, e.g. "0.5.0" */
+  gloo?: string;
+}
+
+export type DistStore =
+  /** rank 0 serves a key-value store at host:port (on every interface); every rank connects,
+   * retrying until the timeout. One store per process group: give each group its own port. */
+  | { kind: 'tcp'; host: string; port: number }
+  /** gloo's FileStore in a directory every rank sees (made when missing); use a fresh
+   * directory or a new prefix per run, since keys left by an earlier run are read back. */
+  | { kind: 'file'; path: string };
+
+export interface DistInitOptions {
+  rank: number;
+  worldSize: number;
+  store: DistStore;
+  /** rendezvous and every collective of the group */
+  timeoutMs: number;
+  /** the group's keys in the store (default "crb") */
+  prefix?: string;
+}
+
+/** A process group over gloo's TCP transport (device: GLOO_SOCKET_IFNAME's interface, else
+ * loopback when the TCP store's host is loopback, else this host's name). Destroyed by
+ * distDestroy, or, as a safety net, when it and all its works are garbage collected. */
+export interface ProcessGroupHandle {
+  readonly rank: number;
+  readonly worldSize: number;
+}
+
+/** One enqueued collective. Its tensors are kept alive until it completes. */
+export type WorkHandle = object;
+
+export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
+
 export interface NativeAddon {
   /** Error classes native code throws; called once at load. */
   setErrorClasses(classes: {
     BackendError: Function; CudaError: Function; CudnnError: Function; OutOfMemoryError: Function;
+    DistError?: Function;
   }): void;
 
   backendInfo(): BackendInfo;
@@ -190,6 +233,34 @@ export interface NativeAddon {
 
   /** uint8 (n, c, h, w) -> dtype (n, c, outH, outW): bilinear resize, then (v/255 - mean)/std. */
   imagesU8ToFloat(images: NativeHandle, size: Pair, mean: number, std: number, dtype: DType): NativeHandle;
+
+  // --- data parallel over gloo (native/binding/dist.cc, libcrb_gloo.so). Collectives are CPU
+  // tensors only (a CUDA tensor is a TypeError: NCCL is for CUDA tensors), in place, of dtype
+  // float32, float64, int32, int64 or uint8. They run on the group's worker thread in the order
+  // they were enqueued; every rank must enqueue the same collectives in the same order. A
+  // failure is a DistError naming the op, the rank and the peer when gloo names one; after it
+  // the group is unusable.
+  /** Loads libcrb_gloo.so once; never throws. */
+  distInfo(): DistInfo;
+  /** Blocks until every rank joined or the timeout ("rank 1 of 2 did not join within 30 s at
+   * 127.0.0.1:29500"); throws DistError (op "rendezvous"). */
+  distInit(o: DistInitOptions): ProcessGroupHandle;
+  /** avg = sum / worldSize, float dtypes only. */
+  distAllReduce(pg: ProcessGroupHandle, t: NativeHandle, op: ReduceOp): WorkHandle;
+  /** t on every rank becomes root's t. */
+  distBroadcast(pg: ProcessGroupHandle, t: NativeHandle, root: number): WorkHandle;
+  /** out: input's shape with dim 0 worldSize times larger ([worldSize] for a scalar), same
+   * dtype and layout; rank r's input lands at rows [r * input.shape[0], (r + 1) * input.shape[0]). */
+  distAllGather(pg: ProcessGroupHandle, out: NativeHandle, input: NativeHandle): WorkHandle;
+  distBarrier(pg: ProcessGroupHandle): WorkHandle;
+  /** Settles on the main thread when the work is done; rejects with its DistError. */
+  distWait(work: WorkHandle): Promise<void>;
+  /** Blocks until the work is done; throws its DistError. */
+  distWaitSync(work: WorkHandle): void;
+  distIsCompleted(work: WorkHandle): boolean;
+  /** Idempotent: queued works fail ("process group destroyed"), a running one is waited for (at
+   * most the timeout), the worker thread is joined and the connections closed. */
+  distDestroy(pg: ProcessGroupHandle): void;
 }
 
 // node-gyp-build finds build/Release or prebuilds/<platform>-<arch>/ under the package root.

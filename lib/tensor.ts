@@ -2,8 +2,8 @@
 // autograd fields PyTorch users expect. Storage is freed by dispose(); garbage collection is
 // only a safety net.
 import { native, type DType, type DeviceType, type HostArray, type NativeHandle } from './native';
-import { BackendError, CudaError, CudnnError, DisposedTensorError, OutOfMemoryError } from './errors';
-import { edgeTo, needsGrad, Node, runBackward } from './autograd';
+import { BackendError, CudaError, CudnnError, DisposedTensorError, DistError, OutOfMemoryError } from './errors';
+import { edgeTo, needsGrad, Node, runBackward, withFinalCallbacks } from './autograd';
 import { capabilities, normalizeDevice, type Device } from './device';
 import * as creation from './creation';
 import type { CreateOptions, RandOptions, RandnOptions } from './creation';
@@ -19,7 +19,7 @@ import {
   shapeString,
 } from './validate';
 
-native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError });
+native.setErrorClasses({ BackendError, CudaError, CudnnError, OutOfMemoryError, DistError });
 
 export type { DType, DeviceType } from './native';
 export type { Device } from './device';
@@ -53,7 +53,16 @@ function accumulateGrad(leaf: Tensor, grad: Tensor): void {
     native.axpby(leaf.grad.handle, grad.handle, 1, 1);
     grad.dispose();
   }
+  const hooks = postAccumulateGradHooks.get(leaf);
+  if (hooks) for (const hook of [...hooks]) hook(leaf);
 }
+
+/** A hook removed with `remove()` (PyTorch's RemovableHandle). */
+export interface RemovableHandle {
+  remove(): void;
+}
+
+const postAccumulateGradHooks = new WeakMap<Tensor, Set<(t: Tensor) => void>>();
 
 function addTensors(a: Tensor, b: Tensor): Tensor {
   return Tensor._fromHandle(native.add(a.handle, b.handle));
@@ -83,6 +92,22 @@ export class Tensor {
   grad: Tensor | null = null;
   /** The node that made this tensor, or null for a leaf. */
   gradFn: Node | null = null;
+
+  /**
+   * Calls `hook(this)` each time backward has accumulated a gradient into this leaf's `.grad`
+   * (PyTorch's register_post_accumulate_grad_hook); DistributedDataParallel starts its
+   * all-reduces from here while the rest of backward still runs.
+   */
+  registerPostAccumulateGradHook(hook: (tensor: Tensor) => void): RemovableHandle {
+    checkTensor('this', this);
+    if (typeof hook !== 'function') throw invalidType('hook', 'a function', hook);
+    if (this.gradFn !== null) throw new TypeError('registerPostAccumulateGradHook: expected a leaf tensor (no gradFn) for this');
+    let hooks = postAccumulateGradHooks.get(this);
+    if (!hooks) postAccumulateGradHooks.set(this, (hooks = new Set()));
+    const own = (t: Tensor): void => hook(t);
+    hooks.add(own);
+    return { remove: () => void hooks.delete(own) };
+  }
 
   // Creation, as static methods too (`Tensor.randn(shape, { device: 'cuda' })`).
   static tensor(data: TypedArray | NestedArray | readonly number[], shape?: readonly number[] | ArrayLike<number> | CreateOptions, options?: CreateOptions): Tensor {
@@ -240,7 +265,7 @@ export class Tensor {
       seed = Tensor._fromHandle(native.to(gradient.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast'));
     }
     if (this.gradFn === null) {
-      accumulateGrad(this, seed);
+      withFinalCallbacks(() => accumulateGrad(this, seed));
       return;
     }
     runBackward(this.gradFn, seed, accumulateGrad, addTensors, retainGraph);

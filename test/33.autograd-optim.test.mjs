@@ -22,6 +22,27 @@ forEachDevice('autograd and SGD', (device) => {
     expect(w.grad).to.equal(null);
   });
 
+  it('post-accumulate-grad hooks see the accumulated .grad; queueCallback runs after backward; remove() stops a hook', () => {
+    const w = tensor([1, 2], { device, requiresGrad: true });
+    const b = tensor([3], { device, requiresGrad: true });
+    const seen = [];
+    const h = w.registerPostAccumulateGradHook((t) => {
+      seen.push(['w', Array.from(t.grad.toArraySync())]);
+      lib.queueCallback(() => seen.push(['end', b.grad ? Array.from(b.grad.toArraySync()) : null]));
+    });
+    b.registerPostAccumulateGradHook((t) => seen.push(['b', Array.from(t.grad.toArraySync())]));
+    F.add(F.add(w, w), tensor([0, 0], { device })).sum().backward();
+    F.add(b, b).sum().backward();
+    expect(seen).to.deep.equal([['w', [2, 2]], ['end', null], ['b', [2]]]); // add(w, w): one hook call with the sum
+    h.remove();
+    F.add(w, w).sum().backward();
+    expect(seen).to.have.length(3);
+    expect(Array.from(w.grad.toArraySync())).to.deep.equal([4, 4]);
+    expect(() => lib.queueCallback(() => {})).to.throw(Error, /no backward pass is running/);
+    expect(() => F.add(w, w).registerPostAccumulateGradHook(() => {})).to.throw(TypeError, /leaf/);
+    expect(() => w.registerPostAccumulateGradHook(1)).to.throw(TypeError, /hook/);
+  });
+
   it('needs a gradient for a non-scalar backward and frees the graph after backward', () => {
     const w = tensor([1, -2], { device, requiresGrad: true });
     const y = w.relu();

@@ -1,6 +1,7 @@
 // npm run prebuild: the addon with prebuildify (N-API, stripped) into prebuilds/linux-x64/, and
 // the CUDA backend library beside it when it can be built here, so one package serves CPU-only
-// and GPU machines. The addon targets baseline x86-64; faster CPU kernels are picked at run time.
+// and GPU machines; the gloo library (libcrb_gloo.so) likewise when gloo is installed here. The
+// addon targets baseline x86-64; faster CPU kernels are picked at run time.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -22,10 +23,17 @@ if (process.env.CRB_BUILD_CUDA !== '0') {
   const c = spawnSync(process.execPath, [path.join(root, 'tools', 'build-cuda.mjs')], { cwd: root, stdio: 'inherit', env });
   if (c.status !== 0) console.warn('prebuild: the CUDA backend was not built; the prebuild will be CPU-only');
 }
-if (existsSync(cudaLib)) {
+// prebuildify's node-gyp rebuild emptied build/Release; CMake relinks the gloo library there.
+const glooLib = path.join(root, 'build', 'Release', 'libcrb_gloo.so');
+if (process.env.CRB_BUILD_GLOO !== '0') {
+  const g = spawnSync(process.execPath, [path.join(root, 'tools', 'build-gloo.mjs')], { cwd: root, stdio: 'inherit', env });
+  if (g.status !== 0) console.warn('prebuild: the gloo library was not built; the prebuild will have no data-parallel support');
+}
+for (const lib of [cudaLib, glooLib]) {
+  if (!existsSync(lib)) continue;
   mkdirSync(outDir, { recursive: true });
-  const dest = path.join(outDir, 'libcrb_cuda.so');
-  copyFileSync(cudaLib, dest);
+  const dest = path.join(outDir, path.basename(lib));
+  copyFileSync(lib, dest);
   try { execFileSync('strip', ['--strip-unneeded', dest]); } catch { /* keep it unstripped */ }
 }
 for (const f of readdirSync(outDir)) {

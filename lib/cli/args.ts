@@ -3,7 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export class UsageError extends Error {
-  constructor(message: string, readonly command: 'train' | 'doctor' | 'main') {
+  constructor(message: string, readonly command: 'train' | 'doctor' | 'launch' | 'main') {
     super(message);
     this.name = 'UsageError';
   }
@@ -26,6 +26,8 @@ export interface TrainFlags {
   pretrained?: string;
   workers: number;
   augment: boolean;
+  /** data-parallel ranks (1: one process) */
+  nproc: number;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -57,6 +59,7 @@ const TRAIN_OPTIONS = {
   pretrained: { type: 'string' },
   workers: { type: 'string' },
   augment: { type: 'boolean' },
+  nproc: { type: 'string' },
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   lr: { type: 'string' },
@@ -81,7 +84,7 @@ const DOCTOR_OPTIONS = {
 } as const satisfies ParseArgsConfig['options'];
 
 /** Runs parseArgs and turns its errors (unknown flag, missing value, stray argument) into UsageErrors. */
-function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, command: 'train' | 'doctor') {
+function parse<O extends ParseArgsConfig['options']>(args: string[], options: O, command: 'train' | 'doctor' | 'launch') {
   // parseArgs reads `--lr -1` as a flag followed by a flag; a negative number is meant as the
   // value, so glue it on and let the range check name the real problem.
   const glued: string[] = [];
@@ -134,6 +137,56 @@ function parseNumber(flag: string, raw: string | undefined, opts: { integer?: bo
   return value;
 }
 
+export interface LaunchArgs {
+  nproc: number;
+  masterAddr: string;
+  masterPort?: number;
+  threadsPerRank?: number;
+  command: string[];
+  help: boolean;
+}
+
+const LAUNCH_OPTIONS = {
+  nproc: { type: 'string' },
+  'nproc-per-node': { type: 'string' },
+  'master-addr': { type: 'string' },
+  'master-port': { type: 'string' },
+  'threads-per-rank': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** `launch [flags] script.js [script args]`: the flags end at the first argument that is not one. */
+export function parseLaunchArgs(args: string[]): LaunchArgs {
+  let k = 0;
+  while (k < args.length && args[k].startsWith('-') && args[k] !== '--') {
+    const name = args[k].replace(/^--?/, '').split('=')[0];
+    const takesValue = (LAUNCH_OPTIONS as Record<string, { type: string }>)[name]?.type === 'string';
+    k += takesValue && !args[k].includes('=') ? 2 : 1;
+  }
+  const flagArgs = args.slice(0, Math.min(k, args.length));
+  const command = args.slice(args[k] === '--' ? k + 1 : k);
+  const { values: v } = parse(flagArgs, LAUNCH_OPTIONS, 'launch');
+  const num = (flag: string, raw: string | undefined, min: number, max: number): number | undefined => {
+    if (raw === undefined) return undefined;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new UsageError(`--${flag}: expected an integer >= ${min} and <= ${max}, received "${raw}"`, 'launch');
+    }
+    return Number(raw);
+  };
+  const nproc = num('nproc', v.nproc ?? v['nproc-per-node'], 1, 256);
+  if (v.help) return { nproc: nproc ?? 1, masterAddr: '127.0.0.1', command, help: true };
+  if (nproc === undefined) throw new UsageError('--nproc: expected the number of ranks to start, received nothing', 'launch');
+  if (command.length === 0) throw new UsageError('launch: expected a script to run after the flags (launch --nproc 2 train.js)', 'launch');
+  return {
+    nproc,
+    masterAddr: v['master-addr'] ?? '127.0.0.1',
+    masterPort: num('master-port', v['master-port'], 1, 65535),
+    threadsPerRank: num('threads-per-rank', v['threads-per-rank'], 1, 1024),
+    command,
+    help: false,
+  };
+}
+
 /** `fashion-mnist`, or `cifar10:DIR`, `cifar100:DIR`, `folder:DIR` (a leading ~ is the home directory). */
 function parseData(raw: string | undefined): DataChoice {
   if (raw === undefined || raw === 'fashion-mnist') return { kind: 'fashion-mnist' };
@@ -164,6 +217,7 @@ export function parseTrainArgs(args: string[]): TrainFlags {
     pretrained: v.pretrained,
     workers: parseNumber('workers', v.workers, { integer: true, min: 0, max: 256 }) ?? 0,
     augment: v.augment ?? false,
+    nproc: parseNumber('nproc', v.nproc, { integer: true, min: 1, max: 256 }) ?? 1,
     epochs: parseNumber('epochs', v.epochs, { integer: true, min: 1, max: 10000 }),
     batchSize: parseNumber('batch-size', v['batch-size'], { integer: true, min: 1, max: 65536 }),
     lr: parseNumber('lr', v.lr, { min: 0, minExclusive: true, max: 100 }),

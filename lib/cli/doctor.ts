@@ -24,6 +24,8 @@ interface DoctorReport {
   platform: string;
   addon: { loaded: boolean; error?: string };
   backend?: unknown;
+  /** data parallel over gloo (libcrb_gloo.so) */
+  dist?: import('../native').DistInfo;
   defaultDevice?: string;
   cudnnOnDemand: OnDemandLibrary[];
   data: {
@@ -120,6 +122,8 @@ function collect(cacheDirOverride?: string): DoctorReport {
     const device = require('../device') as typeof import('../device');
     report.backend = device.backendInfo();
     report.defaultDevice = device.defaultDevice();
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    report.dist = (require('../native') as typeof import('../native')).native.distInfo();
     report.addon.loaded = true;
   } catch (e) {
     report.addon.error = (e as Error).message;
@@ -185,6 +189,10 @@ export function runDoctor(json: boolean, out: NodeJS.WritableStream = process.st
     }
     if (c.available && c.devices.length === 0) lines.push('  no devices');
     lines.push(`default device: ${r.defaultDevice}`);
+    const d = r.dist;
+    if (d) {
+      lines.push(d.available ? `data parallel (gloo ${d.gloo}): available (${d.library})` : `data parallel (gloo): not available: ${d.reason}`);
+    }
   }
   lines.push('libraries cuDNN opens on demand (at the first op that needs them):');
   for (const l of r.cudnnOnDemand) {

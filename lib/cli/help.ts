@@ -8,6 +8,7 @@ export const MAIN_HELP = `Usage: cudnn-resblock <command> [flags]
 
 Commands:
   train      train a ResNet (d2l's or torchvision's) on Fashion-MNIST, CIFAR or your images; write a plot, a log and a checkpoint
+  launch     start N ranks of a script for data-parallel training (torchrun's environment)
   doctor     show the CPU backend and whether CUDA/cuDNN can be used (and why not)
   help       show this help (\`cudnn-resblock help train\` for a command's flags)
 
@@ -49,6 +50,7 @@ Flags (defaults: CUDA = d2l's recipe; CPU = practical on a few cores):
   --pretrained FILE   start from these weights (.safetensors)
   --workers N         loader worker threads that decode and augment (0 = the main thread)
   --augment           the training recipe above
+  --nproc N           data-parallel over N processes (gloo; each rank a share of every epoch)
   --epochs N          epochs (CUDA ${CUDA_DEFAULTS.epochs}, CPU ${CPU_DEFAULTS.epochs})
   --batch-size N      images per step (${CUDA_DEFAULTS.batchSize})
   --lr X              SGD learning rate (${CUDA_DEFAULTS.lr})
@@ -87,3 +89,18 @@ versions, or exactly why CUDA is unusable and what to do about it. Also shows th
 Flags:
   --json       print the same information as JSON
   -h, --help   show this help`;
+
+export const LAUNCH_HELP = `Usage: cudnn-resblock launch --nproc N [flags] script.js [script args]
+
+Starts N copies of \`node script.js\` for data-parallel training, as torchrun does: each gets
+RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT (what
+distributed.initProcessGroup() reads) and CRB_NUM_THREADS (CPU threads per rank). Ctrl-C and
+SIGTERM reach every rank; when one rank fails the others are ended and launch exits with the
+failing rank's code.
+
+Flags:
+  --nproc N              ranks to start (--nproc-per-node is the same)
+  --master-addr HOST     rank 0's address for the rendezvous (127.0.0.1)
+  --master-port PORT     its port (a free one)
+  --threads-per-rank N   CPU backend threads of each rank (the cores divided among the ranks)
+  -h, --help             show this help`;

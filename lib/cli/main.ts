@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // The `cudnn-resblock` command. Exit codes: 0 ok, 1 failure (no data, no CUDA, a backend error),
 // 2 bad usage (unknown flag, bad value), 130 interrupted by Ctrl-C (outputs still written).
-import { parseDoctorArgs, parseTrainArgs, UsageError } from './args';
-import { DOCTOR_HELP, MAIN_HELP, TRAIN_HELP } from './help';
+import { parseDoctorArgs, parseLaunchArgs, parseTrainArgs, UsageError } from './args';
+import { DOCTOR_HELP, LAUNCH_HELP, MAIN_HELP, TRAIN_HELP } from './help';
 import { packageVersion } from './version';
 
-const HELP = { main: MAIN_HELP, train: TRAIN_HELP, doctor: DOCTOR_HELP } as const;
+const HELP = { main: MAIN_HELP, train: TRAIN_HELP, doctor: DOCTOR_HELP, launch: LAUNCH_HELP } as const;
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -16,8 +16,8 @@ export async function main(argv: string[]): Promise<number> {
       case '--help':
       case '-h': {
         const topic = command === 'help' ? rest[0] : undefined;
-        if (topic !== undefined && topic !== 'train' && topic !== 'doctor') {
-          throw new UsageError(`help: unknown command "${topic}" (commands: train, doctor)`, 'main');
+        if (topic !== undefined && topic !== 'train' && topic !== 'doctor' && topic !== 'launch') {
+          throw new UsageError(`help: unknown command "${topic}" (commands: train, launch, doctor)`, 'main');
         }
         process.stdout.write((topic ? HELP[topic] : MAIN_HELP) + '\n');
         return command === undefined ? 2 : 0;
@@ -33,12 +33,28 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(TRAIN_HELP + '\n');
           return 0;
         }
+        if (flags.nproc > 1 && process.env.WORLD_SIZE === undefined) {
+          // Data-parallel: this same command once per rank, under the launcher.
+          const { runLaunch } = await import('./launch');
+          const i = rest.indexOf('--nproc');
+          const rankArgs = i >= 0 ? [...rest.slice(0, i), ...rest.slice(i + 2)] : rest.filter((a) => !a.startsWith('--nproc='));
+          return await runLaunch({ nproc: flags.nproc, masterAddr: '127.0.0.1', command: [__filename, 'train', ...rankArgs] });
+        }
         // sharp decodes on libuv's pool, which all the loader's workers share (4 threads by
         // default); it is sized when first used, so only before any async work.
         if (flags.workers > 2 && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = String(flags.workers + 2);
         // Loaded only now: help and usage errors must not need the native addon.
         const { runTrain } = await import('./train');
         return await runTrain(flags);
+      }
+      case 'launch': {
+        const flags = parseLaunchArgs(rest);
+        if (flags.help) {
+          process.stdout.write(LAUNCH_HELP + '\n');
+          return 0;
+        }
+        const { runLaunch } = await import('./launch');
+        return await runLaunch(flags);
       }
       case 'doctor': {
         const flags = parseDoctorArgs(rest);
@@ -50,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
         return runDoctor(flags.json);
       }
       default:
-        throw new UsageError(command.startsWith('-') ? `unknown flag ${command}` : `unknown command "${command}" (commands: train, doctor, help)`, 'main');
+        throw new UsageError(command.startsWith('-') ? `unknown flag ${command}` : `unknown command "${command}" (commands: train, launch, doctor, help)`, 'main');
     }
   } catch (e) {
     if (e instanceof UsageError) {

@@ -11,12 +11,14 @@ import { loadStateDictFile, save, writeFileAtomicSync } from '../io/checkpoint';
 import { resnet18 as d2lResnet18, type Module } from '../nn';
 import { resnet18, resnet34, resnet50 } from '../models';
 import { SGD } from '../optim';
-import { manualSeed } from '../creation';
+import { manualSeed, tensor } from '../creation';
 import type { DeviceType } from '../native';
 import { CPU_DEFAULTS, CUDA_DEFAULTS, RESIZE_DEFAULTS, type ModelChoice, type TrainFlags } from './args';
 import { openData, type TrainData } from './data';
 import { plotSvg } from './plot';
 import { packageVersion } from './version';
+import * as dist from '../distributed';
+import { Writable } from 'node:stream';
 
 /** A failure the user can act on (no CUDA, no data): printed without a stack, exit 1. */
 export class CliError extends Error {
@@ -56,6 +58,17 @@ function pickDevice(choice: TrainFlags['device']): DeviceType {
       `${cuda.hint ? ` (${cuda.hint})` : ''}. Run \`cudnn-resblock doctor\` for details, or use --device cpu.`);
   }
   return 'cuda';
+}
+
+/** Whether `flag` is true on any rank (one tiny all-reduce). */
+async function anyRank(flag: boolean): Promise<boolean> {
+  const t = tensor([flag ? 1 : 0], [1], { dtype: 'float32', device: 'cpu' });
+  try {
+    await dist.allReduce(t, 'max');
+    return (await t.item()) > 0;
+  } finally {
+    t.dispose();
+  }
 }
 
 /** The model for `choice`; --pretrained weights go in with torchvision's names, the head replaced
@@ -100,6 +113,24 @@ function buildModel(choice: ModelChoice, data: TrainData, device: DeviceType, pr
 
 export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const startedAt = new Date();
+  // Under `launch` (or --nproc): one rank of a data-parallel run. Rank 0 prints, evaluates and
+  // writes; every rank trains on its share of each epoch (DistributedSampler) through DDP.
+  const worldSize = Number(process.env.WORLD_SIZE ?? 1);
+  const distributed = worldSize > 1;
+  if (distributed) await dist.initProcessGroup({ backend: 'gloo' });
+  const rank = distributed ? dist.getRank() : 0;
+  if (rank !== 0) {
+    out = new Writable({ write: (_c, _e, done) => done() });
+    err = new Writable({ write: (chunk: Buffer, _e, done) => (/error|warning/i.test(String(chunk)) ? process.stderr.write(`rank ${rank}: ${chunk}`, () => done()) : done()) });
+  }
+  try {
+    return await trainRank(flags, out, err, startedAt, distributed, rank);
+  } finally {
+    if (distributed) dist.destroyProcessGroup();
+  }
+}
+
+async function trainRank(flags: TrainFlags, out: NodeJS.WritableStream, err: NodeJS.WritableStream, startedAt: Date, distributed: boolean, rank: number): Promise<number> {
   if (flags.threads !== undefined) setNumThreads(flags.threads);
   const device = pickDevice(flags.device);
   setDefaultDevice(device);
@@ -140,11 +171,16 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
   const loaderOptions = {
     device, resize: data.resize, numWorkers: cfg.workers, onWarning: (m: string) => err.write(`warning: ${m}\n`),
   };
-  const trainLoader = new DataLoader(train, { ...loaderOptions, batchSize: cfg.batchSize, seed: cfg.seed, dropLast });
+  const sampler = distributed ? new dist.DistributedSampler(train, { seed: cfg.seed }) : undefined;
+  const trainLoader = new DataLoader(train, sampler
+    ? { ...loaderOptions, batchSize: cfg.batchSize, seed: cfg.seed, dropLast, sampler }
+    : { ...loaderOptions, batchSize: cfg.batchSize, seed: cfg.seed, dropLast });
   const testLoader = new DataLoader(test, { ...loaderOptions, batchSize: cfg.batchSize, shuffle: false });
 
   manualSeed(cfg.seed);
   const { model, weights } = buildModel(modelName, data, device, flags.pretrained, err);
+  // DDP starts every rank from rank 0's weights and averages the gradients in backward.
+  const net: Module = distributed ? new dist.DistributedDataParallel(model) : model;
   const opt = new SGD(model.parameters(), { lr: cfg.lr, momentum: cfg.momentum, weightDecay: cfg.weightDecay });
   const info = backendInfo();
   const threads = info.cpu.threads;
@@ -154,7 +190,8 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
     `${train.n} train / ${test.n} test images at ${cfg.resize}x${cfg.resize}, ${data.classes.length} classes, ` +
     `${cfg.epochs} epoch${cfg.epochs === 1 ? '' : 's'}, batch ${cfg.batchSize}, lr ${cfg.lr}` +
     `${cfg.momentum ? `, momentum ${cfg.momentum}` : ''}${cfg.augment ? ', augmented' : ''}` +
-    `${cfg.workers ? `, ${cfg.workers} loader worker${cfg.workers > 1 ? 's' : ''}` : ''}\n` +
+    `${cfg.workers ? `, ${cfg.workers} loader worker${cfg.workers > 1 ? 's' : ''}` : ''}` +
+    `${distributed ? `, data-parallel over ${dist.getWorldSize()} ranks (gloo; batch ${cfg.batchSize} per rank)` : ''}\n` +
     `data: ${data.name}, ${String(data.info.summary)}\n`);
 
   // Ctrl-C: the first stops after the current step (the loader's workers end with the loop) and
@@ -241,7 +278,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
 
   try {
     for (let epoch = 0; epoch < cfg.epochs && !stopRequested; epoch++) {
-      model.train();
+      net.train();
       const steps = trainLoader.length;
       const every = Math.max(1, Math.floor(steps / 5));
       let lossSum = 0;
@@ -254,7 +291,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
         let lossValue: number;
         let right: number;
         try {
-          const logits = model.forward(batch.images);
+          const logits = net.forward(batch.images);
           const loss = crossEntropy(logits, batch.labels);
           opt.zeroGrad();
           loss.backward();
@@ -282,7 +319,11 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
             `${speed.toFixed(1)} ex/s, ${elapsed.toFixed(1)} s\n`);
         }
         await tick();
-        if (stopRequested) break;
+        // Every rank stops after the same step, or the others would wait in an all-reduce.
+        if (distributed ? await anyRank(stopRequested) : stopRequested) {
+          stopRequested = true;
+          break;
+        }
       }
       bar?.stop();
       const trainSeconds = (performance.now() - te) / 1000;
@@ -291,7 +332,7 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
 
       let testAcc: number | null = null;
       let evalSeconds = 0;
-      if (complete && !stopRequested) {
+      if (complete && !stopRequested && rank === 0) {
         const tv = performance.now();
         model.eval();
         let testCorrect = 0;
@@ -323,18 +364,20 @@ export async function runTrain(flags: TrainFlags, out: NodeJS.WritableStream = p
         epoch: epoch + 1, trainLoss: lossSum / seen, trainAcc: correct / seen, testAcc, trainExamples: seen, steps: step,
         trainSeconds, evalSeconds, examplesPerSecond: seen / trainSeconds, complete,
       };
+      if (distributed) await dist.barrier(); // the other ranks wait while rank 0 evaluates
       epochs.push(m);
       out.write(`epoch ${m.epoch}/${cfg.epochs}${complete ? '' : ' (interrupted)'}: loss ${m.trainLoss.toFixed(4)}, train acc ${m.trainAcc.toFixed(4)}, ` +
         `test acc ${testAcc === null ? '-' : testAcc.toFixed(4)} | ${trainSeconds.toFixed(1)} s, ${m.examplesPerSecond.toFixed(1)} examples/s` +
         `${evalSeconds ? `, eval ${evalSeconds.toFixed(1)} s` : ''}\n`);
       // Keep the log and plot current, so a run killed later still leaves its curves.
-      writeOutputs(stopRequested, false);
+      if (rank === 0) writeOutputs(stopRequested, false);
     }
   } finally {
     bar?.stop();
     process.removeListener('SIGINT', onSigint);
   }
 
+  if (rank !== 0) return stopRequested ? 130 : 0;
   const written = writeOutputs(stopRequested, true);
   const total = (performance.now() - t0) / 1000;
   out.write(`${stopRequested ? 'interrupted; ' : ''}wrote ${written.join(', ')} (${total.toFixed(1)} s)\n`);

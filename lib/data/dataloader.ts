@@ -32,8 +32,11 @@ export type LoaderDataset = ImageDataset | ImageArrayDataset | ImageFolder;
 export interface DataLoaderOptions {
   /** images per batch (required) */
   batchSize: number;
-  /** reshuffle every epoch; default true */
+  /** reshuffle every epoch; default true (false with a sampler) */
   shuffle?: boolean;
+  /** the example order instead of shuffle: `order(epoch)` gives the indices, e.g. a
+   * distributed.DistributedSampler (this rank's share); mutually exclusive with shuffle */
+  sampler?: { readonly length: number; order(epoch: number): ArrayLike<number> };
   /** seed of the shuffle and of the random transforms; epoch e shuffles with seed + e, so runs
    * are reproducible (for any numWorkers); default 0 */
   seed?: number;
@@ -146,6 +149,7 @@ export class DataLoader {
   readonly numWorkers: number;
   readonly prefetchFactor: number;
   readonly persistentWorkers: boolean;
+  readonly sampler: DataLoaderOptions['sampler'] | null = null;
   private pool: Piscina | null = null;
   private readonly onWarning: (message: string) => void;
   private readonly perImage: TransformSpec | null;
@@ -156,11 +160,19 @@ export class DataLoader {
     checkDataset(dataset);
     if (options === null || typeof options !== 'object') throw invalidType('options', 'an options object with batchSize', options);
     const o = checkOptions<DataLoaderOptions>('options', options,
-      ['batchSize', 'shuffle', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std', 'numWorkers', 'prefetchFactor', 'persistentWorkers', 'onWarning']);
+      ['batchSize', 'shuffle', 'sampler', 'seed', 'dropLast', 'device', 'resize', 'mean', 'std', 'numWorkers', 'prefetchFactor', 'persistentWorkers', 'onWarning']);
     this.dataset = dataset;
     this.channels = dataset instanceof ImageArrayDataset || dataset instanceof ImageFolder ? dataset.channels : 1;
     this.batchSize = checkPositiveInt('batchSize', o.batchSize);
-    this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? true);
+    if (o.sampler !== undefined) {
+      const sm = o.sampler;
+      if (sm === null || typeof sm !== 'object' || typeof sm.order !== 'function' || !Number.isInteger(sm.length)) {
+        throw invalidType('options.sampler', 'a sampler with order(epoch) and an integer length (e.g. a DistributedSampler)', sm);
+      }
+      if (o.shuffle !== undefined) throw new TypeError('options.shuffle: a sampler decides the order; give shuffle to the sampler instead');
+      this.sampler = sm;
+    }
+    this.shuffle = checkBoolean('options.shuffle', o.shuffle ?? this.sampler === null);
     // manualSeed's range: an integer a double holds exactly (seed + epoch then stays exact).
     this.seed = checkInteger('options.seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
     this.dropLast = checkBoolean('options.dropLast', o.dropLast ?? false);
@@ -212,14 +224,21 @@ export class DataLoader {
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.n;
+    const n = this.sampler ? this.sampler.length : this.dataset.n;
     return this.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
   }
 
-  /** The example order of `epoch`: a permutation seeded with seed + epoch, or 0..n-1 unshuffled. */
+  /** The example order of `epoch`: the sampler's, a permutation seeded with seed + epoch, or 0..n-1 unshuffled. */
   order(epoch: number): Uint32Array {
     // An integer: seed + '1' would concatenate, a fraction would silently reuse a shuffle.
     checkInteger('epoch', epoch, 0);
+    if (this.sampler) {
+      const given = this.sampler.order(epoch);
+      const n = this.dataset.n;
+      const out = new Uint32Array(given.length);
+      for (let k = 0; k < given.length; k++) out[k] = checkInteger(`sampler.order(${epoch})[${k}]`, given[k], 0, n - 1);
+      return out;
+    }
     const idx = new Uint32Array(this.dataset.n);
     for (let i = 0; i < idx.length; i++) idx[i] = i;
     if (this.shuffle) shuffleInPlace(idx, mulberry32((this.seed + epoch) >>> 0));

@@ -14,6 +14,7 @@ struct AddonData {
   Napi::FunctionReference cuda_error;
   Napi::FunctionReference cudnn_error;
   Napi::FunctionReference oom_error;
+  Napi::FunctionReference dist_error;
   // The typed-array constructor each dtype reads into, by crb_dtype: see Note [reads never abort].
   Napi::FunctionReference host_array_constructors[7];
   HostGenerator generator;

@@ -126,6 +126,22 @@ Napi::Object MakeBackendError(Napi::Env env, const crb_error& error, const char*
   return object;
 }
 
+Napi::Object MakeDistError(Napi::Env env, const crb_gloo_error& error) {
+  Napi::Object props = Napi::Object::New(env);
+  props.Set("op", Napi::String::New(env, error.op));
+  props.Set("code", Napi::String::New(env, crb_gloo_status_name(error.code)));
+  if (error.rank >= 0) props.Set("rank", Napi::Number::New(env, error.rank));
+  if (error.world_size > 0) props.Set("worldSize", Napi::Number::New(env, error.world_size));
+  if (error.peer >= 0) props.Set("peer", Napi::Number::New(env, error.peer));
+  Napi::String message = Napi::String::New(env, error.message);
+  Napi::FunctionReference& cls = GetAddonData(env).dist_error;
+  Napi::Object object = cls.IsEmpty() ? Napi::Error::New(env, error.message).Value() : cls.New({message, props});
+  // As for backend errors: a class with a plain (message) constructor still carries them.
+  for (const char* key : {"op", "code", "rank", "worldSize", "peer"})
+    if (props.Has(key)) object.Set(key, props.Get(key));
+  return object;
+}
+
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* fn = "setErrorClasses";
@@ -146,7 +162,11 @@ Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {
     if (!v.IsFunction())
       ThrowTypeError(env, ArgMessage(fn, std::string("classes.") + slot.name, "a class", DescribeValue(v)));
   }
+  Napi::Value dist = classes.Get("DistError");
+  if (!dist.IsUndefined() && !dist.IsFunction())
+    ThrowTypeError(env, ArgMessage(fn, "classes.DistError", "a class or undefined", DescribeValue(dist)));
   for (const Slot& slot : slots) *slot.ref = Napi::Persistent(classes.Get(slot.name).As<Napi::Function>());
+  if (dist.IsFunction()) data.dist_error = Napi::Persistent(dist.As<Napi::Function>());
   return env.Undefined();
 }
 

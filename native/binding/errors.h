@@ -1,7 +1,8 @@
 // Every error the addon throws is made here. Bad input becomes a TypeError/RangeError whose
 // message names the function, the argument, what was expected and what was received; a backend
 // failure becomes an instance of the class lib/errors.ts handed to setErrorClasses
-// (OutOfMemoryError, CudaError, CudnnError, BackendError) carrying op, status, code and device.
+// (OutOfMemoryError, CudaError, CudnnError, BackendError) carrying op, status, code and device;
+// a failed rendezvous or collective becomes a DistError carrying op, rank, worldSize, peer, code.
 #pragma once
 
 #include "napi_config.h"
@@ -10,6 +11,7 @@
 
 #include "../backend/backend_api.h"
 #include "../core/dtype.h"
+#include "../gloo/crb_gloo.h"
 
 namespace crb {
 
@@ -41,7 +43,18 @@ inline void CheckStatus(Napi::Env env, const crb_backend* backend, crb_status st
   throw Napi::Error(env, MakeBackendError(env, error, fn, device, details()));
 }
 
-// setErrorClasses({BackendError, CudaError, CudnnError, OutOfMemoryError})
+// The JS error for a failed call into libcrb_gloo.so: a DistError (message, op, rank, worldSize,
+// peer when gloo named one, code).
+Napi::Object MakeDistError(Napi::Env env, const crb_gloo_error& error);
+
+// THE check every call into libcrb_gloo.so goes through: returns on CRB_GLOO_OK, otherwise
+// throws the DistError.
+inline void CheckGloo(Napi::Env env, crb_gloo_status status, const crb_gloo_error& error) {
+  if (status == CRB_GLOO_OK) return;
+  throw Napi::Error(env, MakeDistError(env, error));
+}
+
+// setErrorClasses({BackendError, CudaError, CudnnError, OutOfMemoryError, DistError?})
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info);
 
 }  // namespace crb

@@ -1,0 +1,3 @@
+export * from './process-group';
+export * from './ddp';
+export * from './sampler';

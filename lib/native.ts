@@ -247,6 +247,8 @@ export interface NativeAddon {
   distInit(o: DistInitOptions): ProcessGroupHandle;
   /** avg = sum / worldSize, float dtypes only. */
   distAllReduce(pg: ProcessGroupHandle, t: NativeHandle, op: ReduceOp): WorkHandle;
+  /** every tensor (one dtype) in place, packed into one all-reduce (a DDP bucket) */
+  distAllReduceCoalesced(pg: ProcessGroupHandle, tensors: NativeHandle[], op: ReduceOp): WorkHandle;
   /** t on every rank becomes root's t. */
   distBroadcast(pg: ProcessGroupHandle, t: NativeHandle, root: number): WorkHandle;
   /** out: input's shape with dim 0 worldSize times larger ([worldSize] for a scalar), same

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { interruptAtFirstStep } from './support/interrupt.mjs';
+import { writeCifar10 } from './support/cifar.mjs';
 
 const require = createRequire(import.meta.url);
 const lib = require('../dist/index.js');
@@ -24,23 +25,6 @@ function header(file) {
   const buf = fs.readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   return JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-}
-
-/** CIFAR-10's binary layout: label byte + 3072 CHW bytes per record; class c is bright in channel c % 3. */
-function writeCifar10(dir, perFile) {
-  fs.mkdirSync(dir, { recursive: true });
-  let k = 0;
-  const file = (name) => {
-    const buf = Buffer.alloc(perFile * 3073);
-    for (let r = 0; r < perFile; r++, k++) {
-      const label = k % 10;
-      buf[r * 3073] = label;
-      for (let p = 0; p < 3072; p++) buf[r * 3073 + 1 + p] = ((p >> 10) === label % 3 ? 180 : 40) + ((k * 7 + p) % 50);
-    }
-    fs.writeFileSync(path.join(dir, name), buf);
-  };
-  for (let i = 1; i <= 5; i++) file(`data_batch_${i}.bin`);
-  file('test_batch.bin');
 }
 
 async function writeSplit(dir, classes, perClass, seed) {

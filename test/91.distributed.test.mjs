@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { writeCifar10 } from './support/cifar.mjs';
 
 const require = createRequire(import.meta.url);
 const lib = require('../dist/index.js');
@@ -167,6 +168,20 @@ describe('91 distributed: DDP over gloo', function () {
     const [a, b] = [read(0), read(1)];
     expect(maxDiff(a.grads, b.grads)).to.equal(0);
     expect(maxDiff(a.local, b.local)).to.be.above(0); // before the sync each rank had its own
+  });
+
+  it('train --nproc 2: data-parallel CLI run, rank 0 prints and writes', function () {
+    writeCifar10(path.join(tmp, 'cifar', 'cifar-10-batches-bin'), 16);
+    const out = path.join(tmp, 'run-ddp');
+    const r = spawnSync(process.execPath, [cli, 'train', '--data', `cifar10:${path.join(tmp, 'cifar')}`, '--nproc', '2', '--epochs', '1',
+      '--batch-size', '8', '--device', 'cpu', '--out', out, '--no-progress'], { encoding: 'utf8', timeout: 170000 });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include('data-parallel over 2 ranks (gloo; batch 8 per rank)');
+    expect(r.stdout.match(/^epoch 1\/1:/gm)).to.have.length(1); // rank 0 only
+    const log = JSON.parse(fs.readFileSync(path.join(out, 'log.json'), 'utf8'));
+    expect(log.epochs[0]).to.include({ steps: 5, trainExamples: 40, complete: true }); // 80 images, half per rank
+    expect(log.epochs[0].testAcc).to.be.within(0, 1);
+    expect(fs.existsSync(path.join(out, 'checkpoint.safetensors'))).to.equal(true);
   });
 
   it('a rank that dies mid-step makes the other fail with a DistError, within the timeout', async function () {

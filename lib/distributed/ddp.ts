@@ -2,14 +2,15 @@
 // rank 0's parameters and buffers are broadcast, and each backward averages the gradients over
 // the ranks. Parameters go into buckets (reverse registration order, about the order backward
 // produces their gradients, at most bucketCapMB each); a bucket's all-reduce starts as soon as
-// its last gradient is accumulated, on gloo's thread, while backward goes on; the backward's
+// its last gradient is accumulated, as one all-reduce of the bucket's gradients packed together,
+// on gloo's thread, while backward goes on; the backward's
 // final callback waits for them all, so `.grad` is averaged when backward() returns.
 import { queueCallback } from '../autograd';
 import { zerosLike } from '../creation';
 import type { Tensor, RemovableHandle } from '../tensor';
 import { checkBoolean, checkFinite, checkOptions } from '../validate';
 import { Module } from '../nn/module';
-import { allReduceAsync, broadcastAsync, getWorldSize, isInitialized, type Work } from './process-group';
+import { allReduceCoalescedAsync, broadcastAsync, getWorldSize, isInitialized, type Work } from './process-group';
 
 export interface DistributedDataParallelOptions {
   /** most megabytes of gradients per all-reduce bucket; default 25, as torch's */
@@ -21,7 +22,7 @@ export interface DistributedDataParallelOptions {
 interface Bucket {
   params: Tensor[];
   pending: number;
-  works: Work[];
+  work: Work | null;
 }
 
 export class DistributedDataParallel extends Module {
@@ -59,7 +60,7 @@ export class DistributedDataParallel extends Module {
     for (const p of params) {
       const size = p.numel * (p.dtype === 'float64' ? 8 : 4);
       if (bucket === null || (bytes + size > cap && bucket.params.length > 0) || bucket.params[0].dtype !== p.dtype) {
-        bucket = { params: [], pending: 0, works: [] };
+        bucket = { params: [], pending: 0, work: null };
         this.buckets.push(bucket);
         bytes = 0;
       }
@@ -100,7 +101,7 @@ export class DistributedDataParallel extends Module {
   private resetBuckets(): void {
     for (const b of this.buckets) {
       b.pending = b.params.length;
-      b.works = [];
+      b.work = null;
     }
     this.ready.clear();
     this.nextToLaunch = 0;
@@ -126,7 +127,7 @@ export class DistributedDataParallel extends Module {
   private launchReady(): void {
     while (this.nextToLaunch < this.buckets.length && this.buckets[this.nextToLaunch].pending === 0) {
       const b = this.buckets[this.nextToLaunch++];
-      b.works = b.params.map((p) => allReduceAsync(p.grad!, 'avg'));
+      b.work = allReduceCoalescedAsync(b.params.map((p) => p.grad!), 'avg');
     }
   }
 
@@ -143,7 +144,7 @@ export class DistributedDataParallel extends Module {
         }
       }
       this.launchReady();
-      for (const b of this.buckets) for (const w of b.works) w.waitSync();
+      for (const b of this.buckets) b.work?.waitSync();
     } finally {
       this.resetBuckets();
     }

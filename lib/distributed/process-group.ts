@@ -141,6 +141,14 @@ export function allReduceAsync(tensor: Tensor, op: ReduceOp = 'sum'): Work {
   return work(native.distAllReduce(g.handle, h, checkOneOf<ReduceOp>('op', op, ['sum', 'avg', 'max', 'min'])));
 }
 
+/** Several tensors of one dtype reduced in place as one all-reduce (torch's all_reduce_coalesced). */
+export function allReduceCoalescedAsync(tensors: readonly Tensor[], op: ReduceOp = 'sum'): Work {
+  const g = current('allReduceCoalesced');
+  if (!Array.isArray(tensors) || tensors.length === 0) throw invalidType('allReduceCoalesced: tensors', 'a non-empty array of Tensors', tensors);
+  const handles = tensors.map((t, i) => cpuTensor('allReduceCoalesced', `tensors[${i}]`, t));
+  return work(native.distAllReduceCoalesced(g.handle, handles, checkOneOf<ReduceOp>('op', op, ['sum', 'avg', 'max', 'min'])));
+}
+
 export function allReduce(tensor: Tensor, op: ReduceOp = 'sum'): Promise<void> {
   return allReduceAsync(tensor, op).wait();
 }

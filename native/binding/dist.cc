@@ -236,26 +236,62 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   return object;
 }
 
-// distAllReduce(pg, t, op): in place, op 'sum' | 'avg' | 'max' | 'min' | 'product'.
-Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
-  OpCall call(info, "distAllReduce");
-  const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
-  TensorHandle* t = CpuTensor(call, 1, "t");
-  const std::string name = call.Arg(2).IsString() ? call.Arg(2).As<Napi::String>().Utf8Value() : "";
-  crb_gloo_reduce op;
+// 'sum' | 'avg' | 'max' | 'min' | 'product' as the library's op; avg only for float tensors.
+crb_gloo_reduce ReduceArg(OpCall& call, size_t index, crb_dtype dtype, const char* tensor_name, size_t tensor_index) {
+  const std::string name = call.Arg(index).IsString() ? call.Arg(index).As<Napi::String>().Utf8Value() : "";
+  crb_gloo_reduce op = CRB_GLOO_SUM;
   if (name == "sum") op = CRB_GLOO_SUM;
   else if (name == "avg") op = CRB_GLOO_AVG;
   else if (name == "max") op = CRB_GLOO_MAX;
   else if (name == "min") op = CRB_GLOO_MIN;
   else if (name == "product") op = CRB_GLOO_PRODUCT;
-  else call.RangeErr("op", "\"sum\", \"avg\", \"max\", \"min\" or \"product\"", DescribeValue(call.Arg(2)));
-  if (op == CRB_GLOO_AVG && !IsFloatDType(t->dtype()))
-    call.TypeErr("t", "a float32 or float64 tensor for \"avg\" (use \"sum\" for integers)", DescribeValue(call.Arg(1)));
+  else call.RangeErr("op", "\"sum\", \"avg\", \"max\", \"min\" or \"product\"", DescribeValue(call.Arg(index)));
+  if (op == CRB_GLOO_AVG && !IsFloatDType(dtype))
+    call.TypeErr(tensor_name, "a float32 or float64 tensor for \"avg\" (use \"sum\" for integers)",
+                 DescribeValue(call.Arg(tensor_index)));
+  return op;
+}
+
+// distAllReduce(pg, t, op): in place, op 'sum' | 'avg' | 'max' | 'min' | 'product'.
+Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
+  OpCall call(info, "distAllReduce");
+  const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
+  TensorHandle* t = CpuTensor(call, 1, "t");
+  const crb_gloo_reduce op = ReduceArg(call, 2, t->dtype(), "t", 1);
   void* data = t->data();
   const size_t count = size_t(t->numel());
   const crb_dtype dtype = t->dtype();
   return Submit(call, pg, {t}, [&](crb_gloo_work** out, crb_gloo_error* e) {
     return pg->api()->all_reduce(pg->get(), data, count, dtype, op, out, e);
+  });
+}
+
+// distAllReduceCoalesced(pg, tensors, op): every tensor (one dtype) in place, as one all-reduce.
+Napi::Value DistAllReduceCoalesced(const Napi::CallbackInfo& info) {
+  OpCall call(info, "distAllReduceCoalesced");
+  const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
+  if (!call.Arg(1).IsArray() || call.Arg(1).As<Napi::Array>().Length() == 0)
+    call.TypeErr("tensors", "a non-empty array of CPU tensors", DescribeValue(call.Arg(1)));
+  Napi::Array list = call.Arg(1).As<Napi::Array>();
+  std::vector<TensorHandle*> tensors;
+  std::vector<void*> datas;
+  std::vector<size_t> counts;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    const std::string name = "tensors[" + std::to_string(i) + "]";
+    TensorHandle* t = call.TensorValue(list.Get(i), name, false);
+    if (t->device() != Device::kCpu)
+      call.TypeErr(name, "a CPU tensor (gloo works on host memory; NCCL is for CUDA tensors)", DescribeValue(list.Get(i)));
+    if (!tensors.empty()) call.RequireDType(t, name, tensors[0]->dtype(), "the dtype of tensors[0]");
+    tensors.push_back(t);
+    datas.push_back(t->data());
+    counts.push_back(size_t(t->numel()));
+  }
+  const crb_dtype dtype = tensors[0]->dtype();
+  if (dtype == CRB_F16 || dtype == CRB_BF16)
+    call.TypeErr("tensors[0]", "a float32, float64, int32, int64 or uint8 tensor", DescribeValue(list.Get(uint32_t(0))));
+  const crb_gloo_reduce op = ReduceArg(call, 2, dtype, "tensors", 1);
+  return Submit(call, pg, tensors, [&](crb_gloo_work** out, crb_gloo_error* e) {
+    return pg->api()->all_reduce_coalesced(pg->get(), datas.data(), counts.data(), datas.size(), dtype, op, out, e);
   });
 }
 
@@ -388,6 +424,7 @@ Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
 const js::Function js::distInfo = DistInfo;
 const js::Function js::distInit = DistInit;
 const js::Function js::distAllReduce = DistAllReduce;
+const js::Function js::distAllReduceCoalesced = DistAllReduceCoalesced;
 const js::Function js::distBroadcast = DistBroadcast;
 const js::Function js::distAllGather = DistAllGather;
 const js::Function js::distBarrier = DistBarrier;

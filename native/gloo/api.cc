@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <vector>
 #include <type_traits>
 
 #include "../backend/names.h"
@@ -147,6 +148,47 @@ crb_gloo_status AllReduce(crb_gloo_pg* h, void* data, size_t count, crb_dtype dt
                   error);
 }
 
+crb_gloo_status AllReduceCoalesced(crb_gloo_pg* h, void* const* datas, const size_t* counts, size_t n,
+                                   crb_dtype dtype, crb_gloo_reduce op, crb_gloo_work** out, crb_gloo_error* error) {
+  ProcessGroup* pg = h->pg.get();
+  if (op == CRB_GLOO_AVG && dtype != CRB_F32 && dtype != CRB_F64)
+    return Invalid(error, pg, "allReduce", "avg needs float32 or float64 tensors");
+  std::vector<void*> buffers(datas, datas + n);
+  std::vector<size_t> sizes(counts, counts + n);
+  size_t total = 0;
+  for (size_t c : sizes) total += c;
+  std::function<void(uint32_t)> run;
+  const bool typed = WithType(dtype, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    run = [pg, buffers, sizes, total, op](uint32_t tag) {
+      if (total == 0) return;
+      std::vector<T> flat(total);
+      size_t at = 0;
+      for (size_t i = 0; i < buffers.size(); i++) {
+        std::memcpy(flat.data() + at, buffers[i], sizes[i] * sizeof(T));
+        at += sizes[i];
+      }
+      ::gloo::AllreduceOptions opts(pg->context());
+      opts.setOutput<T>(flat.data(), total);
+      opts.setReduceFunction(ReduceFunction<T>(op));
+      opts.setTag(tag);
+      opts.setTimeout(pg->timeout());
+      ::gloo::allreduce(opts);
+      const T scale = op == CRB_GLOO_AVG ? T(1) / T(pg->size()) : T(1);
+      at = 0;
+      for (size_t i = 0; i < buffers.size(); i++) {
+        T* p = static_cast<T*>(buffers[i]);
+        for (size_t k = 0; k < sizes[i]; k++) p[k] = op == CRB_GLOO_AVG ? flat[at + k] * scale : flat[at + k];
+        at += sizes[i];
+      }
+    };
+  });
+  if (!typed) return Invalid(error, pg, "allReduce", std::string("cannot reduce ") + crb_dtype_name(dtype));
+  return Enqueued(h, "allReduce",
+                  Describe("allReduce", dtype, total, ", " + std::string(ReduceName(op)) + ", " + std::to_string(n) + " tensors coalesced"),
+                  run, out, error);
+}
+
 crb_gloo_status Broadcast(crb_gloo_pg* h, void* data, size_t count, crb_dtype dtype, int32_t root,
                           crb_gloo_work** out, crb_gloo_error* error) {
   ProcessGroup* pg = h->pg.get();
@@ -223,6 +265,7 @@ const crb_gloo_api_table kTable = {
     PgShutdown,
     PgRelease,
     AllReduce,
+    AllReduceCoalesced,
     Broadcast,
     AllGather,
     Barrier,

@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define CRB_GLOO_ABI_VERSION 1
+#define CRB_GLOO_ABI_VERSION 2  // 2: all_reduce_coalesced
 #define CRB_GLOO_ENTRY_POINT "crb_gloo_api"  // unversioned: crb_gloo_abi_version() says which ABI
 
 typedef struct crb_gloo_pg crb_gloo_pg;
@@ -101,6 +101,11 @@ typedef struct crb_gloo_api_table {
   // Enqueue; on CRB_GLOO_OK *out is a new work the caller releases.
   crb_gloo_status (*all_reduce)(crb_gloo_pg* pg, void* data, size_t count, crb_dtype dtype, crb_gloo_reduce op,
                                 crb_gloo_work** out, crb_gloo_error* error);
+  // n buffers of one dtype reduced as one: packed into one buffer, one all-reduce, unpacked
+  // (DDP's bucket; torch's allreduce_coalesced).
+  crb_gloo_status (*all_reduce_coalesced)(crb_gloo_pg* pg, void* const* datas, const size_t* counts, size_t n,
+                                          crb_dtype dtype, crb_gloo_reduce op, crb_gloo_work** out,
+                                          crb_gloo_error* error);
   crb_gloo_status (*broadcast)(crb_gloo_pg* pg, void* data, size_t count, crb_dtype dtype, int32_t root,
                                crb_gloo_work** out, crb_gloo_error* error);
   // output: world_size * count elements, rank r's input at offset r * count.

@@ -150,19 +150,28 @@ crb_status backward_train_nhwc(const crb_bn_desc* d, const T* x, const T* dy, co
   const int64_t c = d->c, rows = int64_t(d->n) * d->h * d->w, count = rows;
   const T* grad = relu_y ? dz : dy;
   std::vector<double> sum_dy(c), sum_dy_xmu(c);
-  nhwc_channel_sums(rows, c, sum_dy.data(), sum_dy_xmu.data(), [&](int64_t r, double* a, double* b) {
-    const T* p = x + r * c;
-    if (relu_y) {
+  std::vector<double> mean(save_mean, save_mean + c);
+  // the ReLU mask first, as its own pass over the rows: done row by row inside the sums, the
+  // whole backward ran ~2x slower (measured, N=32 64x56x56)
+  if (relu_y)
+    nhwc_rows(rows, [&](int64_t r) {
       const T* yy = relu_y + r * c;
       const T* gy = dy + r * c;
       T* out = dz + r * c;
-      for (int64_t ch = 0; ch < c; ++ch) out[ch] = yy[ch] <= T(0) ? T(0) : gy[ch];
-    }
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const T v = gy[ch];  // read unconditionally: a conditional load keeps the loop scalar
+        out[ch] = yy[ch] <= T(0) ? T(0) : v;
+      }
+    });
+  nhwc_channel_sums(rows, c, sum_dy.data(), sum_dy_xmu.data(), [&](int64_t r, double* __restrict a,
+                                                                   double* __restrict b) {
+    const T* p = x + r * c;
     const T* gr = grad + r * c;
+    const double* __restrict mu = mean.data();
     for (int64_t ch = 0; ch < c; ++ch) {
       const double gv = double(gr[ch]);
       a[ch] += gv;
-      b[ch] += gv * (double(p[ch]) - double(save_mean[ch]));
+      b[ch] += gv * (double(p[ch]) - mu[ch]);
     }
   });
   std::vector<T> k(c), mean_dy(c), proj(c);

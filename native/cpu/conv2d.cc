@@ -533,13 +533,13 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
 // GEMM whose rows are the output positions, written straight into y (row stride k):
 //   y_g (positions x kg) = sum over the live taps t of A_t (positions x cg) * w_{g,t}^T (cg x kg)
 // where row i of A_t is the cg channels of the pixel tap t reads for output i: a contiguous run
-// of x, or padding. The direct tile (gemm_kernel_h direct_micro_kernel) broadcasts from those
-// runs in place, so there is no im2col and no padded copy; only a panel of rows that crosses an
-// output row or touches the padding is gathered into a small buffer first. Taps that only ever
-// read padding (a 3x3 conv on a 1x1 map) are skipped. w^T is packed once per call, per tap and
-// channel block, and shared by the threads.
+// of x, or padding. The direct tile (gemm_kernel.h rows_tile) takes one pointer per row and tap
+// and broadcasts from those runs in place (a shared zero run in the padding), so there is no
+// im2col, no padded copy and no gather, and every tap accumulates in registers: C is stored
+// once. Taps that only ever read padding (a 3x3 conv on a 1x1 map) are skipped. w^T is packed
+// once per call, every tap of a panel in turn, and shared by the threads.
 // Backward data, stride 1: the forward conv of dy with the flipped, transposed weights (as in
-// NCHW). Otherwise, per tap, dcol_t (positions x cg) = dy_g * w_{g,t}, added into dx's runs.
+// NCHW). Strided: one dense GEMM per phase of dx (see backward_data_nhwc).
 // Backward filter: dw_g (kg x live taps*cg) = dy_g^T * A, A packed as the GEMM's B panels from
 // the same runs, chunks of images accumulated per thread as in NCHW.
 
@@ -572,39 +572,37 @@ inline int64_t tap_pixel(const ConvGeom& g, int64_t img, int64_t oh, int64_t ow,
   return ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? (img * g.h + ih) * g.w + iw : -1;
 }
 
-// Where the direct tile reads rows [i0, i0+mr) of A_t, channels [c0, c0+len) of the run: in place
-// when the mr rows are one stride apart in x (same output row, no padding), else gathered into
-// tmp (lda = len, rows past `rows` and padding zero). x points at the group's first channel.
+// The rows of a padding pixel: zeros as long as any segment (kc <= 256 channels).
 template <class T>
-const T* a_rows(const ConvGeom& g, const T* x, int64_t i0, int rows, int mr, int64_t t, int64_t c0, int64_t len,
-                T* tmp, int64_t* lda) {
-  const int64_t ohw = g.ohw(), img = i0 / ohw, oh = i0 % ohw / g.ow, ow = i0 % g.ow;
-  if (rows == mr && ow + mr <= g.ow) {
-    const int64_t first = tap_pixel(g, img, oh, ow, t), last = tap_pixel(g, img, oh, ow + mr - 1, t);
-    if (first >= 0 && last >= 0) {
-      *lda = g.sw * g.c;
-      return x + first * g.c + c0;
-    }
-  }
-  for (int i = 0; i < mr; ++i) {
-    const int64_t pos = i0 + i;
-    const int64_t pix = i < rows ? tap_pixel(g, pos / ohw, pos % ohw / g.ow, pos % g.ow, t) : -1;
-    T* d = tmp + i * len;
-    if (pix < 0) {
-      for (int64_t j = 0; j < len; ++j) d[j] = T(0);
-    } else {
-      const T* src = x + pix * g.c + c0;
-      for (int64_t j = 0; j < len; ++j) d[j] = src[j];
-    }
-  }
-  *lda = len;
-  return tmp;
+const T* zero_run() {
+  static const T zeros[1024] = {};
+  return zeros;
 }
 
-// Rows of C per block: the block's C (rows x n_cols) stays in L2 while every tap adds into it.
-int64_t block_rows(int64_t n_cols, size_t elem, int mr) {
-  const int64_t rows = std::max<int64_t>(mr, int64_t(96 * 1024 / (elem * std::max<int64_t>(n_cols, 1))));
-  return std::min<int64_t>(256, rows / mr * mr);
+// Rows per block of the direct tiles: at most 256 (the block's input rows stay in L2 while each
+// B panel streams over them), fewer when that would leave a thread without blocks.
+int64_t block_rows(int64_t m, int mr) {
+  const int64_t per_task = (m + 4 * num_threads() - 1) / (4 * num_threads());
+  return std::clamp<int64_t>((per_task + mr - 1) / mr * mr, mr, 256 / mr * mr);
+}
+
+// The weights of some taps as the direct tile's B: panel jp (columns [jp*nr, jp*nr + nr) of the
+// output channels) holds, segment after segment, the len x nr block of each (tap, channel block).
+// seg_tap[s], seg_k0[s], lens[s]: the tap, first and count of the inner channels of segment s;
+// wt(t) the (inner x out) matrix of tap t.
+template <class T, class Wt>
+void pack_segments(const std::vector<int64_t>& seg_tap, const std::vector<int64_t>& seg_k0,
+                   const std::vector<int64_t>& lens, int64_t out, int nr, Wt wt, T* dst) {
+  const int64_t nseg = int64_t(lens.size()), panels = (out + nr - 1) / nr;
+  std::vector<int64_t> at(size_t(nseg) + 1, 0);  // offset of each segment in a panel
+  for (int64_t s = 0; s < nseg; ++s) at[s + 1] = at[s] + lens[s] * nr;
+  parallel_for(panels * nseg, 1, [&](int64_t q0, int64_t q1, int) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t jp = q / nseg, sg = q % nseg;
+      pack_b_panels(wt(seg_tap[sg]), seg_k0[sg], lens[sg], jp * nr, std::min<int64_t>(nr, out - jp * nr), nr,
+                    dst + jp * at[nseg] + at[sg]);
+    }
+  });
 }
 
 template <class T>
@@ -612,59 +610,59 @@ crb_status forward_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const int mr = kern.direct_mr, nr = kern.direct_nr;
   const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, m = g.n * g.ohw();
-  const int64_t kc = std::min<int64_t>(cg, kern.kc), cblocks = (cg + kc - 1) / kc;
-  const int64_t panel_cols = (kg + nr - 1) / nr * nr, bsize = kc * panel_cols;  // one (tap, channel block)
+  const int64_t kc = std::min<int64_t>(cg, kern.kc);
   const std::vector<int64_t> taps = nhwc_live_taps(g);
-  const int64_t blocks_per_group = rs * cblocks;
-  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * g.groups * blocks_per_group * bsize));
+  // segments: (live tap, channel block), every tap accumulated in registers
+  std::vector<int64_t> seg_tap, seg_c0, lens;
+  for (int64_t t : taps)
+    for (int64_t c0 = 0; c0 < cg; c0 += kc) {
+      seg_tap.push_back(t);
+      seg_c0.push_back(c0);
+      lens.push_back(std::min(kc, cg - c0));
+    }
+  const int64_t nseg = int64_t(lens.size()), kall = int64_t(taps.size()) * cg;
+  const int64_t panels = (kg + nr - 1) / nr, gsize = panels * kall * nr;
+  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * (g.groups * gsize + 1)));
   if (!wp) return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
   // w_{g,t}^T (cg x kg): element (c, kk) at w[((grp*kg + kk)*rs + t)*cg + c]
-  parallel_for(g.groups * int64_t(taps.size()) * cblocks, 1, [&](int64_t q0, int64_t q1, int) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t grp = q / (int64_t(taps.size()) * cblocks), t = taps[q / cblocks % taps.size()], cb = q % cblocks;
-      const MatRef<T> wt{w + grp * kg * rs * cg + t * cg, 1, rs * cg};
-      pack_b_panels(wt, cb * kc, std::min(kc, cg - cb * kc), 0, kg, nr, wp + (grp * blocks_per_group + t * cblocks + cb) * bsize);
-    }
-  });
-  const int64_t mc = block_rows(kg, sizeof(T), mr), mblocks = (m + mc - 1) / mc;
+  for (int64_t grp = 0; grp < g.groups; ++grp)
+    pack_segments<T>(seg_tap, seg_c0, lens, kg, nr,
+                     [&](int64_t t) { return MatRef<T>{w + grp * kg * rs * cg + t * cg, 1, rs * cg}; },
+                     wp + grp * gsize);
+  const int64_t mc = block_rows(m, mr), mblocks = (m + mc - 1) / mc;
+  const T* zeros = zero_run<T>();
   std::atomic<bool> ok{true};
   parallel_for_dynamic(mblocks, 1, [&](int64_t b0, int64_t b1, int) {
-    T* tmp = static_cast<T*>(scratch(2, sizeof(T) * mr * kc));
-    if (!tmp) {
+    // row pointers of every tile of the block: rows[(tile * nseg + s) * mr + i]
+    const T** rows = static_cast<const T**>(scratch(2, sizeof(T*) * (mc * nseg + 1)));
+    if (!rows) {
       ok.store(false);
       return;
     }
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = blk * mc, rows_in_block = std::min(mc, m - i0);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
-        T* cblk = y + i0 * g.k + grp * kg;
-        bool first = true;
-        for (int64_t t : taps)
-          for (int64_t cb = 0; cb < cblocks; ++cb) {
-            const int64_t c0 = cb * kc, len = std::min(kc, cg - c0);
-            const T* bp = wp + (grp * blocks_per_group + t * cblocks + cb) * bsize;
-            const T beta = first ? T(0) : T(1);
-            first = false;
-            for (int64_t ir = 0; ir < rows_in_block; ir += mr) {
-              const int rows = int(std::min<int64_t>(mr, rows_in_block - ir));
-              int64_t lda;
-              const T* a = a_rows(g, x + grp * cg, i0 + ir, rows, mr, t, c0, len, tmp, &lda);
-              for (int64_t jr = 0; jr < kg; jr += nr)
-                kern.direct(len, a, lda, bp + jr * len, cblk + ir * g.k + jr, g.k, T(1), beta, rows,
-                            int(std::min<int64_t>(nr, kg - jr)));
-            }
+        for (int64_t i = 0; i < (rows_in_block + mr - 1) / mr * mr; ++i) {
+          const int64_t pos = i0 + i, img = pos / g.ohw(), oh = pos % g.ohw() / g.ow, ow = pos % g.ow;
+          const T** r = rows + (i / mr * nseg) * mr + i % mr;
+          for (int64_t sg = 0; sg < nseg; ++sg) {
+            const int64_t pix = i < rows_in_block ? tap_pixel(g, img, oh, ow, seg_tap[sg]) : -1;
+            r[sg * mr] = pix < 0 ? zeros : x + pix * g.c + grp * cg + seg_c0[sg];
           }
-        for (int64_t i = 0; i < rows_in_block; ++i) {
-          T* row = cblk + i * g.k;
-          if (first)
-            for (int64_t kk = 0; kk < kg; ++kk) row[kk] = T(0);  // no live tap: only the bias
-          if (b)
-            for (int64_t kk = 0; kk < kg; ++kk) row[kk] += b[grp * kg + kk];
         }
+        T* cblk = y + i0 * g.k + grp * kg;
+        for (int64_t jp = 0; jp < panels; ++jp)
+          for (int64_t ir = 0; ir < rows_in_block; ir += mr)
+            kern.direct(nseg, rows + ir * nseg, lens.data(), wp + grp * gsize + jp * kall * nr, cblk + ir * g.k + jp * nr,
+                        g.k, T(1), T(0), int(std::min<int64_t>(mr, rows_in_block - ir)),
+                        int(std::min<int64_t>(nr, kg - jp * nr)));
+        if (b)
+          for (int64_t i = 0; i < rows_in_block; ++i)
+            for (int64_t kk = 0; kk < kg; ++kk) cblk[i * g.k + kk] += b[grp * kg + kk];
       }
     }
   });
-  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the gather buffers");
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the row pointers");
 }
 
 template <class T>
@@ -686,70 +684,95 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
     const ConvGeom t = {g.n, g.k, g.oh, g.ow, g.c, g.r, g.s, 1, 1, pad_h, pad_w, g.dh, g.dw, g.groups, g.h, g.w};
     return forward_nhwc<T>(t, dy, wt, nullptr, dx);
   }
-  // Per tap: dcol_t (positions x cg) = dy_g (positions x kg) * w_{g,t} (kg x cg), added into dx.
+  // Strided: dx split by phase, (ih % sh, iw % sw). The pixels of one phase are reached by a
+  // fixed set of taps, each reading dy at consecutive positions, so a phase is a dense GEMM:
+  //   dx[ih, iw] = sum over its taps t of dy[(ih + ph - r*dh)/sh, (iw + pw - s*dw)/sw] * w_{g,t}
+  // run by the direct tile with C rows sw pixels apart. Every pixel is written exactly once (a
+  // phase with no taps gets zeros): no col buffer, no scatter, no zeroing pass.
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const int mr = kern.direct_mr, nr = kern.direct_nr;
-  const int64_t kc = std::min<int64_t>(kg, kern.kc), kblocks = (kg + kc - 1) / kc;
-  const int64_t panel_cols = (cg + nr - 1) / nr * nr, bsize = kc * panel_cols;
-  const std::vector<int64_t> taps = nhwc_live_taps(g);
-  const int64_t blocks_per_group = rs * kblocks;
-  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * g.groups * blocks_per_group * bsize));
-  if (!wp) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
-  parallel_for(g.groups * int64_t(taps.size()) * kblocks, 1, [&](int64_t q0, int64_t q1, int) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t grp = q / (int64_t(taps.size()) * kblocks), t = taps[q / kblocks % taps.size()], kb = q % kblocks;
-      const MatRef<T> wt{w + grp * kg * rs * cg + t * cg, rs * cg, 1};  // (kk, c) of tap t
-      pack_b_panels(wt, kb * kc, std::min(kc, kg - kb * kc), 0, cg, nr, wp + (grp * blocks_per_group + t * kblocks + kb) * bsize);
-    }
-  });
-  const int64_t mc = block_rows(cg, sizeof(T), mr);
-  // Images are independent (their receptive fields overlap only within an image): one per task.
-  std::atomic<bool> ok{true};
-  parallel_for_dynamic(g.n, 1, [&](int64_t n0, int64_t n1, int) {
-    T* dcol = static_cast<T*>(scratch(3, sizeof(T) * mc * cg));
-    T* tmp = static_cast<T*>(scratch(2, sizeof(T) * mr * kc));
-    if (!dcol || !tmp) {
-      ok.store(false);
-      return;
-    }
-    for (int64_t img = n0; img < n1; ++img) {
-      std::memset(dx + img * g.hw() * g.c, 0, sizeof(T) * g.hw() * g.c);
-      for (int64_t i0 = img * g.ohw(); i0 < (img + 1) * g.ohw(); i0 += mc) {
-        const int64_t rows_in_block = std::min(mc, (img + 1) * g.ohw() - i0);
-        for (int64_t grp = 0; grp < g.groups; ++grp)
-          for (int64_t t : taps) {
-            for (int64_t kb = 0; kb < kblocks; ++kb) {
-              const int64_t k0 = kb * kc, len = std::min(kc, kg - k0);
-              const T* bp = wp + (grp * blocks_per_group + t * kblocks + kb) * bsize;
-              for (int64_t ir = 0; ir < rows_in_block; ir += mr) {
-                const int rows = int(std::min<int64_t>(mr, rows_in_block - ir));
-                // dy rows are contiguous runs one row apart; a short last panel is read from a copy
-                // (the tile reads all mr rows)
-                const T* a = dy + (i0 + ir) * g.k + grp * kg + k0;
-                int64_t lda = g.k;
-                if (rows < mr) {
-                  for (int i = 0; i < mr; ++i)
-                    for (int64_t j = 0; j < len; ++j) tmp[i * len + j] = i < rows ? a[i * g.k + j] : T(0);
-                  a = tmp;
-                  lda = len;
-                }
-                for (int64_t jr = 0; jr < cg; jr += nr)
-                  kern.direct(len, a, lda, bp + jr * len, dcol + ir * cg + jr, cg, T(1), kb ? T(1) : T(0), rows,
-                              int(std::min<int64_t>(nr, cg - jr)));
-              }
-            }
-            for (int64_t i = 0; i < rows_in_block; ++i) {
-              const int64_t pos = i0 + i, pix = tap_pixel(g, img, pos % g.ohw() / g.ow, pos % g.ow, t);
-              if (pix < 0) continue;
-              T* d = dx + pix * g.c + grp * cg;
-              const T* s = dcol + i * cg;
-              for (int64_t c = 0; c < cg; ++c) d[c] += s[c];
-            }
-          }
+  const int64_t kc = std::min<int64_t>(kg, kern.kc), panels = (cg + nr - 1) / nr;
+  const int64_t phases = g.sh * g.sw;
+  struct Phase {
+    std::vector<int64_t> seg_tap, seg_k0, lens;
+    int64_t kall = 0;
+    T* wp = nullptr;
+  };
+  std::vector<Phase> ph(static_cast<size_t>(phases));
+  int64_t total = 0;
+  for (int64_t q = 0; q < phases; ++q) {
+    const int64_t a = q / g.sw, bq = q % g.sw;
+    for (int64_t t = 0; t < rs; ++t) {
+      if ((a + g.ph - t / g.s * g.dh) % g.sh != 0 || (bq + g.pw - t % g.s * g.dw) % g.sw != 0) continue;
+      for (int64_t k0 = 0; k0 < kg; k0 += kc) {
+        ph[q].seg_tap.push_back(t);
+        ph[q].seg_k0.push_back(k0);
+        ph[q].lens.push_back(std::min(kc, kg - k0));
+        ph[q].kall += std::min(kc, kg - k0);
       }
     }
-  });
-  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the column buffers");
+    total += ph[q].kall * panels * nr;
+  }
+  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * (g.groups * total + 1)));
+  if (!wp) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
+  const T* zeros = zero_run<T>();
+  for (int64_t grp = 0; grp < g.groups; ++grp) {
+    // w_{g,t} (kg x cg): element (kk, c) at w[((grp*kg + kk)*rs + t)*cg + c]
+    T* at = wp + grp * total;
+    for (Phase& p : ph) {
+      p.wp = at;
+      pack_segments<T>(p.seg_tap, p.seg_k0, p.lens, cg, nr,
+                       [&](int64_t t) { return MatRef<T>{w + grp * kg * rs * cg + t * cg, rs * cg, 1}; }, at);
+      at += p.kall * panels * nr;
+    }
+    // one task per (image, row phase): its rows share the B of each column phase
+    std::atomic<bool> ok{true};
+    parallel_for_dynamic(g.n * g.sh, 1, [&](int64_t u0, int64_t u1, int) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t img = u / g.sh, a = u % g.sh;
+        for (int64_t bq = 0; bq < g.sw; ++bq) {
+          const Phase& p = ph[a * g.sw + bq];
+          const int64_t nseg = int64_t(p.lens.size()), cols = (g.w - bq + g.sw - 1) / g.sw;
+          if (cols <= 0) continue;
+          if (nseg == 0) {  // no tap reaches this phase (stride > kernel): zeros
+            for (int64_t ih = a; ih < g.h; ih += g.sh)
+              for (int64_t iw = bq; iw < g.w; iw += g.sw)
+                std::fill_n(dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg, cg, T(0));
+            continue;
+          }
+          const int64_t tiles_per_row = (cols + mr - 1) / mr, nrows = (g.h - a + g.sh - 1) / g.sh;
+          const T** rows = static_cast<const T**>(scratch(2, sizeof(T*) * (nrows * tiles_per_row * nseg * mr + 1)));
+          if (!rows) {
+            ok.store(false);
+            return;
+          }
+          for (int64_t hr = 0; hr < nrows; ++hr)
+            for (int64_t j = 0; j < tiles_per_row * mr; ++j) {
+              const int64_t ih = a + hr * g.sh, iw = bq + j * g.sw;
+              const T** r = rows + ((hr * tiles_per_row + j / mr) * nseg) * mr + j % mr;
+              for (int64_t sg = 0; sg < nseg; ++sg) {
+                const int64_t t = p.seg_tap[sg];
+                const int64_t oh = (ih + g.ph - t / g.s * g.dh) / g.sh, ow = (iw + g.pw - t % g.s * g.dw) / g.sw;
+                const bool in = j < cols && ih + g.ph - t / g.s * g.dh >= 0 && oh < g.oh &&
+                                iw + g.pw - t % g.s * g.dw >= 0 && ow < g.ow;
+                r[sg * mr] = in ? dy + ((img * g.oh + oh) * g.ow + ow) * g.k + grp * kg + p.seg_k0[sg] : zeros;
+              }
+            }
+          for (int64_t jp = 0; jp < panels; ++jp)
+            for (int64_t hr = 0; hr < nrows; ++hr)
+              for (int64_t tl = 0; tl < tiles_per_row; ++tl) {
+                const int64_t ih = a + hr * g.sh, iw = bq + tl * mr * g.sw;
+                kern.direct(nseg, rows + (hr * tiles_per_row + tl) * nseg * mr, p.lens.data(),
+                            p.wp + jp * p.kall * nr, dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg + jp * nr,
+                            g.sw * g.c, T(1), T(0), int(std::min<int64_t>(mr, cols - tl * mr)),
+                            int(std::min<int64_t>(nr, cg - jp * nr)));
+              }
+        }
+      }
+    });
+    if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the row pointers");
+  }
+  return CRB_OK;
 }
 
 // B of the NHWC filter gradient, A of a chunk (positions x live taps*cg): B(p, j) is channel
@@ -764,23 +787,45 @@ struct NhwcColsPackB final : PackB<T> {
   NhwcColsPackB(const ConvGeom& geom, const T* xg, const std::vector<int64_t>& live, int64_t first_pos)
       : g(geom), x(xg), taps(live), first(first_pos) {}
   void pack(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* __restrict bp) const override {
-    const int64_t cg = g.cg(), ohw = g.ohw();
+    const int64_t cg = g.cg();
+    // the rows' first input row and column and image, counted on from the first row (no division
+    // per row)
+    static thread_local std::vector<int64_t> at;
+    at.resize(size_t(3 * kc));
+    int64_t pos = first + p0, img = pos / g.ohw(), oh = pos % g.ohw() / g.ow, ow = pos % g.ow;
     for (int64_t p = 0; p < kc; ++p) {
-      const int64_t pos = first + p0 + p, img = pos / ohw, oh = pos % ohw / g.ow, ow = pos % g.ow;
-      for (int64_t jr = 0; jr < nc; jr += nr) {
-        const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      at[3 * p] = oh * g.sh - g.ph;
+      at[3 * p + 1] = ow * g.sw - g.pw;
+      at[3 * p + 2] = img * g.h;
+      if (++ow == g.ow) {
+        ow = 0;
+        if (++oh == g.oh) oh = 0, ++img;
+      }
+    }
+    struct Run {
+      int64_t dr, ds, c0, col, len;
+    };
+    Run runs[64];  // a panel's columns as runs of one tap's channels (nr <= 64)
+    for (int64_t jr = 0; jr < nc; jr += nr) {
+      const int64_t cols = std::min<int64_t>(nr, nc - jr);
+      int nruns = 0;
+      for (int64_t j = j0 + jr, done = 0; done < cols; ++nruns) {
+        const int64_t t = taps[j / cg], c0 = j % cg, len = std::min(cg - c0, cols - done);
+        runs[nruns] = {t / g.s * g.dh, t % g.s * g.dw, c0, done, len};
+        done += len;
+        j += len;
+      }
+      for (int64_t p = 0; p < kc; ++p) {
         T* d = bp + jr * kc + p * nr;
-        for (int64_t j = j0 + jr, done = 0; done < cols;) {
-          const int64_t c0 = j % cg, run = std::min(cg - c0, cols - done);
-          const int64_t pix = tap_pixel(g, img, oh, ow, taps[j / cg]);
-          if (pix < 0) {
-            for (int64_t q = 0; q < run; ++q) d[done + q] = T(0);
+        for (int u = 0; u < nruns; ++u) {
+          const Run& rn = runs[u];
+          const int64_t ih = at[3 * p] + rn.dr, iw = at[3 * p + 1] + rn.ds;
+          if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) {
+            for (int64_t q = 0; q < rn.len; ++q) d[rn.col + q] = T(0);
           } else {
-            const T* src = x + pix * g.c + c0;
-            for (int64_t q = 0; q < run; ++q) d[done + q] = src[q];
+            const T* src = x + ((at[3 * p + 2] + ih) * g.w + iw) * g.c + rn.c0;
+            for (int64_t q = 0; q < rn.len; ++q) d[rn.col + q] = src[q];
           }
-          done += run;
-          j += run;
         }
         for (int64_t q = cols; q < nr; ++q) d[q] = T(0);
       }

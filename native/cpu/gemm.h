@@ -74,12 +74,13 @@ struct GemmKernel {
   void (*macro)(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc, T alpha, T beta);
   // one full kc x nr B panel from contiguous rows (see pack_b_panel in gemm_kernel.h)
   void (*pack_b)(const T* base, const int64_t* offsets, int64_t rs, int64_t kc, T* dst);
-  // The tile that reads A in place (direct_micro_kernel): C[mr x nr] (+)= alpha * A * Bp with
-  // A(i, p) = a[i * lda + p] and Bp one packed kc x direct_nr panel (pack_b_panels). Its own
-  // tile shape: narrower than nr where that fits the channel counts of NHWC convolutions.
+  // The tile that reads A in place through row pointers, segment by segment (rows_tile in
+  // gemm_kernel.h): C[mr x nr] (+)= alpha * sum_s A_s * Bp_s, Bp the segments' packed direct_nr-wide
+  // panels one after another (pack_b_panels). Its own tile shape: narrower than nr where that
+  // fits the channel counts of NHWC convolutions.
   int direct_mr, direct_nr;
-  void (*direct)(int64_t kc, const T* a, int64_t lda, const T* bp, T* c, int64_t ldc, T alpha, T beta, int mr,
-                 int nr);
+  void (*direct)(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
+                 T beta, int mr, int nr);
 };
 
 // B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),

@@ -8,13 +8,13 @@ namespace crb_cpu {
 GemmKernel<float> gemm_kernel_avx512_f32() {
   return {8, 48, 256, 128, 768, &isa_avx512::macro_kernel<float, 16, 8, 3>,
           &isa_avx512::pack_b_panel<float, 16, 3>,
-          8, 32, &isa_avx512::direct_tile<float, 16, 8, 2>};
+          8, 32, &isa_avx512::rows_tile<float, 16, 8, 2>};
 }
 
 GemmKernel<double> gemm_kernel_avx512_f64() {
   return {8, 16, 256, 128, 1024, &isa_avx512::macro_kernel<double, 8, 8, 2>,
           &isa_avx512::pack_b_panel<double, 8, 2>,
-          8, 16, &isa_avx512::direct_tile<double, 8, 8, 2>};
+          8, 16, &isa_avx512::rows_tile<double, 8, 8, 2>};
 }
 
 }  // namespace crb_cpu

@@ -42,50 +42,48 @@ inline void store_tile(V (&acc)[MR][NV], T* __restrict c, int64_t ldc, T alpha, 
   }
 }
 
+// acc[MR][NV] += A(MR x kc) * Bp(kc x NR), A(i, p) = a(i, p); bp advances past the kc rows. The
+// one k-loop of both tiles below.
+template <class T, int VL, int MR, int NV, class V, class A>
+inline void accumulate(V (&acc)[MR][NV], int64_t kc, A a, const T* __restrict& bp) {
+  constexpr int NR = NV * VL;
+#pragma GCC unroll 4
+  for (int64_t p = 0; p < kc; ++p) {
+    V b[NV];
+    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
+    for (int i = 0; i < MR; ++i) {
+      const T av = a(i, p);
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * b[v];
+    }
+    bp += NR;
+  }
+}
+
 // C[MR x NR] (+)= alpha * Ap(MR x kc) * Bp(kc x NR). Ap holds MR values per k, Bp NR values per k.
 // VL is the vector length in elements; NR = NV * VL. beta == 0 never reads C (it may hold NaN).
 template <class T, int VL, int MR, int NV>
 inline void micro_kernel(int64_t kc, const T* __restrict ap, const T* __restrict bp, T* __restrict c, int64_t ldc,
                          T alpha, T beta, int mr, int nr) {
   typedef T V __attribute__((vector_size(VL * sizeof(T))));
-  constexpr int NR = NV * VL;
-  V acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
-    for (int i = 0; i < MR; ++i) {
-      const T a = ap[i];
-      for (int v = 0; v < NV; ++v) acc[i][v] += a * b[v];
-    }
-    ap += MR;
-    bp += NR;
-  }
+  V acc[MR][NV] = {};
+  accumulate<T, VL, MR, NV>(acc, kc, [ap](int i, int64_t p) { return ap[p * MR + i]; }, bp);
   store_tile<T, VL, MR, NV>(acc, c, ldc, alpha, beta, mr, nr);
 }
 
-// C[MR x NR] (+)= alpha * A(MR x kc) * Bp(kc x NR) with A read in place, A(i, p) = a[i * lda + p]:
-// the NHWC convolutions, whose A rows are runs of channels that need no packing (broadcasts do
-// not care that the rows are apart).
+// C[MR x NR] (+)= alpha * sum over the segments s of A_s(MR x lens[s]) * Bp_s, with A_s read in
+// place through MR row pointers, A_s(i, p) = rows[s * MR + i][p], and the Bp_s one after another
+// in bp. The NHWC convolutions: a segment is one kernel tap (and channel block), its rows the
+// channel runs of the pixels the tap reads (a zero run in the padding), so every tap accumulates
+// in registers, with no im2col, no gather, and C stored once.
 template <class T, int VL, int MR, int NV>
-inline void direct_micro_kernel(int64_t kc, const T* __restrict a, int64_t lda, const T* __restrict bp,
-                                T* __restrict c, int64_t ldc, T alpha, T beta, int mr, int nr) {
+void rows_tile(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
+               T beta, int mr, int nr) {
   typedef T V __attribute__((vector_size(VL * sizeof(T))));
-  constexpr int NR = NV * VL;
-  V acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-#pragma GCC unroll 4
-  for (int64_t p = 0; p < kc; ++p) {
-    V b[NV];
-    for (int v = 0; v < NV; ++v) std::memcpy(&b[v], bp + v * VL, sizeof(V));
-    for (int i = 0; i < MR; ++i) {
-      const T av = a[i * lda + p];
-      for (int v = 0; v < NV; ++v) acc[i][v] += av * b[v];
-    }
-    bp += NR;
+  V acc[MR][NV] = {};
+  for (int64_t s = 0; s < nseg; ++s) {
+    const T* r[MR];
+    for (int i = 0; i < MR; ++i) r[i] = rows[s * MR + i];
+    accumulate<T, VL, MR, NV>(acc, lens[s], [&r](int i, int64_t p) { return r[i][p]; }, bp);
   }
   store_tile<T, VL, MR, NV>(acc, c, ldc, alpha, beta, mr, nr);
 }
@@ -101,13 +99,6 @@ void macro_kernel(int64_t mc, int64_t nc, int64_t kc, const T* ap, const T* bp, 
       micro_kernel<T, VL, MR, NV>(kc, ap + ir * kc, b, c + ir * ldc + jr, ldc, alpha, beta, mr, nr);
     }
   }
-}
-
-// One tile of the direct kernel, as the function the ISA's DirectKernel points at.
-template <class T, int VL, int MR, int NV>
-void direct_tile(int64_t kc, const T* a, int64_t lda, const T* bp, T* c, int64_t ldc, T alpha, T beta, int mr,
-                 int nr) {
-  direct_micro_kernel<T, VL, MR, NV>(kc, a, lda, bp, c, ldc, alpha, beta, mr, nr);
 }
 
 // Packs one full-width B panel (kc x NR) whose rows are contiguous in memory: row p starts at

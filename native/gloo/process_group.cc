@@ -263,13 +263,20 @@ Failure ProcessGroup::Describe(const Work& work, const std::exception& e) const 
   Failure f;
   f.op = work.op();
   std::string text = StripSourceLocation(e.what());
-  // Name the peer behind the address gloo printed.
+  // Name the peer behind the address gloo printed. The side that accepted a pair's connection
+  // prints the peer's ephemeral port, not its listening address: with two ranks the peer is
+  // still the other one.
   for (const auto& [address, rank] : peers_) {
     size_t at = text.find(address);
     if (at == std::string::npos) continue;
     f.peer = rank;
     text.replace(at, address.size(), "rank " + std::to_string(rank) + " (" + address + ")");
     break;
+  }
+  const size_t by_peer = text.find("by peer ");
+  if (f.peer < 0 && size_ == 2 && by_peer != std::string::npos) {
+    f.peer = 1 - rank_;
+    text.insert(by_peer + 8, "rank " + std::to_string(f.peer) + " ");
   }
   const bool timed_out = text.find("Timed out") != std::string::npos || text.find("timeout") != std::string::npos;
   if (timed_out) f.code = CRB_GLOO_ERR_TIMEOUT;

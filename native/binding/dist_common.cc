@@ -22,7 +22,7 @@ crb_gloo_reduce ReduceArg(OpCall& call, size_t index, crb_dtype dtype, const cha
   else if (name == "product") op = CRB_GLOO_PRODUCT;
   else call.RangeErr("op", "\"sum\", \"avg\", \"max\", \"min\" or \"product\"", DescribeValue(call.Arg(index)));
   if (op == CRB_GLOO_AVG && !IsFloatDType(dtype))
-    call.TypeErr(tensor_name, "a floating-point tensor for \"avg\" (use \"sum\" for integers)",
+    call.TypeErr(tensor_name, "a float32 or float64 tensor for \"avg\" (or float16, bfloat16 on CUDA; use \"sum\" for integers)",
                  DescribeValue(call.Arg(tensor_index)));
   return op;
 }

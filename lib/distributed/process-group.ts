@@ -150,14 +150,12 @@ function ncclRendezvous(pg: ProcessGroupHandle, rank: number, worldSize: number,
 }
 
 /** Whether NCCL can be used here, and if not why (libcrb_nccl.so is loaded on the first call;
- * whether CUDA runs is backendInfo()'s answer). */
+ * whether CUDA runs is backendInfo()'s answer, which fixes the CUDA device: ask it after
+ * initProcessGroup). */
 export function ncclInfo(): NcclInfo {
   return native.ncclInfo();
 }
 
-export function isNcclAvailable(): boolean {
-  return ncclInfo().available && native.backendInfo().cuda.available;
-}
 
 /** Whether gloo can be used here, and if not why (the library is loaded on the first call). */
 export function glooInfo(): DistInfo {

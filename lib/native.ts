@@ -127,6 +127,44 @@ export type WorkHandle = object;
 
 export type ReduceOp = 'sum' | 'avg' | 'max' | 'min' | 'product';
 
+/** ncclInfo(): whether libcrb_nccl.so (native/nccl/) and its libnccl.so.2 loaded, and why not.
+ * Says nothing about CUDA: that is backendInfo()'s. */
+export interface NcclInfo {
+  available: boolean;
+  /** why not, with what to do about it */
+  reason?: string;
+  /** libcrb_nccl.so, loaded or tried */
+  library?: string;
+  /** the loaded libnccl.so.2's version, e.g. "2.30.7" */
+  nccl?: string;
+  /** the NCCL headers' version it was built with */
+  ncclCompiled?: string;
+  /** the libnccl.so.2 the dynamic loader picked */
+  ncclLibrary?: string;
+}
+
+export interface NcclInitOptions {
+  /** rank 0's ncclUniqueId(), the same 128 bytes on every rank */
+  id: Uint8Array;
+  rank: number;
+  worldSize: number;
+  /** must be the device the CUDA backend runs on (it picks one at its first use: $CRB_CUDA_DEVICE) */
+  device: number;
+  /** init and every collective; past it the communicator is aborted */
+  timeoutMs: number;
+}
+
+/** An NCCL communicator on the CUDA backend's device, queuing on its stream. Destroyed by
+ * ncclDestroy, or, as a safety net, when it is garbage collected. */
+export interface NcclCommHandle {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly device: number;
+}
+
+/** One enqueued NCCL collective: a CUDA event recorded after it on the backend's stream. */
+export type NcclWorkHandle = object;
+
 export interface NativeAddon {
   /** Error classes native code throws; called once at load. */
   setErrorClasses(classes: {
@@ -263,6 +301,34 @@ export interface NativeAddon {
   /** Idempotent: queued works fail ("process group destroyed"), a running one is waited for (at
    * most the timeout), the worker thread is joined and the connections closed. */
   distDestroy(pg: ProcessGroupHandle): void;
+
+  // --- collectives on CUDA tensors over NCCL (native/binding/dist_nccl.cc, libcrb_nccl.so), in
+  // place, any dtype, queued on the CUDA backend's stream in call order (every rank must issue
+  // the same ones in the same order). A failure, NCCL's asynchronous error or the timeout aborts
+  // the communicator and is a DistError naming the op and the rank (code: NCCL's or CUDA's
+  // name, or "timeout"); after it every call fails naming the first failure.
+  /** Loads libcrb_nccl.so once; never throws. */
+  ncclInfo(): NcclInfo;
+  /** Rank 0's id for ncclInit (ncclGetUniqueId); throws DistError. */
+  ncclUniqueId(): Uint8Array;
+  /** Blocks until every rank joined or the timeout; throws DistError (op "init"), or an Error
+   * when CUDA is unavailable or runs on another device. */
+  ncclInit(o: NcclInitOptions): NcclCommHandle;
+  ncclAllReduce(comm: NcclCommHandle, t: NativeHandle, op: ReduceOp): NcclWorkHandle;
+  /** every tensor (one dtype) in place, in one ncclGroupStart/End (a DDP bucket) */
+  ncclAllReduceCoalesced(comm: NcclCommHandle, tensors: NativeHandle[], op: ReduceOp): NcclWorkHandle;
+  ncclBroadcast(comm: NcclCommHandle, t: NativeHandle, root: number): NcclWorkHandle;
+  /** as distAllGather */
+  ncclAllGather(comm: NcclCommHandle, out: NativeHandle, input: NativeHandle): NcclWorkHandle;
+  /** Settles on the main thread once the event completed (a pool thread polls it); rejects with
+   * its DistError. */
+  ncclWait(work: NcclWorkHandle): Promise<void>;
+  /** Blocks until the event completed; throws its DistError. */
+  ncclWaitSync(work: NcclWorkHandle): void;
+  /** One poll; true also when it failed (a wait then says how). */
+  ncclIsCompleted(work: NcclWorkHandle): boolean;
+  /** Idempotent: flushes what is queued, then destroys (aborts after a failure or past the timeout). */
+  ncclDestroy(comm: NcclCommHandle): void;
 }
 
 // node-gyp-build finds build/Release or prebuilds/<platform>-<arch>/ under the package root.

@@ -1,5 +1,5 @@
 // Build and ABI checks of the CUDA backend library, for machines without a GPU (CI): the shared
-// library exports the two entry points and nothing else, finds cuDNN through $ORIGIN, links
+// library exports its entry points (and the stream side interface) and nothing else, finds cuDNN through $ORIGIN, links
 // neither cudart nor the driver, and the addon explains why CUDA is unavailable (after checking
 // the library's ABI). Skipped, with the reason printed, when libcrb_cuda.so is not built.
 import { spawnSync } from 'node:child_process';
@@ -71,7 +71,7 @@ describe('CUDA backend library (build and ABI, no GPU needed)', function () {
     }
   });
 
-  it('exports crb_cuda_abi_version and the entry point crb_cuda_backend, and nothing else', function () {
+  it('exports crb_cuda_abi_version, the entry point crb_cuda_backend and crb_cuda_interop, and nothing else', function () {
     expect(ENTRY_POINT, 'CRB_CUDA_ENTRY_POINT').to.equal('crb_cuda_backend');
     if (!haveTool('nm')) this.skip();
     const defined = tool('nm', ['-D', '--defined-only', library])
@@ -79,7 +79,7 @@ describe('CUDA backend library (build and ABI, no GPU needed)', function () {
       .map((line) => line.trim().split(/\s+/))
       .filter((f) => f.length === 3 && /[TtWwDdBbRrVv]/.test(f[1]))
       .map((f) => f[2]);
-    expect(defined).to.include.members(['crb_cuda_abi_version', ENTRY_POINT]);
+    expect(defined).to.include.members(['crb_cuda_abi_version', ENTRY_POINT, 'crb_cuda_interop']);
     expect(defined.filter((s) => !s.startsWith('crb_cuda_')), 'other exported symbols').to.deep.equal([]);
   });
 

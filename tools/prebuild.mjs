@@ -1,5 +1,6 @@
 // npm run prebuild: the addon with prebuildify (N-API, stripped) into prebuilds/linux-x64/, and
-// the CUDA backend library beside it when it can be built here, so one package serves CPU-only
+// the CUDA backend library beside it when it can be built here (and libcrb_nccl.so, which the
+// same CMake build makes where NCCL's headers are found), so one package serves CPU-only
 // and GPU machines; the gloo library (libcrb_gloo.so) likewise when gloo is installed here. The
 // addon targets baseline x86-64; faster CPU kernels are picked at run time.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -29,7 +30,8 @@ if (process.env.CRB_BUILD_GLOO !== '0') {
   const g = spawnSync(process.execPath, [path.join(root, 'tools', 'build-gloo.mjs')], { cwd: root, stdio: 'inherit', env });
   if (g.status !== 0) console.warn('prebuild: the gloo library was not built; the prebuild will have no data-parallel support');
 }
-for (const lib of [cudaLib, glooLib]) {
+const ncclLib = path.join(root, 'build', 'Release', 'libcrb_nccl.so');
+for (const lib of [cudaLib, ncclLib, glooLib]) {
   if (!existsSync(lib)) continue;
   mkdirSync(outDir, { recursive: true });
   const dest = path.join(outDir, path.basename(lib));

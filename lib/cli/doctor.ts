@@ -26,6 +26,7 @@ interface DoctorReport {
   backend?: unknown;
   /** data parallel over gloo (libcrb_gloo.so) */
   dist?: import('../native').DistInfo;
+  nccl?: import('../native').NcclInfo;
   defaultDevice?: string;
   cudnnOnDemand: OnDemandLibrary[];
   data: {
@@ -123,7 +124,9 @@ function collect(cacheDirOverride?: string): DoctorReport {
     report.backend = device.backendInfo();
     report.defaultDevice = device.defaultDevice();
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    report.dist = (require('../native') as typeof import('../native')).native.distInfo();
+    const { native } = require('../native') as typeof import('../native');
+    report.dist = native.distInfo();
+    report.nccl = native.ncclInfo();
     report.addon.loaded = true;
   } catch (e) {
     report.addon.error = (e as Error).message;
@@ -192,6 +195,13 @@ export function runDoctor(json: boolean, out: NodeJS.WritableStream = process.st
     const d = r.dist;
     if (d) {
       lines.push(d.available ? `data parallel (gloo ${d.gloo}): available (${d.library})` : `data parallel (gloo): not available: ${d.reason}`);
+    }
+    const n = r.nccl;
+    if (n) {
+      lines.push(n.available
+        ? `data parallel on CUDA (NCCL ${n.nccl}, built with ${n.ncclCompiled}): ${c.available ? 'available' : 'loaded, but CUDA is not available'} ` +
+          `(${n.library}; ${n.ncclLibrary ?? 'libnccl.so.2'})`
+        : `data parallel on CUDA (NCCL): not available: ${n.reason}`);
     }
   }
   lines.push('libraries cuDNN opens on demand (at the first op that needs them):');

@@ -2,15 +2,16 @@
 // rank 0's parameters and buffers are broadcast, and each backward averages the gradients over
 // the ranks. Parameters go into buckets (reverse registration order, about the order backward
 // produces their gradients, at most bucketCapMB each); a bucket's all-reduce starts as soon as
-// its last gradient is accumulated, as one all-reduce of the bucket's gradients packed together,
-// on gloo's thread, while backward goes on; the backward's
+// its last gradient is accumulated, as one all-reduce of the bucket's gradients packed together
+// (gloo: on its thread; NCCL: one group of all-reduces queued on the CUDA stream behind the
+// kernels that produced them), while backward goes on; the backward's
 // final callback waits for them all, so `.grad` is averaged when backward() returns.
 import { queueCallback } from '../autograd';
 import { zerosLike } from '../creation';
 import type { Tensor, RemovableHandle } from '../tensor';
 import { checkBoolean, checkFinite, checkOptions } from '../validate';
 import { Module } from '../nn/module';
-import { allReduceCoalescedAsync, broadcastAsync, getWorldSize, isInitialized, type Work } from './process-group';
+import { allReduceCoalescedAsync, broadcastAsync, getBackend, getWorldSize, isInitialized, type Work } from './process-group';
 
 export interface DistributedDataParallelOptions {
   /** most megabytes of gradients per all-reduce bucket; default 25, as torch's */
@@ -46,8 +47,13 @@ export class DistributedDataParallel extends Module {
     this.bucketCapMB = checkFinite('options.bucketCapMB', o.bucketCapMB ?? 25, 0, 1e6);
     this.broadcastBuffers = checkBoolean('options.broadcastBuffers', o.broadcastBuffers ?? true);
     this.module = this.registerModule('module', module);
-    for (const p of module.parameters()) {
-      if (p.device !== 'cpu') throw new TypeError(`DistributedDataParallel: a parameter is on ${p.device}; the gloo backend takes CPU tensors`);
+    // Parameters and buffers on CUDA go over NCCL (one device per rank), on the CPU over gloo.
+    const device = getBackend() === 'nccl' ? 'cuda' : 'cpu';
+    for (const t of [...module.parameters(), ...module.buffers()]) {
+      if (t.device !== device) {
+        throw new TypeError(`DistributedDataParallel: a ${module.parameters().includes(t) ? 'parameter' : 'buffer'} is on ${t.device}; ` +
+          `the ${getBackend()} backend takes ${device === 'cuda' ? 'CUDA' : 'CPU'} tensors (move the module with .to('${device}') first)`);
+      }
     }
     // Every rank starts from rank 0's state.
     const state = [...module.parameters(), ...module.buffers()];

@@ -73,6 +73,7 @@ const CudaAvailability& CudaBackendAvailability() {
       return;
     }
     state.backend = backend;
+    state.interop = loaded.interop;
   });
   return state;
 }

@@ -15,6 +15,7 @@ namespace crb {
 
 struct CudaAvailability {
   const crb_backend* backend = nullptr;  // null when CUDA cannot be used
+  const crb_cuda_interop_table* interop = nullptr;  // the backend's stream, for NCCL; null when backend is
   std::string reason;                    // why not
   std::string hint;                      // what to do about it
   std::string library;                   // backend library loaded or tried last

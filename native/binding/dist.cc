@@ -18,6 +18,7 @@
 
 #include "../core/gloo_loader.h"
 #include "backends.h"
+#include "dist_common.h"
 #include "errors.h"
 #include "exports.h"
 #include "op_call.h"
@@ -102,30 +103,6 @@ struct WorkHandle {
   std::shared_ptr<WorkRef> work;
 };
 
-// A wrapped, type-tagged plain object owning `data`; deleted when the object is collected. The
-// finalizer touches no JS (Note [handles are freed in GC] in tensor_handle.h).
-template <typename T>
-Napi::Object Wrap(Napi::Env env, T* data, const napi_type_tag& tag) {
-  Napi::Object object = Napi::Object::New(env);
-  auto finalize = [](node_api_basic_env, void* p, void*) { delete static_cast<T*>(p); };
-  if (napi_wrap(env, object, data, finalize, nullptr, nullptr) != napi_ok) {
-    delete data;
-    throw Napi::Error::New(env, "cannot wrap a distributed handle");
-  }
-  napi_type_tag_object(env, object, &tag);
-  return object;
-}
-
-template <typename T>
-T* Unwrap(const Napi::Value& value, const napi_type_tag& tag) {
-  if (!value.IsObject()) return nullptr;
-  bool tagged = false;
-  if (napi_check_object_type_tag(value.Env(), value, &tag, &tagged) != napi_ok || !tagged) return nullptr;
-  void* data = nullptr;
-  if (napi_unwrap(value.Env(), value, &data) != napi_ok) return nullptr;
-  return static_cast<T*>(data);
-}
-
 const std::shared_ptr<PgOwner>& PgArg(OpCall& call, size_t index) {
   auto* h = Unwrap<PgHandle>(call.Arg(index), kProcessGroupTag);
   if (!h) call.TypeErr("pg", "a process group handle (from distInit)", DescribeValue(call.Arg(index)));
@@ -136,17 +113,6 @@ WorkHandle& WorkArg(OpCall& call, size_t index) {
   auto* h = Unwrap<WorkHandle>(call.Arg(index), kWorkTag);
   if (!h) call.TypeErr("work", "a work handle (from a dist* collective)", DescribeValue(call.Arg(index)));
   return *h;
-}
-
-// A live CPU tensor of a dtype gloo moves.
-TensorHandle* CpuTensor(OpCall& call, size_t index, const char* name) {
-  TensorHandle* t = call.Tensor(index, name);
-  if (t->device() != Device::kCpu)
-    call.TypeErr(name, "a CPU tensor (gloo works on host memory; NCCL is for CUDA tensors)",
-                 DescribeValue(call.Arg(index)));
-  if (t->dtype() == CRB_F16 || t->dtype() == CRB_BF16)
-    call.TypeErr(name, "a float32, float64, int32, int64 or uint8 tensor", DescribeValue(call.Arg(index)));
-  return t;
 }
 
 // Starts a collective: `enqueue` calls the library; the work's tensors are tracked by the group.
@@ -178,16 +144,6 @@ std::string StringField(OpCall& call, const Napi::Object& o, const char* key, co
   if (!v.IsString() || v.As<Napi::String>().Utf8Value().empty())
     call.TypeErr(name, "a non-empty string", DescribeValue(v));
   return v.As<Napi::String>().Utf8Value();
-}
-
-int64_t IntField(OpCall& call, const Napi::Object& o, const char* key, const std::string& name, int64_t min,
-                 int64_t max) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) call.TypeErr(name, "an integer", DescribeValue(v));
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= double(min) && d <= double(max)) || d != double(int64_t(d)))
-    call.RangeErr(name, "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]", DescribeValue(v));
-  return int64_t(d);
 }
 
 // distInit({rank, worldSize, store: {kind: 'tcp', host, port} | {kind: 'file', path}, timeoutMs,
@@ -236,27 +192,11 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   return object;
 }
 
-// 'sum' | 'avg' | 'max' | 'min' | 'product' as the library's op; avg only for float tensors.
-crb_gloo_reduce ReduceArg(OpCall& call, size_t index, crb_dtype dtype, const char* tensor_name, size_t tensor_index) {
-  const std::string name = call.Arg(index).IsString() ? call.Arg(index).As<Napi::String>().Utf8Value() : "";
-  crb_gloo_reduce op = CRB_GLOO_SUM;
-  if (name == "sum") op = CRB_GLOO_SUM;
-  else if (name == "avg") op = CRB_GLOO_AVG;
-  else if (name == "max") op = CRB_GLOO_MAX;
-  else if (name == "min") op = CRB_GLOO_MIN;
-  else if (name == "product") op = CRB_GLOO_PRODUCT;
-  else call.RangeErr("op", "\"sum\", \"avg\", \"max\", \"min\" or \"product\"", DescribeValue(call.Arg(index)));
-  if (op == CRB_GLOO_AVG && !IsFloatDType(dtype))
-    call.TypeErr(tensor_name, "a float32 or float64 tensor for \"avg\" (use \"sum\" for integers)",
-                 DescribeValue(call.Arg(tensor_index)));
-  return op;
-}
-
 // distAllReduce(pg, t, op): in place, op 'sum' | 'avg' | 'max' | 'min' | 'product'.
 Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
   OpCall call(info, "distAllReduce");
   const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
-  TensorHandle* t = CpuTensor(call, 1, "t");
+  TensorHandle* t = DistTensor(call, call.Arg(1), "t", Device::kCpu);
   const crb_gloo_reduce op = ReduceArg(call, 2, t->dtype(), "t", 1);
   void* data = t->data();
   const size_t count = size_t(t->numel());
@@ -270,25 +210,14 @@ Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
 Napi::Value DistAllReduceCoalesced(const Napi::CallbackInfo& info) {
   OpCall call(info, "distAllReduceCoalesced");
   const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
-  if (!call.Arg(1).IsArray() || call.Arg(1).As<Napi::Array>().Length() == 0)
-    call.TypeErr("tensors", "a non-empty array of CPU tensors", DescribeValue(call.Arg(1)));
-  Napi::Array list = call.Arg(1).As<Napi::Array>();
-  std::vector<TensorHandle*> tensors;
+  const std::vector<TensorHandle*> tensors = DistTensorList(call, 1, Device::kCpu);
   std::vector<void*> datas;
   std::vector<size_t> counts;
-  for (uint32_t i = 0; i < list.Length(); i++) {
-    const std::string name = "tensors[" + std::to_string(i) + "]";
-    TensorHandle* t = call.TensorValue(list.Get(i), name, false);
-    if (t->device() != Device::kCpu)
-      call.TypeErr(name, "a CPU tensor (gloo works on host memory; NCCL is for CUDA tensors)", DescribeValue(list.Get(i)));
-    if (!tensors.empty()) call.RequireDType(t, name, tensors[0]->dtype(), "the dtype of tensors[0]");
-    tensors.push_back(t);
+  for (TensorHandle* t : tensors) {
     datas.push_back(t->data());
     counts.push_back(size_t(t->numel()));
   }
   const crb_dtype dtype = tensors[0]->dtype();
-  if (dtype == CRB_F16 || dtype == CRB_BF16)
-    call.TypeErr("tensors[0]", "a float32, float64, int32, int64 or uint8 tensor", DescribeValue(list.Get(uint32_t(0))));
   const crb_gloo_reduce op = ReduceArg(call, 2, dtype, "tensors", 1);
   return Submit(call, pg, tensors, [&](crb_gloo_work** out, crb_gloo_error* e) {
     return pg->api()->all_reduce_coalesced(pg->get(), datas.data(), counts.data(), datas.size(), dtype, op, out, e);
@@ -299,7 +228,7 @@ Napi::Value DistAllReduceCoalesced(const Napi::CallbackInfo& info) {
 Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
   OpCall call(info, "distBroadcast");
   const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
-  TensorHandle* t = CpuTensor(call, 1, "t");
+  TensorHandle* t = DistTensor(call, call.Arg(1), "t", Device::kCpu);
   const int root = int(call.Integer(2, "root", 0, pg->size() - 1));
   void* data = t->data();
   const size_t count = size_t(t->numel());
@@ -314,14 +243,9 @@ Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
 Napi::Value DistAllGather(const Napi::CallbackInfo& info) {
   OpCall call(info, "distAllGather");
   const std::shared_ptr<PgOwner>& pg = PgArg(call, 0);
-  TensorHandle* out = CpuTensor(call, 1, "out");
-  TensorHandle* input = CpuTensor(call, 2, "input");
-  call.RequireDType(out, "out", input->dtype(), "the dtype of \"input\"");
-  Shape expected = input->shape();
-  if (expected.empty()) expected = {int64_t(pg->size())};
-  else expected[0] *= pg->size();
-  call.RequireShape(out, "out", expected, "\"input\"'s shape with dim 0 times the world size");
-  call.RequireSameLayout(out, "out", input, "input");
+  TensorHandle* out = DistTensor(call, call.Arg(1), "out", Device::kCpu);
+  TensorHandle* input = DistTensor(call, call.Arg(2), "input", Device::kCpu);
+  CheckGatherArgs(call, out, input, pg->size());
   void* dst = out->data();
   const void* src = input->data();
   const size_t count = size_t(input->numel());

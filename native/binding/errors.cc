@@ -126,20 +126,36 @@ Napi::Object MakeBackendError(Napi::Env env, const crb_error& error, const char*
   return object;
 }
 
-Napi::Object MakeDistError(Napi::Env env, const crb_gloo_error& error) {
+namespace {
+
+// The DistError of either library: message, op, code, and rank, worldSize, peer when known (< 0
+// or 0: unknown).
+Napi::Object DistErrorObject(Napi::Env env, const char* message, const char* op, const char* code, int rank,
+                             int world_size, int peer) {
   Napi::Object props = Napi::Object::New(env);
-  props.Set("op", Napi::String::New(env, error.op));
-  props.Set("code", Napi::String::New(env, crb_gloo_status_name(error.code)));
-  if (error.rank >= 0) props.Set("rank", Napi::Number::New(env, error.rank));
-  if (error.world_size > 0) props.Set("worldSize", Napi::Number::New(env, error.world_size));
-  if (error.peer >= 0) props.Set("peer", Napi::Number::New(env, error.peer));
-  Napi::String message = Napi::String::New(env, error.message);
+  props.Set("op", Napi::String::New(env, op));
+  props.Set("code", Napi::String::New(env, code));
+  if (rank >= 0) props.Set("rank", Napi::Number::New(env, rank));
+  if (world_size > 0) props.Set("worldSize", Napi::Number::New(env, world_size));
+  if (peer >= 0) props.Set("peer", Napi::Number::New(env, peer));
   Napi::FunctionReference& cls = GetAddonData(env).dist_error;
-  Napi::Object object = cls.IsEmpty() ? Napi::Error::New(env, error.message).Value() : cls.New({message, props});
+  Napi::Object object =
+      cls.IsEmpty() ? Napi::Error::New(env, message).Value() : cls.New({Napi::String::New(env, message), props});
   // As for backend errors: a class with a plain (message) constructor still carries them.
   for (const char* key : {"op", "code", "rank", "worldSize", "peer"})
     if (props.Has(key)) object.Set(key, props.Get(key));
   return object;
+}
+
+}  // namespace
+
+Napi::Object MakeDistError(Napi::Env env, const crb_gloo_error& error) {
+  return DistErrorObject(env, error.message, error.op, crb_gloo_status_name(error.code), error.rank, error.world_size,
+                         error.peer);
+}
+
+Napi::Object MakeDistError(Napi::Env env, const crb_nccl_error& error) {
+  return DistErrorObject(env, error.message, error.op, error.code, error.rank, error.world_size, -1);
 }
 
 Napi::Value SetErrorClasses(const Napi::CallbackInfo& info) {

@@ -2,7 +2,8 @@
 // message names the function, the argument, what was expected and what was received; a backend
 // failure becomes an instance of the class lib/errors.ts handed to setErrorClasses
 // (OutOfMemoryError, CudaError, CudnnError, BackendError) carrying op, status, code and device;
-// a failed rendezvous or collective becomes a DistError carrying op, rank, worldSize, peer, code.
+// a failed rendezvous or collective (gloo or NCCL) becomes a DistError carrying op, rank,
+// worldSize, peer, code.
 #pragma once
 
 #include "napi_config.h"
@@ -12,6 +13,7 @@
 #include "../backend/backend_api.h"
 #include "../core/dtype.h"
 #include "../gloo/crb_gloo.h"
+#include "../nccl/crb_nccl.h"
 
 namespace crb {
 
@@ -51,6 +53,16 @@ Napi::Object MakeDistError(Napi::Env env, const crb_gloo_error& error);
 // throws the DistError.
 inline void CheckGloo(Napi::Env env, crb_gloo_status status, const crb_gloo_error& error) {
   if (status == CRB_GLOO_OK) return;
+  throw Napi::Error(env, MakeDistError(env, error));
+}
+
+// The DistError for a failed call into libcrb_nccl.so; `code` is NCCL's or CUDA's own name
+// ("ncclRemoteError", "cudaErrorIllegalAddress") or "timeout".
+Napi::Object MakeDistError(Napi::Env env, const crb_nccl_error& error);
+
+// THE check every call into libcrb_nccl.so goes through.
+inline void CheckNccl(Napi::Env env, crb_nccl_status status, const crb_nccl_error& error) {
+  if (status == CRB_NCCL_OK) return;
   throw Napi::Error(env, MakeDistError(env, error));
 }
 

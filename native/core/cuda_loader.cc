@@ -49,19 +49,6 @@ std::string defining_library(void* handle, const char* symbol) {
   return info.dli_fname;
 }
 
-// Directory of a pip-installed nvidia-cudnn-cu13 (its nvidia/cudnn folder), or "". Runs python3
-// only here, as a last resort; never at import time otherwise.
-std::string pip_cudnn_dir() {
-  FILE* p = popen("python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null", "r");
-  if (!p) return "";
-  char line[4096];
-  std::string out;
-  if (fgets(line, sizeof line, p)) out = line;
-  pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
 std::string hint_for_init_failure(const std::string& why) {
   if (why.find("insufficient") != std::string::npos || why.find("cudaErrorInsufficientDriver") != std::string::npos)
     return "the NVIDIA driver is older than this build's CUDA runtime (13.x): update the driver to R580 or newer";
@@ -135,7 +122,7 @@ CudaLoadResult load(const std::string& addon_dir) {
     if (err.find("libcudnn") != std::string::npos) {
       attempt("cuDNN through the backend's RUNPATH ($ORIGIN) and the system loader path", "libcudnn.so.9 not found");
       // Last resort for cuDNN: the pip package.
-      const std::string pip = pip_cudnn_dir();
+      const std::string pip = PipPackageDir("nvidia.cudnn");
       if (pip.empty()) {
         attempt("cuDNN from pip (python3 -c 'import nvidia.cudnn')", "not installed (or no python3)");
       } else {
@@ -226,6 +213,9 @@ CudaLoadResult load(const std::string& addon_dir) {
           std::to_string(info.compute_minor) + ")";
   attempt(std::string("init ") + CRB_CUDA_ENTRY_POINT, ok);
   r.backend = table;
+  if (auto interop = reinterpret_cast<crb_cuda_interop_fn>(dlsym(lib, CRB_CUDA_INTEROP_ENTRY_POINT));
+      interop && interop() && interop()->version == CRB_CUDA_INTEROP_VERSION)
+    r.interop = interop();
   return r;
 }
 
@@ -236,6 +226,18 @@ const CudaLoadResult& load_cuda_backend(const std::string& addon_dir) {
   static std::once_flag once;
   std::call_once(once, [&] { result = load(addon_dir); });
   return result;
+}
+
+std::string PipPackageDir(const char* module) {
+  const std::string command = std::string("python3 -c 'import ") + module + " as m; print(list(m.__path__)[0])' 2>/dev/null";
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return "";
+  char line[4096];
+  std::string out;
+  if (fgets(line, sizeof line, p)) out = line;
+  pclose(p);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r' || out.back() == ' ')) out.pop_back();
+  return out;
 }
 
 std::string CudaVersionString(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }

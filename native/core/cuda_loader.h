@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "../backend/backend_api.h"
+#include "../backend/cuda_interop.h"
 
 namespace crb {
 
@@ -16,6 +17,7 @@ struct CudaLoadAttempt {
 
 struct CudaLoadResult {
   const crb_backend* backend = nullptr;  // null when CUDA is not usable
+  const crb_cuda_interop_table* interop = nullptr;  // the stream for libcrb_nccl.so; null when backend is, or too old
   std::string reason;                    // one-line why, when backend is null
   std::string hint;                      // what the user can do about it
   std::string library_path;              // the backend library that was loaded (or tried last)
@@ -26,6 +28,10 @@ struct CudaLoadResult {
 // file; the backend library `libcrb_cuda.so` is searched there first, then in
 // CRB_CUDA_BACKEND (a file path) when set.
 const CudaLoadResult& load_cuda_backend(const std::string& addon_dir);
+
+// Directory of a pip-installed NVIDIA wheel (`module` "nvidia.cudnn" -> .../nvidia/cudnn), or "".
+// Runs python3, so only as a last resort, never at import time.
+std::string PipPackageDir(const char* module);
 
 // 13000 -> "13.0" (CUDA driver/runtime encoding: 1000 * major + 10 * minor)
 std::string CudaVersionString(int v);

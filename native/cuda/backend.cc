@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "../backend/backend_guard.h"
+#include "../backend/cuda_interop.h"
 #include "context.h"
 #include "ops.h"
 
@@ -98,6 +99,19 @@ crb_capabilities capabilities() {
   return c;
 }
 
+// crb_cuda_interop's stream(), behind the same exception guard as the table's entries.
+crb_status interop_stream(void** out_stream, int* out_device) noexcept {
+  try {
+    OpScope scope("stream");
+    CRB_TRY(ensure_init(scope));
+    *out_stream = static_cast<void*>(stream());
+    *out_device = active_device();
+    return CRB_OK;
+  } catch (...) {
+    return crb_status_of_exception("stream", record_exception);
+  }
+}
+
 }  // namespace
 
 }  // namespace crb_cuda
@@ -117,4 +131,10 @@ CRB_EXPORT const crb_backend* crb_cuda_backend(char* why, size_t why_len) {
   }
   if (why && why_len > 0) why[0] = '\0';
   return &table;
+}
+
+// The side interface for libraries that queue work on the backend's stream (../backend/cuda_interop.h).
+CRB_EXPORT const crb_cuda_interop_table* crb_cuda_interop(void) {
+  static const crb_cuda_interop_table interop{CRB_CUDA_INTEROP_VERSION, crb_cuda::interop_stream};
+  return &interop;
 }

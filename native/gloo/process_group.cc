@@ -273,10 +273,10 @@ Failure ProcessGroup::Describe(const Work& work, const std::exception& e) const 
     text.replace(at, address.size(), "rank " + std::to_string(rank) + " (" + address + ")");
     break;
   }
-  const size_t by_peer = text.find("by peer ");
-  if (f.peer < 0 && size_ == 2 && by_peer != std::string::npos) {
+  const size_t open = text.find('[');
+  if (f.peer < 0 && size_ == 2 && open != std::string::npos && dynamic_cast<const ::gloo::IoException*>(&e)) {
     f.peer = 1 - rank_;
-    text.insert(by_peer + 8, "rank " + std::to_string(f.peer) + " ");
+    text.insert(open, "rank " + std::to_string(f.peer) + " ");
   }
   const bool timed_out = text.find("Timed out") != std::string::npos || text.find("timeout") != std::string::npos;
   if (timed_out) f.code = CRB_GLOO_ERR_TIMEOUT;

@@ -76,8 +76,8 @@ struct GemmKernel {
   void (*pack_b)(const T* base, const int64_t* offsets, int64_t rs, int64_t kc, T* dst);
   // The tile that reads A in place through row pointers, segment by segment (rows_tile in
   // gemm_kernel.h): C[mr x nr] (+)= alpha * sum_s A_s * Bp_s, Bp the segments' packed direct_nr-wide
-  // panels one after another (pack_b_panels). Its own tile shape: narrower than nr where that
-  // fits the channel counts of NHWC convolutions.
+  // panels one after another (pack_b_panels). Its own tile shape, fitted to the channel
+  // counts of NHWC convolutions (nr divides 64 or is 64).
   int direct_mr, direct_nr;
   void (*direct)(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
                  T beta, int mr, int nr);

@@ -307,6 +307,27 @@ function nearestIndex(start: number, inSize: number, outSize: number): Int32Arra
 function horizontalPass(src: ArrayLike<number>, offset: number, stride: number, rows: number, c: number, taps: Taps, dst: Float32Array | Uint8ClampedArray): void {
   const { start, count, weights } = taps;
   const ow = start.length;
+  if (c === 3) {
+    // RGB unrolled (the loader's common case, ~2x faster); the same sums in the same order.
+    for (let y = 0, o = 0; y < rows; y++) {
+      const row = offset + y * stride;
+      for (let x = 0; x < ow; x++, o += 3) {
+        const n = count[x];
+        const k = x * taps.stride;
+        let s0 = 0, s1 = 0, s2 = 0;
+        for (let j = 0, p = row + start[x] * 3; j < n; j++, p += 3) {
+          const w = weights[k + j];
+          s0 += w * src[p];
+          s1 += w * src[p + 1];
+          s2 += w * src[p + 2];
+        }
+        dst[o] = s0;
+        dst[o + 1] = s1;
+        dst[o + 2] = s2;
+      }
+    }
+    return;
+  }
   for (let y = 0, o = 0; y < rows; y++) {
     const row = offset + y * stride;
     for (let x = 0; x < ow; x++) {

@@ -48,6 +48,8 @@ export interface BackendCapabilities {
   maxPoolKeepsIndices: boolean;
   /** has the fused BN + add + ReLU (batchNormAddRelu* may still return null for a layout/dtype) */
   fusedBnAddRelu: boolean;
+  /** has the fused BN + ReLU (batchNormReluForwardTrain may still return null for a dtype) */
+  fusedBnRelu: boolean;
   /** tensors live in host memory */
   hostVisibleMemory: boolean;
 }
@@ -235,6 +237,15 @@ export interface NativeAddon {
     { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
   batchNormBackwardEval(x: NativeHandle, dy: NativeHandle, weight: NativeHandle,
                         runningMean: NativeHandle, runningVar: NativeHandle, eps: number):
+    { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
+
+  /** y = relu(bn(x)), training mode; null when the backend does not fuse it (run batchNorm and
+   * relu then). Backward recomputes the ReLU mask from x, so y is not passed back. */
+  batchNormReluForwardTrain(x: NativeHandle, weight: NativeHandle, bias: NativeHandle,
+                            runningMean: NativeHandle, runningVar: NativeHandle, momentum: number, eps: number):
+    { y: NativeHandle; saveMean: NativeHandle; saveInvstd: NativeHandle } | null;
+  batchNormReluBackwardTrain(x: NativeHandle, dy: NativeHandle, weight: NativeHandle, bias: NativeHandle,
+                             saveMean: NativeHandle, saveInvstd: NativeHandle, eps: number):
     { dx: NativeHandle; dgamma: NativeHandle; dbeta: NativeHandle };
 
   /** The fused residual tail y = relu(bn(x) + z), training mode; null when the backend cannot

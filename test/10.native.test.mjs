@@ -74,12 +74,12 @@ describe('native addon: surface', function () {
 
   it('capabilities(device) says what each backend computes natively, as backendInfo() does', function () {
     const cpu = native.capabilities('cpu');
-    expect(cpu).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
+    expect(cpu).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, fusedBnRelu: true, hostVisibleMemory: true });
     const info = native.backendInfo();
     expect(info.cpu.capabilities).to.deep.equal(cpu);
     if (info.cuda.available) {
       const cuda = native.capabilities('cuda');
-      expect(cuda).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: false });
+      expect(cuda).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, fusedBnRelu: false, hostVisibleMemory: false });
       expect(info.cuda.capabilities).to.deep.equal(cuda);
     } else {
       expect(info.cuda.capabilities).to.equal(undefined);

@@ -121,11 +121,11 @@ forEachDevice('Tensor', (device) => {
 describe('capabilities(device)', function () {
   it('says what the backend computes natively, as backendInfo() does, and names a bad device', function () {
     const cpu = lib.capabilities('cpu');
-    expect(cpu).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: true });
+    expect(cpu).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, fusedBnRelu: true, hostVisibleMemory: true });
     expect(lib.backendInfo().cpu.capabilities).to.deep.equal(cpu);
     expect(() => lib.capabilities('tpu')).to.throw(RangeError, /device/);
     if (lib.backendInfo().cuda.available) {
-      expect(lib.capabilities('cuda')).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, hostVisibleMemory: false });
+      expect(lib.capabilities('cuda')).to.deep.equal({ channelsLast: true, maxPoolKeepsIndices: true, fusedBnAddRelu: true, fusedBnRelu: false, hostVisibleMemory: false });
     } else {
       expect(() => lib.capabilities('cuda')).to.throw(RangeError, /CUDA is not available/);
     }

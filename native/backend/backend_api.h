@@ -22,7 +22,7 @@
 extern "C" {
 #endif
 
-#define CRB_ABI_VERSION 3  // 3: crb_capabilities in the table
+#define CRB_ABI_VERSION 4  // 3: crb_capabilities in the table; 4: bn_relu_*
 #define CRB_CUDA_ENTRY_POINT "crb_cuda_backend"  // unversioned: crb_cuda_abi_version() says which ABI
 
 typedef enum crb_dtype {
@@ -153,6 +153,7 @@ typedef struct crb_capabilities {
   uint32_t layouts;           // CRB_LAYOUT_BIT of each layout the ops compute in (others are converted first)
   int maxpool_keeps_indices;  // maxpool2d_forward fills `indices`; else backward recomputes the argmax
   int fused_bn_add_relu;      // the bn_add_relu_* entries exist (reserve_size still decides per descriptor)
+  int fused_bn_relu;          // bn_relu_* compute (else they return CRB_ERR_UNSUPPORTED)
   int host_visible_memory;    // alloc returns host memory the addon may read and write directly
 } crb_capabilities;
 

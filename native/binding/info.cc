@@ -41,6 +41,7 @@ Napi::Object CapabilitiesObject(Napi::Env env, const crb_capabilities& c) {
   o.Set("channelsLast", (c.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0);
   o.Set("maxPoolKeepsIndices", c.maxpool_keeps_indices != 0);
   o.Set("fusedBnAddRelu", c.fused_bn_add_relu != 0);
+  o.Set("fusedBnRelu", c.fused_bn_relu != 0);
   o.Set("hostVisibleMemory", c.host_visible_memory != 0);
   return o;
 }

@@ -152,6 +152,56 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return out.Result();
 }
 
+// batchNormReluForwardTrain(x, gamma, beta, runningMean, runningVar, momentum, eps): y = relu(bn(x))
+// in one backend call, or null when the backend does not fuse it (the caller then runs batchNorm
+// and relu). Returns {y, saveMean, saveInvstd}.
+Napi::Value ReluForwardTrain(const Napi::CallbackInfo& info) {
+  OpCall call(info, "batchNormRelu");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* gamma = call.Tensor(1, "weight");
+  TensorHandle* beta = call.Tensor(2, "bias");
+  TensorHandle* running_mean = call.Tensor(3, "runningMean");
+  TensorHandle* running_var = call.Tensor(4, "runningVar");
+  double momentum = call.Number(5, "momentum");
+  double eps = call.Number(6, "eps");
+  crb_bn_desc d = BnDesc(call, x, eps, momentum, false, {},
+                         {{gamma, "weight"}, {beta, "bias"}, {running_mean, "runningMean"}, {running_var, "runningVar"}});
+  const crb_backend* backend = call.backend();
+  if (!backend->capabilities.fused_bn_relu || (d.dtype != CRB_F32 && d.dtype != CRB_F64) ||
+      !crb_bn_values_per_channel_ok(int64_t(d.n) * d.h * d.w))
+    return call.env().Null();
+  Outputs out{call, x, d};
+  void* y = out.LikeX("y");
+  void* save_mean = out.PerChannel("saveMean");
+  void* save_invstd = out.PerChannel("saveInvstd");
+  call.Check(backend->bn_relu_forward_train(&d, x->data(), gamma->data(), beta->data(), y, running_mean->data(),
+                                            running_var->data(), save_mean, save_invstd),
+             "bn_relu_forward_train");
+  return out.Result();
+}
+
+// batchNormReluBackwardTrain(x, dy, gamma, beta, saveMean, saveInvstd, eps) -> {dx, dgamma, dbeta}
+Napi::Value ReluBackwardTrain(const Napi::CallbackInfo& info) {
+  OpCall call(info, "batchNormReluBackwardTrain");
+  TensorHandle* x = call.Tensor(0, "x");
+  TensorHandle* dy = call.Tensor(1, "dy");
+  TensorHandle* gamma = call.Tensor(2, "weight");
+  TensorHandle* beta = call.Tensor(3, "bias");
+  TensorHandle* save_mean = call.Tensor(4, "saveMean");
+  TensorHandle* save_invstd = call.Tensor(5, "saveInvstd");
+  double eps = call.Number(6, "eps");
+  crb_bn_desc d = BnDesc(call, x, eps, 0.0, false, {{dy, "dy"}},
+                         {{gamma, "weight"}, {beta, "bias"}, {save_mean, "saveMean"}, {save_invstd, "saveInvstd"}});
+  Outputs out{call, x, d};
+  void* dx = out.LikeX("dx");
+  void* dgamma = out.PerChannel("dgamma");
+  void* dbeta = out.PerChannel("dbeta");
+  call.Check(call.backend()->bn_relu_backward_train(&d, x->data(), dy->data(), gamma->data(), beta->data(),
+                                                    save_mean->data(), save_invstd->data(), dx, dgamma, dbeta),
+             "bn_relu_backward_train");
+  return out.Result();
+}
+
 // batchNormAddReluForwardTrain(x, z, gamma, beta, runningMean, runningVar, momentum, eps):
 // y = relu(bn(x) + z) in one backend call, or null when the backend cannot fuse this case
 // (the caller then runs the ops one by one, and batchNorm's checks name what is wrong).
@@ -224,6 +274,8 @@ const js::Function js::batchNormForwardTrain = ForwardTrain;
 const js::Function js::batchNormForwardEval = ForwardEval;
 const js::Function js::batchNormBackwardTrain = Backward<true>;
 const js::Function js::batchNormBackwardEval = Backward<false>;
+const js::Function js::batchNormReluForwardTrain = ReluForwardTrain;
+const js::Function js::batchNormReluBackwardTrain = ReluBackwardTrain;
 const js::Function js::batchNormAddReluForwardTrain = AddReluForwardTrain;
 const js::Function js::batchNormAddReluBackwardTrain = AddReluBackwardTrain;
 

@@ -57,12 +57,13 @@ crb_status record_exception(crb_status code, const char* op, const char* status,
 #include "../backend/backend_table.inc"
 
 // NCHW and NHWC (Note [NHWC convolution], cpu/conv2d.cc); the argmax is kept for backward; the
-// fused BN + add + ReLU runs for float32/float64; tensors live in host memory.
+// fused BN + add + ReLU and BN + ReLU run for float32/float64; tensors live in host memory.
 crb_capabilities capabilities() {
   crb_capabilities c{};
   c.layouts = CRB_LAYOUT_BIT(CRB_NCHW) | CRB_LAYOUT_BIT(CRB_NHWC);
   c.maxpool_keeps_indices = 1;
   c.fused_bn_add_relu = 1;
+  c.fused_bn_relu = 1;
   c.host_visible_memory = 1;
   return c;
 }

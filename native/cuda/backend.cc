@@ -89,12 +89,14 @@ crb_status record_exception(crb_status code, const char* op, const char* status,
 #include "../backend/backend_table.inc"
 
 // Both layouts natively; max-pool forward keeps the argmax (Note [max pool ties] in pooling.cu); cuDNN
-// fuses BN + add + ReLU for channels-last float16 (bn_add_relu_reserve_size); device memory.
+// fuses BN + add + ReLU for channels-last float16 (bn_add_relu_reserve_size), not BN + ReLU; device
+// memory.
 crb_capabilities capabilities() {
   crb_capabilities c{};
   c.layouts = CRB_LAYOUT_BIT(CRB_NCHW) | CRB_LAYOUT_BIT(CRB_NHWC);
   c.maxpool_keeps_indices = 1;
   c.fused_bn_add_relu = 1;
+  c.fused_bn_relu = 0;
   c.host_visible_memory = 0;
   return c;
 }

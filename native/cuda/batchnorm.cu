@@ -624,6 +624,20 @@ crb_status fused_backward(const crb_bn_desc* d, const void* x, const void* y, co
 
 }  // namespace
 
+// relu(bn(x)) is not fused here (cudnnBatchNormalizationForwardTrainingEx's BN_ACTIVATION would,
+// for the same channels-last float16 case as BN + add + ReLU): the caller runs BN and ReLU.
+crb_status bn_relu_forward_train(const crb_bn_desc* d, const void*, const void*, const void*, void*, void*, void*,
+                                 void*, void*) {
+  BN_SCOPE("bn_relu_forward_train");
+  return unsupported(scope, "the CUDA backend does not fuse BN + ReLU");
+}
+
+crb_status bn_relu_backward_train(const crb_bn_desc* d, const void*, const void*, const void*, const void*,
+                                  const void*, const void*, void*, void*, void*) {
+  BN_SCOPE("bn_relu_backward_train");
+  return unsupported(scope, "the CUDA backend does not fuse BN + ReLU");
+}
+
 crb_status bn_add_relu_reserve_size(const crb_bn_desc* d, size_t* bytes) {
   BN_SCOPE("bn_add_relu_reserve_size");
   CRB_TRY(ensure_init(scope));

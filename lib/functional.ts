@@ -2,7 +2,7 @@
 // its option checks, the native call and its backward node side by side.
 export { add, relu, flatten } from './ops/elementwise';
 export { conv2d, type Conv2dOptions } from './ops/conv';
-export { batchNorm, batchNormAddRelu, type BatchNormOptions } from './ops/batchnorm';
+export { batchNorm, batchNormAddRelu, batchNormRelu, type BatchNormOptions } from './ops/batchnorm';
 export { maxPool2d, adaptiveAvgPool2d, type MaxPool2dOptions } from './ops/pooling';
 export { linear } from './ops/linear';
 export { crossEntropy, accuracyCount } from './ops/loss';

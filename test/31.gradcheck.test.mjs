@@ -44,6 +44,18 @@ forEachDevice('gradients (finite differences, float64)', (device) => {
     });
   });
 
+  it('batchNormRelu in training mode, both memory formats (one fused op on the CPU)', () => {
+    for (const memoryFormat of ['contiguous', 'channelsLast']) {
+      const rm = lib.zeros([3], { dtype: 'float64', device });
+      const rv = lib.ones([3], { dtype: 'float64', device });
+      // back to contiguous: the harness pairs the output's elements with r in memory order
+      const fused = ({ x, g, b }) => F.batchNormRelu(x.to({ memoryFormat }), rm, rv, g, b, { training: true });
+      check((t) => fused(t).to({ memoryFormat: 'contiguous' }), {
+        x: { shape: [3, 3, 4, 3] }, g: { shape: [3] }, b: { shape: [3] },
+      }, { tol: 1e-5 });
+    }
+  });
+
   it('relu, add, sum and mean', () => {
     check(({ x }) => F.relu(x), { x: { shape: [3, 4] } });
     check(({ a, b }) => F.add(a, b), { a: { shape: [2, 3] }, b: { shape: [2, 3] } });

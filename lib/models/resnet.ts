@@ -224,8 +224,10 @@ export class ResNet extends Module {
 
   forward(x: Tensor): Tensor {
     checkImageBatch('ResNet', x, this.inChannels);
-    let h = this.conv1.forward(x);
-    const steps: Module[] = [this.bn1, this.relu, this.maxpool, this.layer1, this.layer2, this.layer3, this.layer4, this.avgpool];
+    const c = this.conv1.forward(x);
+    let h = this.bn1.forwardRelu(c);
+    c.dispose();
+    const steps: Module[] = [this.maxpool, this.layer1, this.layer2, this.layer3, this.layer4, this.avgpool];
     for (const m of steps) {
       const next = m.forward(h);
       h.dispose();

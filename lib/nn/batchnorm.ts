@@ -1,4 +1,4 @@
-import { batchNorm, batchNormAddRelu, checkEps } from '../ops/batchnorm';
+import { batchNorm, batchNormAddRelu, batchNormRelu, checkEps } from '../ops/batchnorm';
 import { ones, tensor, zeros } from '../creation';
 import type { Device } from '../device';
 import type { DType, Tensor } from '../tensor';
@@ -81,6 +81,12 @@ export class BatchNorm2d extends Module {
     checkImageBatch('BatchNorm2d', x, this.numFeatures);
     // In training the running stats are updated in place; in eval they normalize.
     return batchNorm(x, this.runningMean, this.runningVar, this.weight, this.bias, this.step(x));
+  }
+
+  /** relu(this.forward(x)), one fused op where the backend has it. */
+  forwardRelu(x: Tensor): Tensor {
+    checkImageBatch('BatchNorm2d', x, this.numFeatures);
+    return batchNormRelu(x, this.runningMean, this.runningVar, this.weight, this.bias, this.step(x));
   }
 
   /** relu(this.forward(x) + z): a residual block's tail, fused on CUDA where cuDNN allows. */

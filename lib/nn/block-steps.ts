@@ -1,18 +1,15 @@
 // The two steps every residual block is made of (d2l's ResidualBlock, torchvision's BasicBlock
 // and Bottleneck). Each intermediate is disposed once consumed; autograd keeps what backward needs.
-import { relu } from '../ops/elementwise';
 import type { Tensor } from '../tensor';
 import type { BatchNorm2d } from './batchnorm';
 import type { Conv2d } from './conv';
 import type { Module } from './module';
 
-/** relu(bn(conv(x))) */
+/** relu(bn(conv(x))); BN -> ReLU is one backend call where it can fuse, else two ops. */
 export function convBnRelu(conv: Conv2d, bn: BatchNorm2d, x: Tensor): Tensor {
   const c = conv.forward(x);
-  const b = bn.forward(c);
+  const r = bn.forwardRelu(c);
   c.dispose();
-  const r = relu(b);
-  b.dispose();
   return r;
 }
 

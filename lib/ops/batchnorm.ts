@@ -1,5 +1,5 @@
-// Batch normalization (training and eval) and its fused residual tail relu(batchNorm(x) + z),
-// each with its backward node.
+// Batch normalization (training and eval), its fusion with the ReLU after it, relu(batchNorm(x)),
+// and the fused residual tail relu(batchNorm(x) + z), each with its backward node.
 import { native, type NativeHandle } from '../native';
 import { edgeTo, needsGrad, Node } from '../autograd';
 import { capabilities } from '../device';
@@ -100,6 +100,60 @@ export function batchNorm(
  */
 export function checkEps(value: unknown): number {
   return checkFinite('eps', value ?? 1e-5, 0);
+}
+
+class BatchNormReluBackward extends Node {
+  readonly name = 'BatchNormReluBackward';
+  constructor(x: Tensor, gamma: Tensor, beta: Tensor, saveMean: NativeHandle, saveInvstd: NativeHandle, private readonly eps: number) {
+    super();
+    this.edges = [edgeTo(x), edgeTo(gamma), edgeTo(beta)];
+    // no y: the backend recomputes the ReLU mask from x, the statistics and beta
+    this.saved = [keep(x), keep(gamma), keep(beta), view(saveMean), view(saveInvstd)];
+  }
+  apply(g: Tensor): (Tensor | null)[] {
+    const [x, gamma, beta, mean, invstd] = this.saved;
+    const r = native.batchNormReluBackwardTrain(x.handle, g.handle, gamma.handle, beta.handle, mean.handle,
+      invstd.handle, this.eps);
+    return dropUnneeded(this.edges, [r.dx, r.dgamma, r.dbeta]);
+  }
+}
+
+/**
+ * relu(batchNorm(x)), the first half of a residual block and the stem. In training it is one
+ * fused backend op where the backend has it (the CPU, float32 and float64); otherwise, and in
+ * eval, it runs as batch norm then ReLU, with the same result.
+ */
+export function batchNormRelu(
+  x: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  weight: Tensor,
+  bias: Tensor,
+  options: BatchNormOptions = {},
+): Tensor {
+  checkTensor('x', x);
+  const o = checkOptions<BatchNormOptions>('options', options, ['training', 'momentum', 'eps']);
+  const training = checkBoolean('options.training', o.training ?? false);
+  if (training && capabilities(x.device).fusedBnRelu && runningMean && runningVar && x.ndim === 4) {
+    checkTensor('weight', weight);
+    checkTensor('bias', bias);
+    checkTensor('runningMean', runningMean);
+    checkTensor('runningVar', runningVar);
+    const eps = checkEps(o.eps);
+    const momentum = checkNumber('momentum', o.momentum ?? 0.1, 0, 1);
+    const r = native.batchNormReluForwardTrain(x.handle, weight.handle, bias.handle, runningMean.handle,
+      runningVar.handle, momentum, eps);
+    if (r) {
+      const node = needsGrad(x, weight, bias) ? new BatchNormReluBackward(x, weight, bias, r.saveMean, r.saveInvstd, eps) : null;
+      r.saveMean.dispose();
+      r.saveInvstd.dispose();
+      return Tensor._fromHandle(r.y, node);
+    }
+  }
+  const normalized = batchNorm(x, runningMean, runningVar, weight, bias, { ...o, training });
+  const out = relu(normalized);
+  normalized.dispose();
+  return out;
 }
 
 class BatchNormAddReluBackward extends Node {

@@ -30,7 +30,7 @@
     {
       "target_name": "crb_cpu",
       "type": "static_library",
-      "dependencies": ["crb_cpu_avx2", "crb_cpu_avx512"],
+      "dependencies": ["crb_cpu_avx2", "crb_cpu_avx512", "crb_cpu_bn_avx2", "crb_cpu_bn_avx512"],
       "sources": ["<!@(node -p \"require('./native/sources.json').cpu.join(' ')\")"],
       "cflags": ["-fPIC", "-pthread"],
       "link_settings": {"libraries": ["-lpthread"]}
@@ -46,6 +46,20 @@
       "type": "static_library",
       "sources": ["<!@(node -p \"require('./native/sources.json').cpu_avx512.join(' ')\")"],
       "cflags": ["-fPIC", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mfma"]
+    },
+    # The batch norm kernels per ISA, without FMA contraction: every variant rounds as the
+    # baseline does, and the fused ReLU's recomputed mask stays exactly the forward's.
+    {
+      "target_name": "crb_cpu_bn_avx2",
+      "type": "static_library",
+      "sources": ["<!@(node -p \"require('./native/sources.json').cpu_bn_avx2.join(' ')\")"],
+      "cflags": ["-fPIC", "-pthread", "-mavx2", "-ffp-contract=off"]
+    },
+    {
+      "target_name": "crb_cpu_bn_avx512",
+      "type": "static_library",
+      "sources": ["<!@(node -p \"require('./native/sources.json').cpu_bn_avx512.join(' ')\")"],
+      "cflags": ["-fPIC", "-pthread", "-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-ffp-contract=off"]
     }
   ]
 }

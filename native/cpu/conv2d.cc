@@ -690,7 +690,9 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
   // run by the direct tile with C rows sw pixels apart. Every pixel is written exactly once (a
   // phase with no taps gets zeros): no col buffer, no scatter, no zeroing pass.
   const GemmKernel<T>& kern = gemm_kernel<T>();
-  const int mr = kern.direct_mr, nr = kern.direct_nr;
+  const bool narrow = kern.narrow && cg <= kern.narrow_nr;
+  const auto tile = narrow ? kern.narrow : kern.direct;
+  const int mr = narrow ? kern.narrow_mr : kern.direct_mr, nr = narrow ? kern.narrow_nr : kern.direct_nr;
   const int64_t kc = std::min<int64_t>(kg, kern.kc), panels = (cg + nr - 1) / nr;
   const int64_t phases = g.sh * g.sw;
   struct Phase {
@@ -762,10 +764,9 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
             for (int64_t hr = 0; hr < nrows; ++hr)
               for (int64_t tl = 0; tl < tiles_per_row; ++tl) {
                 const int64_t ih = a + hr * g.sh, iw = bq + tl * mr * g.sw;
-                kern.direct(nseg, rows + (hr * tiles_per_row + tl) * nseg * mr, p.lens.data(),
-                            p.wp + jp * p.kall * nr, dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg + jp * nr,
-                            g.sw * g.c, T(1), T(0), int(std::min<int64_t>(mr, cols - tl * mr)),
-                            int(std::min<int64_t>(nr, cg - jp * nr)));
+                tile(nseg, rows + (hr * tiles_per_row + tl) * nseg * mr, p.lens.data(), p.wp + jp * p.kall * nr,
+                     dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg + jp * nr, g.sw * g.c, T(1), T(0),
+                     int(std::min<int64_t>(mr, cols - tl * mr)), int(std::min<int64_t>(nr, cg - jp * nr)));
               }
         }
       }

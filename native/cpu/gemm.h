@@ -81,6 +81,12 @@ struct GemmKernel {
   int direct_mr, direct_nr;
   void (*direct)(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
                  T beta, int mr, int nr);
+  // A narrower direct tile for the strided data gradient of layers with at most narrow_nr input
+  // channels (the stem's 1), where the wide tile computes mostly padding (AVX-512 f32 only; unset:
+  // `direct` everywhere).
+  int narrow_mr = 0, narrow_nr = 0;
+  void (*narrow)(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
+                 T beta, int mr, int nr) = nullptr;
 };
 
 // B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),

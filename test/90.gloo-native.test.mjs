@@ -5,7 +5,6 @@
 // the gloo library the suite is skipped with the reason; REQUIRE_GLOO=1 makes that a failure.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -15,19 +14,12 @@ import { expect } from 'chai';
 import { expectThrow } from './support/expect-throw.mjs';
 
 const require = createRequire(import.meta.url);
+// The launcher's free-port finder (a port the kernel just handed out, closed again).
+const { freePort } = require('../dist/cli/launch.js');
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const native = require('node-gyp-build')(root);
 const child = join(root, 'test', 'support', 'gloo-child.cjs');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 // One rank: resolves to its JSON report (or a description of how it failed to give one).
 function runRank(scenario, rank, world, store, timeoutMs = 20000) {

@@ -7,7 +7,6 @@
 // @cuda part fail instead.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -16,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 
 const require = createRequire(import.meta.url);
+// The launcher's free-port finder (a port the kernel just handed out, closed again).
+const { freePort } = require('../dist/cli/launch.js');
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const addonDir = (() => {
   try {
@@ -141,15 +142,6 @@ describe('92 NCCL library (build and loading, no GPU needed)', function () {
   });
 });
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function runRank(rank, world, port) {
   return new Promise((resolve) => {

@@ -17,6 +17,19 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '..', 'dist', 'cli', 'main.js');
 const child = path.join(here, 'support', 'ddp-child.cjs');
 const { DistributedSampler } = lib;
+const { freePort } = require('../dist/cli/launch.js');
+
+/** Awaits fn() (which may also throw at once) and checks it failed with `type` matching `pattern`. */
+async function expectReject(fn, type, pattern) {
+  let caught = null;
+  try {
+    await fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, String(pattern)).to.be.instanceOf(type);
+  expect(caught.message).to.match(pattern);
+}
 
 describe('91 distributed: DistributedSampler', function () {
   it('splits one seeded permutation into disjoint rank shares, padded to equal length, reshuffled per epoch', function () {
@@ -129,6 +142,36 @@ describe('91 distributed: DDP over gloo', function () {
     return m;
   }
 
+  it('bad arguments are errors naming them, before and inside a (1-rank) group', async function () {
+    const d = lib.distributed;
+    const t = lib.tensor([1, 2]);
+    await expectReject(() => d.allReduce(t), Error, /allReduce: no process group/);
+    await expectReject(() => d.initProcessGroup({ bogus: 1 }), TypeError, /bogus/);
+    await expectReject(() => d.initProcessGroup({ rank: 0, worldSize: 1, initMethod: 'http://x' }), RangeError, /options\.initMethod/);
+    await expectReject(() => d.initProcessGroup({ rank: 2, worldSize: 2 }), RangeError, /options\.rank/);
+    expect(() => new lib.DistributedDataParallel(new lib.nn.Linear(2, 2))).to.throw(Error, /no process group/);
+    await d.initProcessGroup({ rank: 0, worldSize: 1, initMethod: `tcp://127.0.0.1:${await freePort()}`, timeout: 10000 });
+    try {
+      await d.allReduce(t, 'avg');
+      expect(Array.from(t.toArraySync())).to.deep.equal([1, 2]);
+      const gone = lib.tensor([1]);
+      gone.dispose();
+      await expectReject(() => d.allReduce([1, 2]), TypeError, /allReduce: tensor/);
+      await expectReject(() => d.allReduce(gone), lib.DisposedTensorError, /disposed/);
+      await expectReject(() => d.allReduce(t, 'mean'), RangeError, /op/);
+      await expectReject(() => d.allReduce(lib.tensor([1], { dtype: 'int32' }), 'avg'), TypeError, /"t".*use "sum" for integers/);
+      expect(() => d.allReduceCoalescedAsync([])).to.throw(TypeError, /tensors/);
+      expect(() => d.allReduceCoalescedAsync([t, lib.tensor([1], { dtype: 'float64' })])).to.throw(TypeError, /tensors\[1\].*float32/);
+      await expectReject(() => d.broadcast(t, 1), RangeError, /src/);
+      await expectReject(() => d.allGather(lib.zeros([3]), t), RangeError, /allGather: expected output of 2 float32 elements/);
+      await expectReject(() => d.initProcessGroup({ rank: 0, worldSize: 1 }), Error, /already initialized/);
+      expect(() => new lib.DistributedDataParallel(new lib.nn.Linear(2, 2), { bogus: 1 })).to.throw(TypeError, /bogus/);
+      expect(() => new lib.DistributedDataParallel({})).to.throw(TypeError, /Module/);
+    } finally {
+      d.destroyProcessGroup();
+    }
+  });
+
   it('2 ranks on half batches reach the parameters of one process on the whole batch after 3 SGD steps', function () {
     const { r, read } = launch('steps');
     expect(r.status, r.stderr).to.equal(0);
@@ -186,9 +229,7 @@ describe('91 distributed: DDP over gloo', function () {
 
   it('a rank that dies mid-step makes the other fail with a DistError, within the timeout', async function () {
     const out = path.join(tmp, 'die-');
-    const port = await new Promise((resolve) => {
-      const srv = require('node:net').createServer().listen(0, '127.0.0.1', () => { const p = srv.address().port; srv.close(() => resolve(p)); });
-    });
+    const port = await freePort();
     const env = (rank) => ({ ...process.env, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), CRB_NUM_THREADS: '1', TEST_DIST_TIMEOUT: '5000' });
     const t = Date.now();
     const procs = [0, 1].map((rank) => spawn(process.execPath, [child, 'die', out], { env: env(rank), stdio: 'ignore' }));

@@ -63,6 +63,11 @@ export function checkTransform(name: string, value: unknown): AnyTransform {
   return value as AnyTransform;
 }
 
+/** Interleaved (HWC) pixels `src` of `c` channels and `hw` positions into planar (CHW) `dst` at `offset`. */
+export function hwcToChw(src: ArrayLike<number>, c: number, hw: number, dst: Uint8Array | Float32Array, offset: number): void {
+  for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) dst[offset + k * hw + p] = src[p * c + k];
+}
+
 /** An integer hash of (seed, epoch, index) that seeds one example's stream (Note [per-sample randomness]). */
 export function sampleSeed(seed: number, epoch: number, index: number): number {
   let h = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
@@ -150,7 +155,7 @@ class Collator {
     } else if (c === 1) {
       out.set(src, base);
     } else {
-      for (let p = 0; p < hw; p++) for (let k = 0; k < c; k++) out[base + k * hw + p] = src[p * c + k];
+      hwcToChw(src, c, hw, out, base);
     }
     this.labels.push(label);
     return null;

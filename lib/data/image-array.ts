@@ -5,7 +5,7 @@
 // usually held; 'CHW' (planar: all of r, then g, then b) is CIFAR's binary layout and the
 // network's. The DataLoader gathers either into CHW batches, so both give the same tensor.
 import { checkInteger, checkOneOf, checkOptions, invalidRange, invalidType } from '../validate';
-import { checkTransform } from './batch';
+import { checkTransform, hwcToChw } from './batch';
 import type { AnyTransform } from './transforms';
 
 export type ImageLayout = 'HWC' | 'CHW';
@@ -107,9 +107,6 @@ export class ImageArrayDataset {
       dst.set(src, offset);
       return;
     }
-    const hw = h * w;
-    for (let p = 0; p < hw; p++) {
-      for (let k = 0; k < c; k++) dst[offset + k * hw + p] = src[p * c + k];
-    }
+    hwcToChw(src, c, h * w, dst, offset);
   }
 }

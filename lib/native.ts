@@ -187,7 +187,7 @@ export interface NativeAddon {
   manualSeed(seed: number): void;
 
   // --- creation
-  empty(shape: number[], dtype: DType, device: DeviceType): NativeHandle;
+  empty(shape: number[], dtype: DType, device: DeviceType, channelsLast?: boolean): NativeHandle;
   full(shape: number[], dtype: DType, device: DeviceType, value: number): NativeHandle;
   /** Copies `data` (length = product of shape; element type matching dtype, or Float32Array/
    * Float64Array for any float dtype) into a new handle. */

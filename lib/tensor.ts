@@ -337,9 +337,9 @@ export class Tensor {
     return this.to('cuda');
   }
 
-  /** A copy with its own storage (differentiable). */
+  /** A copy with its own storage, in the same memory format (differentiable). */
   clone(): Tensor {
-    const out = native.empty(this.shape.slice(), this.dtype, this.device);
+    const out = native.empty(this.shape.slice(), this.dtype, this.device, this.memoryFormat === 'channelsLast');
     native.copyInto(out, this.handle);
     return Tensor._fromHandle(out, needsGrad(this) ? new ViewBackward(this, this.shape) : null);
   }

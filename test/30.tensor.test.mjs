@@ -76,6 +76,16 @@ forEachDevice('Tensor', (device) => {
     expect(() => b.reshape([5, 5])).to.throw(RangeError, /24 elements/);
   });
 
+  it('clone keeps the memory format, and its gradient flows back', () => {
+    const x = tensor(Float32Array.from({ length: 24 }, (_, i) => i), [1, 2, 3, 4], { device, requiresGrad: true });
+    const cl = x.to({ memoryFormat: 'channelsLast' });
+    const c = cl.clone();
+    expect(c.memoryFormat).to.equal(cl.memoryFormat);
+    expect(Array.from(c.to({ memoryFormat: 'contiguous' }).toArraySync())).to.deep.equal(Array.from(x.toArraySync()));
+    c.sum().backward();
+    expect(Array.from(x.grad.toArraySync())).to.deep.equal(new Array(24).fill(1));
+  });
+
   it('converts between dtypes and devices', () => {
     const a = tensor([1.25, -2.5, 3], { device });
     const b = a.to('float64');

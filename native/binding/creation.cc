@@ -45,13 +45,19 @@ Napi::Value UploadGenerated(OpCall& call, const Shape& shape, crb_dtype dtype, D
 
 }  // namespace
 
-// empty(shape, dtype, device)
+// empty(shape, dtype, device, channelsLast = false): channelsLast asks for NHWC storage, which
+// (as in `to`) a backend without the layout answers with NCHW.
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   OpCall call(info, "empty");
   Shape shape = call.ShapeArg(0, "shape");
   crb_dtype dtype = call.DTypeArg(1, "dtype");
   call.DeviceArg(2, "device");
-  return call.Wrap(call.Alloc(shape, dtype), shape, dtype);
+  const bool want_channels_last = info.Length() > 3 && !info[3].IsUndefined() && call.Bool(3, "channelsLast");
+  if (want_channels_last && shape.size() != 4)
+    call.RangeErr("channelsLast", "false for a tensor that is not 4-D", "true for shape " + ShapeToString(shape));
+  const bool channels_last =
+      want_channels_last && (call.backend()->capabilities.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0;
+  return call.Wrap(call.Alloc(shape, dtype), shape, dtype, channels_last);
 }
 
 // full(shape, dtype, device, value)

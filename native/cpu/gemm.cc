@@ -39,13 +39,17 @@ template <class T>
 GemmKernel<T> baseline_kernel();
 template <>
 GemmKernel<float> baseline_kernel<float>() {
-  return {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>, &isa_sse2::pack_b_panel<float, 4, 2>,
-          4, 8, &isa_sse2::rows_tile<float, 4, 4, 2>};
+  GemmKernel<float> k = {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>,
+                         &isa_sse2::pack_b_panel<float, 4, 2>, 4, 8, &isa_sse2::rows_tile<float, 4, 4, 2>};
+  isa_sse2::outer_table<float, 4, 4, 2>(k);
+  return k;
 }
 template <>
 GemmKernel<double> baseline_kernel<double>() {
-  return {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>, &isa_sse2::pack_b_panel<double, 2, 2>,
-          4, 4, &isa_sse2::rows_tile<double, 2, 4, 2>};
+  GemmKernel<double> k = {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>,
+                          &isa_sse2::pack_b_panel<double, 2, 2>, 4, 4, &isa_sse2::rows_tile<double, 2, 4, 2>};
+  isa_sse2::outer_table<double, 2, 4, 2>(k);
+  return k;
 }
 
 template <class T>

@@ -65,6 +65,12 @@ bool gemm(int64_t n, T alpha, const PackedA<T>& a, MatRef<T> b, T beta, T* c, in
 // Which micro-kernel runs ("avx512", "avx2", "sse2"); CRB_GEMM_ISA=avx2|sse2 forces a lesser one.
 const char* gemm_isa();
 
+// The outer-product tile of the NHWC filter gradient (outer_tile in gemm_kernel.h).
+template <class T>
+using OuterFn = void (*)(int64_t nseg, const T* const* a, int64_t aoff, const T* const* b, int64_t boff,
+                         const int32_t* lens, int64_t as, int64_t bs, T* c, int64_t ldc, T beta);
+constexpr int kOuterTiles = 24;
+
 // The micro-kernel family of one ISA: MR x NR register tile, and the macro-kernel that runs all
 // tiles of a packed (mc x kc) A block against a packed (kc x nc) B block.
 template <class T>
@@ -87,6 +93,10 @@ struct GemmKernel {
   int narrow_mr = 0, narrow_nr = 0;
   void (*narrow)(int64_t nseg, const T* const* rows, const int64_t* lens, const T* bp, T* c, int64_t ldc, T alpha,
                  T beta, int mr, int nr) = nullptr;
+  // outer[(mr - 1) * outer_nv + nv - 1]: the mr x (nv * outer_vl) outer-product tile, for every
+  // mr <= outer_mr and nv <= outer_nv (unset: outer_mr 0).
+  int outer_mr = 0, outer_nv = 0, outer_vl = 0;
+  OuterFn<T> outer[kOuterTiles] = {};
 };
 
 // B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),

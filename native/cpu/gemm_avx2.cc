@@ -6,15 +6,19 @@
 namespace crb_cpu {
 
 GemmKernel<float> gemm_kernel_avx2_f32() {
-  return {6, 16, 256, 120, 2048, &isa_avx2::macro_kernel<float, 8, 6, 2>,
+  GemmKernel<float> k = {6, 16, 256, 120, 2048, &isa_avx2::macro_kernel<float, 8, 6, 2>,
           &isa_avx2::pack_b_panel<float, 8, 2>,
           6, 16, &isa_avx2::rows_tile<float, 8, 6, 2>};
+  isa_avx2::outer_table<float, 8, 6, 2>(k);
+  return k;
 }
 
 GemmKernel<double> gemm_kernel_avx2_f64() {
-  return {6, 8, 256, 120, 1024, &isa_avx2::macro_kernel<double, 4, 6, 2>,
+  GemmKernel<double> k = {6, 8, 256, 120, 1024, &isa_avx2::macro_kernel<double, 4, 6, 2>,
           &isa_avx2::pack_b_panel<double, 4, 2>,
           6, 8, &isa_avx2::rows_tile<double, 4, 6, 2>};
+  isa_avx2::outer_table<double, 4, 6, 2>(k);
+  return k;
 }
 
 }  // namespace crb_cpu

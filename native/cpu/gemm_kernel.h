@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
+
+#include "gemm.h"
 
 namespace crb_cpu {
 namespace GEMM_NS {
@@ -86,6 +89,52 @@ void rows_tile(int64_t nseg, const T* const* rows, const int64_t* lens, const T*
     accumulate<T, VL, MR, NV>(acc, lens[s], [&r](int i, int64_t p) { return r[i][p]; }, bp);
   }
   store_tile<T, VL, MR, NV>(acc, c, ldc, alpha, beta, mr, nr);
+}
+
+// C[MR x NR] (+)= sum over the segments s of sum over p < lens[s] of the outer product
+// a_s[p*as + (0..MR)] x b_s[p*bs + (0..NR)], with a_s = a[s] + aoff, b_s = b[s] + boff: two
+// strided streams, neither packed. The NHWC filter gradient: a_s the input channels of the pixels
+// one tap reads along an output row, b_s the output-channel rows of dy (see gemm.h OuterFn).
+// Full tiles only (beta 0 or 1); the caller picks the instantiation for a tail (outer_table).
+template <class T, int VL, int MR, int NV>
+void outer_tile(int64_t nseg, const T* const* a, int64_t aoff, const T* const* b, int64_t boff,
+                const int32_t* lens, int64_t as, int64_t bs, T* c, int64_t ldc, T beta) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  V acc[MR][NV] = {};
+  for (int64_t s = 0; s < nseg; ++s) {
+    const T* __restrict ap = a[s] + aoff;
+    const T* __restrict bp = b[s] + boff;
+#pragma GCC unroll 4
+    for (int32_t p = 0; p < lens[s]; ++p) {
+      V bv[NV];
+      for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], bp + v * VL, sizeof(V));
+      for (int i = 0; i < MR; ++i) {
+        const T av = ap[i];
+        for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+      }
+      ap += as;
+      bp += bs;
+    }
+  }
+  store_tile<T, VL, MR, NV>(acc, c, ldc, T(1), beta, MR, NV * VL);
+}
+
+// Every outer_tile of up to MAXMR rows and MAXNV vectors: table[(mr - 1) * MAXNV + nv - 1].
+template <class T, int VL, int MAXNV, int MR, int... NV>
+void outer_row(OuterFn<T>* table, std::integer_sequence<int, NV...>) {
+  ((table[(MR - 1) * MAXNV + NV] = &outer_tile<T, VL, MR, NV + 1>), ...);
+}
+template <class T, int VL, int MAXNV, int... MR>
+void outer_rows(OuterFn<T>* table, std::integer_sequence<int, MR...>) {
+  (outer_row<T, VL, MAXNV, MR + 1>(table, std::make_integer_sequence<int, MAXNV>()), ...);
+}
+template <class T, int VL, int MAXMR, int MAXNV>
+void outer_table(GemmKernel<T>& k) {
+  static_assert(MAXMR * MAXNV <= kOuterTiles, "outer tile table too small");
+  k.outer_mr = MAXMR;
+  k.outer_nv = MAXNV;
+  k.outer_vl = VL;
+  outer_rows<T, VL, MAXNV>(k.outer, std::make_integer_sequence<int, MAXMR>());
 }
 
 template <class T, int VL, int MR, int NV>

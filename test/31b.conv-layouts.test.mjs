@@ -1,0 +1,52 @@
+// Convolution in channels-last against the contiguous layout, forward and all three gradients, on
+// shapes large enough to reach the NHWC kernels' fast paths (the outer-product filter gradient
+// needs 4096 output positions) and with every tail: input channels not a multiple of the tile's
+// rows, output channels not a multiple of its width, groups, dilation, strides, one channel.
+// The contiguous layout runs other kernels (im2col GEMMs), themselves checked against PyTorch.
+import { expect } from 'chai';
+import { createRequire } from 'node:module';
+import { forEachDevice, maxRelErr } from './support/devices.mjs';
+
+const require = createRequire(import.meta.url);
+const lib = require('../dist/index.js');
+const F = lib.functional;
+const { randn, manualSeed } = lib;
+
+const CASES = [
+  { title: '3x3 padding 1, 10 -> 48 channels', x: [2, 10, 48, 48], w: [48, 10, 3, 3], opts: { padding: 1 } },
+  { title: '3x3 stride 2, groups 2, dilation 2, 8 -> 96', x: [4, 8, 64, 64], w: [96, 4, 3, 3], opts: { stride: 2, padding: 2, dilation: 2, groups: 2 } },
+  { title: '1x1 stride 2, 16 -> 32', x: [4, 16, 64, 64], w: [32, 16, 1, 1], opts: { stride: 2 } },
+  { title: '7x7 stride 2 padding 3, 1 -> 16 (the stem)', x: [4, 1, 64, 64], w: [16, 1, 7, 7], opts: { stride: 2, padding: 3 } },
+  { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },
+];
+
+forEachDevice('conv2d channels-last equals contiguous', (device) => {
+  for (const dtype of ['float64', 'float32']) {
+    for (const c of CASES) {
+      it(`${c.title} (${dtype})`, function () {
+        manualSeed(5);
+        const x0 = randn(c.x, { device, dtype });
+        const w0 = randn(c.w, { device, dtype });
+        const b0 = randn([c.w[0]], { device, dtype });
+        const run = (memoryFormat) => {
+          // fresh leaves per run (x0 itself when the format already matches)
+          const leaf = (t) => { const l = t.to({ memoryFormat }).clone(); l.requiresGrad = true; return l; };
+          const x = leaf(x0), w = leaf(w0);
+          const b = b0.clone();
+          b.requiresGrad = true;
+          const y = F.conv2d(x, w, b, c.opts);
+          expect(y.memoryFormat).to.equal(memoryFormat);
+          manualSeed(6);
+          const gy = randn(y.shape.slice(), { device, dtype }).to({ memoryFormat });
+          y.backward(gy);
+          const flat = (t) => t.to({ memoryFormat: 'contiguous' }).toArraySync();
+          return { y: flat(y), dx: flat(x.grad), dw: flat(w.grad), db: flat(b.grad) };
+        };
+        const ref = run('contiguous');
+        const cl = run('channelsLast');
+        const tol = dtype === 'float64' ? 1e-12 : 2e-5;
+        for (const k of ['y', 'dx', 'dw', 'db']) expect(maxRelErr(cl[k], ref[k]), k).to.be.below(tol);
+      });
+    }
+  }
+});

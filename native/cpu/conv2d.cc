@@ -566,12 +566,6 @@ std::vector<int64_t> nhwc_live_taps(const ConvGeom& g) {
   return taps;
 }
 
-// The input pixel (img*h + ih)*w + iw that tap t reads for output (img, oh, ow), or -1 (padding).
-inline int64_t tap_pixel(const ConvGeom& g, int64_t img, int64_t oh, int64_t ow, int64_t t) {
-  const int64_t ih = oh * g.sh - g.ph + (t / g.s) * g.dh, iw = ow * g.sw - g.pw + (t % g.s) * g.dw;
-  return ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? (img * g.h + ih) * g.w + iw : -1;
-}
-
 // The rows of a padding pixel: zeros as long as any segment (kc <= 256 channels).
 template <class T>
 const T* zero_run() {
@@ -621,6 +615,13 @@ crb_status forward_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T
       lens.push_back(std::min(kc, cg - c0));
     }
   const int64_t nseg = int64_t(lens.size()), kall = int64_t(taps.size()) * cg;
+  // each segment's tap as a row and column step and the offset from the tap (0, 0) pixel
+  std::vector<int64_t> seg_dr(static_cast<size_t>(nseg)), seg_ds(seg_dr), seg_off(seg_dr);
+  for (int64_t sg = 0; sg < nseg; ++sg) {
+    seg_dr[sg] = seg_tap[sg] / g.s * g.dh;
+    seg_ds[sg] = seg_tap[sg] % g.s * g.dw;
+    seg_off[sg] = (seg_dr[sg] * g.w + seg_ds[sg]) * g.c + seg_c0[sg];
+  }
   const int64_t panels = (kg + nr - 1) / nr, gsize = panels * kall * nr;
   T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * (g.groups * gsize + 1)));
   if (!wp) return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the packed weights");
@@ -642,12 +643,20 @@ crb_status forward_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = blk * mc, rows_in_block = std::min(mc, m - i0);
       for (int64_t grp = 0; grp < g.groups; ++grp) {
+        // (img, oh, ow) counted on from the block's first row: no division per row
+        int64_t img = i0 / g.ohw(), oh = i0 % g.ohw() / g.ow, ow = i0 % g.ow;
         for (int64_t i = 0; i < (rows_in_block + mr - 1) / mr * mr; ++i) {
-          const int64_t pos = i0 + i, img = pos / g.ohw(), oh = pos % g.ohw() / g.ow, ow = pos % g.ow;
           const T** r = rows + (i / mr * nseg) * mr + i % mr;
+          const int64_t ih0 = oh * g.sh - g.ph, iw0 = ow * g.sw - g.pw;
+          const int64_t base = ((img * g.h + ih0) * g.w + iw0) * g.c + grp * cg;  // tap (0, 0), maybe outside
           for (int64_t sg = 0; sg < nseg; ++sg) {
-            const int64_t pix = i < rows_in_block ? tap_pixel(g, img, oh, ow, seg_tap[sg]) : -1;
-            r[sg * mr] = pix < 0 ? zeros : x + pix * g.c + grp * cg + seg_c0[sg];
+            const int64_t ih = ih0 + seg_dr[sg], iw = iw0 + seg_ds[sg];
+            const bool in = i < rows_in_block && ih >= 0 && ih < g.h && iw >= 0 && iw < g.w;
+            r[sg * mr] = in ? x + base + seg_off[sg] : zeros;
+          }
+          if (++ow == g.ow) {
+            ow = 0;
+            if (++oh == g.oh) oh = 0, ++img;
           }
         }
         T* cblk = y + i0 * g.k + grp * kg;
@@ -973,15 +982,23 @@ crb_status backward_filter_nhwc(const ConvGeom& g, const T* x, const T* dy, T* d
   return CRB_OK;
 }
 
-// db = the sum of dy's rows (positions x k): row ranges per thread, summed in double.
+// db = the sum of dy's rows (positions x k): row ranges per thread, summed in double, each run
+// of 64 rows first in T (vector adds along k, and a double add per 64 values).
 template <class T>
 void backward_bias_nhwc(const ConvGeom& g, const T* dy, T* db) {
   const int64_t m = g.n * g.ohw(), k = g.k, threads = num_threads();
   std::vector<double> part(size_t(threads * k), 0.0);
   parallel_for(m, 1024, [&](int64_t i0, int64_t i1, int thread) {
     double* acc = part.data() + thread * k;
-    for (int64_t i = i0; i < i1; ++i)
-      for (int64_t kk = 0; kk < k; ++kk) acc[kk] += dy[i * k + kk];
+    static thread_local std::vector<T> run;
+    run.resize(size_t(k));
+    for (int64_t r0 = i0; r0 < i1; r0 += 64) {
+      std::fill(run.begin(), run.end(), T(0));
+      T* __restrict sum = run.data();
+      for (int64_t i = r0; i < std::min(i1, r0 + 64); ++i)
+        for (int64_t kk = 0; kk < k; ++kk) sum[kk] += dy[i * k + kk];
+      for (int64_t kk = 0; kk < k; ++kk) acc[kk] += sum[kk];
+    }
   });
   for (int64_t kk = 0; kk < k; ++kk) {
     double total = 0;

@@ -15,6 +15,7 @@ const { randn, manualSeed } = lib;
 const CASES = [
   { title: '3x3 padding 1, 10 -> 48 channels', x: [2, 10, 48, 48], w: [48, 10, 3, 3], opts: { padding: 1 } },
   { title: '3x3 stride 2, groups 2, dilation 2, 8 -> 96', x: [4, 8, 64, 64], w: [96, 4, 3, 3], opts: { stride: 2, padding: 2, dilation: 2, groups: 2 } },
+  { title: '3x3 dilation 2, groups 2, 8 -> 32 (stride 1: flipped weights)', x: [2, 8, 48, 48], w: [32, 4, 3, 3], opts: { padding: 2, dilation: 2, groups: 2 } },
   { title: '1x1 stride 2, 16 -> 32', x: [4, 16, 64, 64], w: [32, 16, 1, 1], opts: { stride: 2 } },
   { title: '7x7 stride 2 padding 3, 1 -> 16 (the stem)', x: [4, 1, 64, 64], w: [16, 1, 7, 7], opts: { stride: 2, padding: 3 } },
   { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },

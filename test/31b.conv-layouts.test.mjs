@@ -1,7 +1,8 @@
 // Convolution in channels-last against the contiguous layout, forward and all three gradients, on
 // shapes large enough to reach the NHWC kernels' fast paths (the outer-product filter gradient
 // needs 4096 output positions) and with every tail: input channels not a multiple of the tile's
-// rows, output channels not a multiple of its width, groups, dilation, strides, one channel.
+// rows, output channels not a multiple of its width, groups, dilation, strides, one channel, and
+// the strided data gradient's phases on maps of 2 and 3 pixels.
 // The contiguous layout runs other kernels (im2col GEMMs), themselves checked against PyTorch.
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
@@ -18,6 +19,8 @@ const CASES = [
   { title: '3x3 dilation 2, groups 2, 8 -> 32 (stride 1: flipped weights)', x: [2, 8, 48, 48], w: [32, 4, 3, 3], opts: { padding: 2, dilation: 2, groups: 2 } },
   { title: '1x1 stride 2, 16 -> 32', x: [4, 16, 64, 64], w: [32, 16, 1, 1], opts: { stride: 2 } },
   { title: '7x7 stride 2 padding 3, 1 -> 16 (the stem)', x: [4, 1, 64, 64], w: [16, 1, 7, 7], opts: { stride: 2, padding: 3 } },
+  { title: '3x3 stride 2 on 3x3 maps, 16 -> 32 (phases of unequal size, across images)', x: [3, 16, 3, 3], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
+  { title: '1x1 stride 2 on 2x2 maps, 8 -> 16 (three phases get zeros)', x: [5, 8, 2, 2], w: [16, 8, 1, 1], opts: { stride: 2 } },
   { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },
 ];
 

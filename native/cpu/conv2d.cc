@@ -694,8 +694,9 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
   // Strided: dx split by phase, (ih % sh, iw % sw). The pixels of one phase are reached by a
   // fixed set of taps, each reading dy at consecutive positions, so a phase is a dense GEMM:
   //   dx[ih, iw] = sum over its taps t of dy[(ih + ph - r*dh)/sh, (iw + pw - s*dw)/sw] * w_{g,t}
-  // run by the direct tile with C rows sw pixels apart. Every pixel is written exactly once (a
-  // phase with no taps gets zeros): no col buffer, no scatter, no zeroing pass.
+  // run by the direct tile over the phase's pixels of all images in a row (a phase row can be
+  // one pixel long: ResNet's 2x2 maps), into a block buffer then copied to dx. Every pixel is
+  // written exactly once (a phase with no taps gets zeros): no col buffer, no zeroing pass.
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const bool narrow = kern.narrow && cg <= kern.narrow_nr;
   const auto tile = narrow ? kern.narrow : kern.direct;
@@ -704,13 +705,15 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
   const int64_t phases = g.sh * g.sw;
   struct Phase {
     std::vector<int64_t> seg_tap, seg_k0, lens;
-    int64_t kall = 0;
+    int64_t kall = 0, rows = 0, cols = 0;  // rows x cols pixels per image
     T* wp = nullptr;
   };
   std::vector<Phase> ph(static_cast<size_t>(phases));
   int64_t total = 0;
   for (int64_t q = 0; q < phases; ++q) {
     const int64_t a = q / g.sw, bq = q % g.sw;
+    ph[q].rows = std::max<int64_t>(0, (g.h - a + g.sh - 1) / g.sh);
+    ph[q].cols = std::max<int64_t>(0, (g.w - bq + g.sw - 1) / g.sw);
     for (int64_t t = 0; t < rs; ++t) {
       if ((a + g.ph - t / g.s * g.dh) % g.sh != 0 || (bq + g.pw - t % g.s * g.dw) % g.sw != 0) continue;
       for (int64_t k0 = 0; k0 < kg; k0 += kc) {
@@ -725,6 +728,14 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
   T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * (g.groups * total + 1)));
   if (!wp) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the packed weights");
   const T* zeros = zero_run<T>();
+  // work units: blocks of at most mc pixels of one phase, numbered phase after phase
+  std::vector<int64_t> first_unit(static_cast<size_t>(phases) + 1, 0);
+  std::vector<int64_t> block(static_cast<size_t>(phases));
+  for (int64_t q = 0; q < phases; ++q) {
+    const int64_t m = g.n * ph[q].rows * ph[q].cols;
+    block[q] = block_rows(std::max<int64_t>(m, 1), mr);
+    first_unit[q + 1] = first_unit[q] + (m + block[q] - 1) / block[q];
+  }
   for (int64_t grp = 0; grp < g.groups; ++grp) {
     // w_{g,t} (kg x cg): element (kk, c) at w[((grp*kg + kk)*rs + t)*cg + c]
     T* at = wp + grp * total;
@@ -734,48 +745,48 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
                        [&](int64_t t) { return MatRef<T>{w + grp * kg * rs * cg + t * cg, rs * cg, 1}; }, at);
       at += p.kall * panels * nr;
     }
-    // one task per (image, row phase): its rows share the B of each column phase
     std::atomic<bool> ok{true};
-    parallel_for_dynamic(g.n * g.sh, 1, [&](int64_t u0, int64_t u1, int) {
+    parallel_for_dynamic(first_unit[phases], 1, [&](int64_t u0, int64_t u1, int) {
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t img = u / g.sh, a = u % g.sh;
-        for (int64_t bq = 0; bq < g.sw; ++bq) {
-          const Phase& p = ph[a * g.sw + bq];
-          const int64_t nseg = int64_t(p.lens.size()), cols = (g.w - bq + g.sw - 1) / g.sw;
-          if (cols <= 0) continue;
-          if (nseg == 0) {  // no tap reaches this phase (stride > kernel): zeros
-            for (int64_t ih = a; ih < g.h; ih += g.sh)
-              for (int64_t iw = bq; iw < g.w; iw += g.sw)
-                std::fill_n(dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg, cg, T(0));
-            continue;
-          }
-          const int64_t tiles_per_row = (cols + mr - 1) / mr, nrows = (g.h - a + g.sh - 1) / g.sh;
-          const T** rows = static_cast<const T**>(scratch(2, sizeof(T*) * (nrows * tiles_per_row * nseg * mr + 1)));
-          if (!rows) {
-            ok.store(false);
-            return;
-          }
-          for (int64_t hr = 0; hr < nrows; ++hr)
-            for (int64_t j = 0; j < tiles_per_row * mr; ++j) {
-              const int64_t ih = a + hr * g.sh, iw = bq + j * g.sw;
-              const T** r = rows + ((hr * tiles_per_row + j / mr) * nseg) * mr + j % mr;
-              for (int64_t sg = 0; sg < nseg; ++sg) {
-                const int64_t t = p.seg_tap[sg];
-                const int64_t oh = (ih + g.ph - t / g.s * g.dh) / g.sh, ow = (iw + g.pw - t % g.s * g.dw) / g.sw;
-                const bool in = j < cols && ih + g.ph - t / g.s * g.dh >= 0 && oh < g.oh &&
-                                iw + g.pw - t % g.s * g.dw >= 0 && ow < g.ow;
-                r[sg * mr] = in ? dy + ((img * g.oh + oh) * g.ow + ow) * g.k + grp * kg + p.seg_k0[sg] : zeros;
-              }
-            }
-          for (int64_t jp = 0; jp < panels; ++jp)
-            for (int64_t hr = 0; hr < nrows; ++hr)
-              for (int64_t tl = 0; tl < tiles_per_row; ++tl) {
-                const int64_t ih = a + hr * g.sh, iw = bq + tl * mr * g.sw;
-                tile(nseg, rows + (hr * tiles_per_row + tl) * nseg * mr, p.lens.data(), p.wp + jp * p.kall * nr,
-                     dx + ((img * g.h + ih) * g.w + iw) * g.c + grp * cg + jp * nr, g.sw * g.c, T(1), T(0),
-                     int(std::min<int64_t>(mr, cols - tl * mr)), int(std::min<int64_t>(nr, cg - jp * nr)));
-              }
+        const int64_t q = std::upper_bound(first_unit.begin(), first_unit.end(), u) - first_unit.begin() - 1;
+        const Phase& p = ph[q];
+        const int64_t a = q / g.sw, bq = q % g.sw, mc = block[q], per_image = p.rows * p.cols;
+        const int64_t i0 = (u - first_unit[q]) * mc, rows_in_block = std::min(mc, g.n * per_image - i0);
+        const int64_t nseg = int64_t(p.lens.size());
+        // the dx pixel of the block's row i
+        auto pixel = [&](int64_t i) {
+          const int64_t pos = i0 + i, img = pos / per_image, hr = pos % per_image / p.cols, j = pos % p.cols;
+          return (img * g.h + a + hr * g.sh) * g.w + bq + j * g.sw;
+        };
+        if (nseg == 0) {  // no tap reaches this phase (stride > kernel): zeros
+          for (int64_t i = 0; i < rows_in_block; ++i) std::fill_n(dx + pixel(i) * g.c + grp * cg, cg, T(0));
+          continue;
         }
+        const int64_t padded = (rows_in_block + mr - 1) / mr * mr;
+        const T** rows = static_cast<const T**>(scratch(2, sizeof(T*) * (padded * nseg + 1)));
+        T* out = static_cast<T*>(scratch(3, sizeof(T) * (padded * cg + 1)));
+        if (!rows || !out) {
+          ok.store(false);
+          return;
+        }
+        for (int64_t i = 0; i < padded; ++i) {
+          const T** r = rows + (i / mr * nseg) * mr + i % mr;
+          const int64_t pos = i0 + i, img = pos / per_image, hr = pos % per_image / p.cols, j = pos % p.cols;
+          const int64_t ih = a + hr * g.sh, iw = bq + j * g.sw;
+          for (int64_t sg = 0; sg < nseg; ++sg) {
+            const int64_t t = p.seg_tap[sg];
+            const int64_t oh = (ih + g.ph - t / g.s * g.dh) / g.sh, ow = (iw + g.pw - t % g.s * g.dw) / g.sw;
+            const bool in = i < rows_in_block && ih + g.ph - t / g.s * g.dh >= 0 && oh < g.oh &&
+                            iw + g.pw - t % g.s * g.dw >= 0 && ow < g.ow;
+            r[sg * mr] = in ? dy + ((img * g.oh + oh) * g.ow + ow) * g.k + grp * kg + p.seg_k0[sg] : zeros;
+          }
+        }
+        for (int64_t jp = 0; jp < panels; ++jp)
+          for (int64_t ir = 0; ir < rows_in_block; ir += mr)
+            tile(nseg, rows + ir * nseg, p.lens.data(), p.wp + jp * p.kall * nr, out + ir * cg + jp * nr, cg, T(1),
+                 T(0), int(std::min<int64_t>(mr, rows_in_block - ir)), int(std::min<int64_t>(nr, cg - jp * nr)));
+        for (int64_t i = 0; i < rows_in_block; ++i)
+          std::memcpy(dx + pixel(i) * g.c + grp * cg, out + i * cg, sizeof(T) * cg);
       }
     });
     if (!ok) return fail(CRB_ERR_OOM, "conv2d_backward_data", "could not allocate the row pointers");

@@ -868,7 +868,9 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
   const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, ntaps = int64_t(taps.size()), cols = ntaps * cg;
   const int64_t vl = kern.outer_vl, nr_max = kern.outer_nv * vl, panels = (kg + nr_max - 1) / nr_max;
   const int64_t wsize = g.groups * cols * kg;  // dw^T: (group, live tap, channel) x kg
-  const int64_t rows_per_block = std::max<int64_t>(1, 128 / g.ow), out_rows = g.n * g.oh;
+  // about 384 positions a block: longer runs per tile call (0.90x the time of 128, paired, 64->64
+  // at 56x56), while the blocks still outnumber the threads
+  const int64_t rows_per_block = std::max<int64_t>(1, 384 / g.ow), out_rows = g.n * g.oh;
   const int64_t blocks = (out_rows + rows_per_block - 1) / rows_per_block;
   const int threads = num_threads();
   T* acc = static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * threads * wsize + 1));

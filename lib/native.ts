@@ -209,6 +209,8 @@ export interface NativeAddon {
   copyInto(dst: NativeHandle, src: NativeHandle): void;
   /** In place: y = alpha * x + beta * y. */
   axpby(y: NativeHandle, x: NativeHandle, alpha: number, beta: number): void;
+  /** dst += src in place if dst alone holds its storage; false (nothing done) otherwise. */
+  accumulate(dst: NativeHandle, src: NativeHandle): boolean;
   fill(h: NativeHandle, value: number): void;
 
   // --- ops; outputs are new handles

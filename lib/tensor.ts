@@ -64,7 +64,10 @@ export interface RemovableHandle {
 
 const postAccumulateGradHooks = new WeakMap<Tensor, Set<(t: Tensor) => void>>();
 
+// The sum of two incoming gradients, into a's storage when no one else holds it (the engine
+// disposes both inputs after this), as PyTorch's InputBuffer accumulates in place.
 function addTensors(a: Tensor, b: Tensor): Tensor {
+  if (native.accumulate(a.handle, b.handle)) return Tensor._fromHandle(native.view(a.handle, a.shape.slice()));
   return Tensor._fromHandle(native.add(a.handle, b.handle));
 }
 

@@ -22,6 +22,29 @@ forEachDevice('autograd and SGD', (device) => {
     expect(w.grad).to.equal(null);
   });
 
+  it('sums a node\'s incoming gradients in place only into storage no one else holds', () => {
+    const native = require('../dist/native.js').native;
+    const accumulate = native.accumulate;
+    const inPlace = [];
+    native.accumulate = (dst, src) => { const r = accumulate(dst, src); inPlace.push(r); return r; };
+    try {
+      // add(t, t) hands t's node the same gradient twice: shared storage, summed out of place
+      const x = tensor([1, -2, 3], { device, requiresGrad: true });
+      const gy = tensor([0.5, 0.25, 2], { device });
+      F.add(x.relu(), x.relu()).backward(gy);  // two fresh gradients for x: in place
+      expect(inPlace).to.deep.equal([true]);
+      expect(Array.from(x.grad.toArraySync())).to.deep.equal([1, 0, 4]);
+      x.zeroGrad();
+      const t = x.relu();
+      F.add(t, t).backward(gy);
+      expect(inPlace).to.deep.equal([true, false]);
+      expect(Array.from(x.grad.toArraySync())).to.deep.equal([1, 0, 4]);
+      expect(Array.from(gy.toArraySync()), 'the caller\'s gradient').to.deep.equal([0.5, 0.25, 2]);
+    } finally {
+      native.accumulate = accumulate;
+    }
+  });
+
   it('post-accumulate-grad hooks see the accumulated .grad; queueCallback runs after backward; remove() stops a hook', () => {
     const w = tensor([1, 2], { device, requiresGrad: true });
     const b = tensor([3], { device, requiresGrad: true });

@@ -1,4 +1,4 @@
-// to, view, copyInto, axpby, fill: moving, converting and overwriting tensors.
+// to, view, copyInto, axpby, accumulate, fill: moving, converting and overwriting tensors.
 #include <vector>
 
 #include "../core/host_convert.h"
@@ -147,6 +147,22 @@ Napi::Value Axpby(const Napi::CallbackInfo& info) {
   return call.env().Undefined();
 }
 
+// accumulate(dst, src): dst += src in place when no other handle shares dst's storage (no view,
+// no saved copy, no pending read), so no one else can see the change; returns whether it did.
+// Autograd sums a node's incoming gradients with it instead of allocating each sum.
+Napi::Value Accumulate(const Napi::CallbackInfo& info) {
+  OpCall call(info, "accumulate");
+  TensorHandle* dst = call.Tensor(0, "dst");
+  TensorHandle* src = call.Tensor(1, "src");
+  call.RequireShape(src, "src", dst->shape(), "the shape of dst");
+  call.RequireDType(src, "src", dst->dtype(), "the dtype of dst");
+  const bool exclusive = dst->storage().use_count() == 1 && dst->data() != src->data();
+  if (!exclusive || dst->channels_last() != src->channels_last()) return Napi::Boolean::New(call.env(), false);
+  if (dst->numel())
+    call.Check(call.backend()->axpby(dst->data(), src->data(), 1.0, 1.0, dst->numel(), dst->dtype()), "axpby");
+  return Napi::Boolean::New(call.env(), true);
+}
+
 // fill(h, value)
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   OpCall call(info, "fill");
@@ -163,6 +179,7 @@ const js::Function js::to = To;
 const js::Function js::view = View;
 const js::Function js::copyInto = CopyInto;
 const js::Function js::axpby = Axpby;
+const js::Function js::accumulate = Accumulate;
 const js::Function js::fill = Fill;
 
 }  // namespace crb

@@ -211,6 +211,8 @@ export interface NativeAddon {
   axpby(y: NativeHandle, x: NativeHandle, alpha: number, beta: number): void;
   /** dst += src in place if dst alone holds its storage; false (nothing done) otherwise. */
   accumulate(dst: NativeHandle, src: NativeHandle): boolean;
+  /** Whether h alone holds its storage (no view, saved tensor or pending read shares it). */
+  exclusive(h: NativeHandle): boolean;
   fill(h: NativeHandle, value: number): void;
 
   // --- ops; outputs are new handles

@@ -48,6 +48,13 @@ function accumulateGrad(leaf: Tensor, grad: Tensor): void {
     grad = aligned;
   }
   if (leaf.grad === null || leaf.grad.isDisposed) {
+    // .grad is updated in place later (accumulation, optimizers' unscale and clipping): it may
+    // not share storage with anything else, such as the caller's backward(gradient)
+    if (!native.exclusive(grad.handle)) {
+      const own = grad.clone();
+      grad.dispose();
+      grad = own;
+    }
     leaf.grad = grad;
   } else {
     native.axpby(leaf.grad.handle, grad.handle, 1, 1);
@@ -265,7 +272,10 @@ export class Tensor {
           `${gradient.dtype} ${shapeString(gradient.shape)} on ${gradient.device}`,
         );
       }
-      seed = Tensor._fromHandle(native.to(gradient.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast'));
+      // the caller's storage itself when the format matches (never written: see accumulateGrad)
+      seed = Tensor._fromHandle(gradient.memoryFormat === this.memoryFormat
+        ? native.view(gradient.handle, gradient.shape.slice())
+        : native.to(gradient.handle, this.device, this.dtype, this.memoryFormat === 'channelsLast'));
     }
     if (this.gradFn === null) {
       withFinalCallbacks(() => accumulateGrad(this, seed));

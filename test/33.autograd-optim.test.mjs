@@ -45,6 +45,25 @@ forEachDevice('autograd and SGD', (device) => {
     }
   });
 
+  it('backward(gradient) never writes into the caller\'s gradient, through a view or on a leaf', () => {
+    const x = tensor([1, 2, 3, 4], { device, requiresGrad: true });
+    const gy = tensor([[1, 2], [3, 4]], { device });
+    x.reshape([2, 2]).backward(gy);  // x.grad would be a view of gy's storage
+    x.reshape([2, 2]).backward(gy);  // and accumulated in place
+    expect(Array.from(x.grad.toArraySync())).to.deep.equal([2, 4, 6, 8]);
+    const g1 = tensor([1, 1, 1, 1], { device });
+    x.backward(g1);
+    expect(Array.from(x.grad.toArraySync())).to.deep.equal([3, 5, 7, 9]);
+    expect(Array.from(gy.toArraySync())).to.deep.equal([1, 2, 3, 4]);
+    expect(Array.from(g1.toArraySync())).to.deep.equal([1, 1, 1, 1]);
+    const leaf = tensor([5, 6], { device, requiresGrad: true });
+    const g2 = tensor([1, 2], { device });
+    leaf.backward(g2);
+    leaf.backward(g2);
+    expect(Array.from(leaf.grad.toArraySync())).to.deep.equal([2, 4]);
+    expect(Array.from(g2.toArraySync())).to.deep.equal([1, 2]);
+  });
+
   it('post-accumulate-grad hooks see the accumulated .grad; queueCallback runs after backward; remove() stops a hook', () => {
     const w = tensor([1, 2], { device, requiresGrad: true });
     const b = tensor([3], { device, requiresGrad: true });

@@ -1,4 +1,4 @@
-// to, view, copyInto, axpby, accumulate, fill: moving, converting and overwriting tensors.
+// to, view, copyInto, axpby, accumulate, exclusive, fill: moving, converting and overwriting tensors.
 #include <vector>
 
 #include "../core/host_convert.h"
@@ -147,6 +147,16 @@ Napi::Value Axpby(const Napi::CallbackInfo& info) {
   return call.env().Undefined();
 }
 
+// No other handle, saved tensor or pending read holds h's storage.
+bool IsExclusive(const TensorHandle* h) { return h->storage().use_count() == 1; }
+
+// exclusive(h): see IsExclusive. Autograd steals such a gradient for a leaf's .grad and copies
+// any other (the caller's own backward(gradient), or a view of it), as PyTorch's AccumulateGrad.
+Napi::Value Exclusive(const Napi::CallbackInfo& info) {
+  OpCall call(info, "exclusive");
+  return Napi::Boolean::New(call.env(), IsExclusive(call.Tensor(0, "h")));
+}
+
 // accumulate(dst, src): dst += src in place when no other handle shares dst's storage (no view,
 // no saved copy, no pending read), so no one else can see the change; returns whether it did.
 // Autograd sums a node's incoming gradients with it instead of allocating each sum.
@@ -156,7 +166,7 @@ Napi::Value Accumulate(const Napi::CallbackInfo& info) {
   TensorHandle* src = call.Tensor(1, "src");
   call.RequireShape(src, "src", dst->shape(), "the shape of dst");
   call.RequireDType(src, "src", dst->dtype(), "the dtype of dst");
-  const bool exclusive = dst->storage().use_count() == 1 && dst->data() != src->data();
+  const bool exclusive = IsExclusive(dst) && dst->data() != src->data();
   if (!exclusive || dst->channels_last() != src->channels_last()) return Napi::Boolean::New(call.env(), false);
   if (dst->numel())
     call.Check(call.backend()->axpby(dst->data(), src->data(), 1.0, 1.0, dst->numel(), dst->dtype()), "axpby");
@@ -180,6 +190,7 @@ const js::Function js::view = View;
 const js::Function js::copyInto = CopyInto;
 const js::Function js::axpby = Axpby;
 const js::Function js::accumulate = Accumulate;
+const js::Function js::exclusive = Exclusive;
 const js::Function js::fill = Fill;
 
 }  // namespace crb

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <sys/mman.h>
 #include <unordered_map>
 #include <vector>
 
@@ -53,6 +54,17 @@ size_t round_size(size_t bytes) {
   size_t step = pow2 / 16;
   return (bytes + step - 1) / step * step;
 }
+// Blocks of 2 MiB or more are 2 MiB aligned and ask for transparent huge pages (with THP in
+// madvise mode, the common default, nothing else gets them): activations of tens of MB otherwise
+// take a TLB entry per 4 KiB. Channels-last ResNet-18 step 199 -> 192 ms (256x1x28x28), block
+// fwd+bwd -2.5%. The stats count `rounded`, not the up to 2 MiB of alignment slack.
+void* fresh_block(size_t rounded) {
+  constexpr size_t kHuge = size_t(2) << 20;
+  if (rounded < kHuge) return std::aligned_alloc(64, rounded);
+  void* p = std::aligned_alloc(kHuge, (rounded + kHuge - 1) / kHuge * kHuge);
+  if (p) madvise(p, (rounded + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
+  return p;
+}
 }  // namespace
 
 crb_status alloc(size_t bytes, void** out) {
@@ -74,10 +86,10 @@ crb_status alloc(size_t bytes, void** out) {
     }
   }
   if (!p) {
-    p = std::aligned_alloc(64, rounded);
+    p = fresh_block(rounded);
     if (!p) {
       empty_cache();  // the cache may hold what this needs
-      p = std::aligned_alloc(64, rounded);
+      p = fresh_block(rounded);
     }
     if (!p) return fail(CRB_ERR_OOM, "alloc", "could not allocate %zu bytes of host memory", bytes);
   }

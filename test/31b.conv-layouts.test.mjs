@@ -2,7 +2,8 @@
 // shapes large enough to reach the NHWC kernels' fast paths (the outer-product filter gradient
 // needs 4096 output positions) and with every tail: input channels not a multiple of the tile's
 // rows, output channels not a multiple of its width, groups, dilation, strides, one channel, and
-// the strided data gradient's phases on maps of 2 and 3 pixels.
+// the strided data gradient's phases on maps of 2 and 3 pixels, and the Winograd F(2x2, 3x3)
+// forward and stride-1 data gradient (edge tiles of odd maps, padding 0 to 2).
 // The contiguous layout runs other kernels (im2col GEMMs), themselves checked against PyTorch.
 import { expect } from 'chai';
 import { createRequire } from 'node:module';
@@ -21,6 +22,10 @@ const CASES = [
   { title: '7x7 stride 2 padding 3, 1 -> 16 (the stem)', x: [4, 1, 64, 64], w: [16, 1, 7, 7], opts: { stride: 2, padding: 3 } },
   { title: '3x3 stride 2 on 3x3 maps, 16 -> 32 (phases of unequal size, across images)', x: [3, 16, 3, 3], w: [32, 16, 3, 3], opts: { stride: 2, padding: 1 } },
   { title: '1x1 stride 2 on 2x2 maps, 8 -> 16 (three phases get zeros)', x: [5, 8, 2, 2], w: [16, 8, 1, 1], opts: { stride: 2 } },
+  { title: 'Winograd: 3x3 padding 1 on odd maps, 16 -> 32 (edge tiles)', x: [2, 16, 15, 13], w: [32, 16, 3, 3], opts: { padding: 1 } },
+  { title: 'Winograd: 3x3 unpadded, 32 -> 16', x: [3, 32, 9, 10], w: [16, 32, 3, 3], opts: {} },
+  { title: 'Winograd: 3x3 padding 2, 32 -> 48, 2x2 maps', x: [5, 32, 2, 2], w: [48, 32, 3, 3], opts: { padding: 2 } },
+  { title: 'Winograd: 3x3 padding 1, 64 -> 64, 56x56 (the block)', x: [2, 64, 56, 56], w: [64, 64, 3, 3], opts: { padding: 1 } },
   { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },
 ];
 

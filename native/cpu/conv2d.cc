@@ -599,11 +599,123 @@ void pack_segments(const std::vector<int64_t>& seg_tap, const std::vector<int64_
   });
 }
 
+// Note [Winograd]
+// 3x3 stride-1 NHWC convolutions as Winograd F(2x2, 3x3) (Lavin & Gray 2015): each 2x2 block of
+// outputs (a tile) comes from its 4x4 input patch with 16 products instead of 36. Per block of
+// tiles, a thread
+//   1. transforms the patches: V[xi][tile][c] = (B^T d B)[xi]          (wino_in, gemm_kernel.h)
+//   2. runs 16 GEMMs on the direct tile: M[xi] (tiles x K) = V[xi] (tiles x C) * U[xi] (C x K),
+//      U[xi] = (G g G^T)[xi] the weights transformed and packed once per call
+//   3. transforms back: y = A^T M A + bias                             (wino_out)
+// with V and M in its cache: 2.25x fewer multiply-adds than the direct conv, for a few adds per
+// value in the transforms. Rounding differs from the direct conv's by a few ulps of the inputs'
+// magnitude (the transforms add and halve exactly representable coefficients).
+// Where it is faster, measured against the direct tile (paired, 2 threads, AVX-512): 1.1-1.6x
+// with C, K <= 128 on 4x4 to 56x56 maps, 1.3x at 256 channels on 14x14; but 0.57x at 256 on 2x2
+// maps and 0.35x at 512 on 3x3, where every block of tiles streams the 16 C K transformed
+// weights for a few outputs.
+template <class T>
+bool winograd_applies(const ConvGeom& g) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  if (kern.wino_vl == 0 || g.r != 3 || g.s != 3 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.groups != 1 ||
+      g.c % kern.wino_vl != 0 || g.k % kern.wino_vl != 0 || nhwc_live_taps(g).size() != 9)
+    return false;
+  const int64_t tiles_per_image = (g.oh + 1) / 2 * ((g.ow + 1) / 2);
+  return g.c * g.k <= 128 * 128 || (g.c * g.k <= 256 * 256 && tiles_per_image >= 16);
+}
+
+template <class T>
+crb_status forward_winograd_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, bool flipped) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const int mr = kern.direct_mr, nr = kern.direct_nr;
+  const int64_t C = g.c, K = g.k, th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = g.n * th * tw;
+  const int64_t kc = std::min<int64_t>(C, kern.kc), panels = (K + nr - 1) / nr, gsize = panels * C * nr;
+  std::vector<int64_t> seg_c0, lens;
+  for (int64_t c0 = 0; c0 < C; c0 += kc) {
+    seg_c0.push_back(c0);
+    lens.push_back(std::min(kc, C - c0));
+  }
+  const int64_t nseg = int64_t(lens.size());
+  // U[xi] (C x K) = G g G^T, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]; g the 3x3 kernel of
+  // (c, kk): w[kk][t][c], or flipped w[c][8 - t][kk] (see forward_nhwc)
+  T* u = static_cast<T*>(scratch(kNhwcAuxSlot, sizeof(T) * 16 * C * K));
+  T* wp = static_cast<T*>(scratch(kNhwcWeightsSlot, sizeof(T) * (16 * gsize + 1)));
+  if (!u || !wp) return fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the transformed weights");
+  parallel_for(K, 1, [&](int64_t k0, int64_t k1, int) {
+    for (int64_t kk = k0; kk < k1; ++kk)
+      for (int64_t c = 0; c < C; ++c) {
+        T gm[9], a[12];
+        for (int t = 0; t < 9; ++t) gm[t] = flipped ? w[(c * 9 + (8 - t)) * K + kk] : w[(kk * 9 + t) * C + c];
+        for (int j = 0; j < 3; ++j) {  // G g
+          a[j] = gm[j];
+          a[3 + j] = (gm[j] + gm[3 + j] + gm[6 + j]) * T(0.5);
+          a[6 + j] = (gm[j] - gm[3 + j] + gm[6 + j]) * T(0.5);
+          a[9 + j] = gm[6 + j];
+        }
+        for (int i = 0; i < 4; ++i) {  // (G g) G^T
+          const T* r = a + i * 3;
+          const T row[4] = {r[0], (r[0] + r[1] + r[2]) * T(0.5), (r[0] - r[1] + r[2]) * T(0.5), r[2]};
+          for (int j = 0; j < 4; ++j) u[((i * 4 + j) * C + c) * K + kk] = row[j];
+        }
+      }
+  });
+  for (int64_t xi = 0; xi < 16; ++xi)
+    pack_segments<T>(std::vector<int64_t>(size_t(nseg), xi), seg_c0, lens, K, nr,
+                     [&](int64_t q) { return MatRef<T>{u + q * C * K, K, 1}; }, wp + xi * gsize);
+  // tiles per block: whole register tiles, about 48, fewer when that would leave a thread idle
+  const int64_t per_thread = (tiles + 2 * num_threads() - 1) / (2 * num_threads());
+  const int64_t tb = std::clamp<int64_t>((per_thread + mr - 1) / mr * mr, mr, 48 / mr * mr);
+  const int64_t blocks = (tiles + tb - 1) / tb;
+  const T* zeros = zero_run<T>();
+  std::atomic<bool> ok{true};
+  parallel_for_dynamic(blocks, 1, [&](int64_t b0, int64_t b1, int) {
+    T* v = static_cast<T*>(scratch(0, sizeof(T) * 16 * tb * C));
+    T* m = static_cast<T*>(scratch(1, sizeof(T) * 16 * tb * K));
+    const T** rows = static_cast<const T**>(scratch(2, sizeof(T*) * (tb * nseg + 1)));
+    if (!v || !m || !rows) {
+      ok.store(false);
+      return;
+    }
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * tb, nt = std::min(tb, tiles - t0);
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+        const T* px[16];
+        for (int q = 0; q < 16; ++q) {
+          const int64_t ih = 2 * ty - g.ph + q / 4, iw = 2 * tx - g.pw + q % 4;
+          px[q] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x + ((img * g.h + ih) * g.w + iw) * C : zeros;
+        }
+        kern.wino_in(px, C, v + i * C, tb * C);
+      }
+      for (int64_t xi = 0; xi < 16; ++xi) {
+        for (int64_t i = 0; i < (nt + mr - 1) / mr * mr; ++i)
+          for (int64_t sg = 0; sg < nseg; ++sg)
+            rows[(i / mr * nseg + sg) * mr + i % mr] = i < nt ? v + (xi * tb + i) * C + seg_c0[sg] : zeros;
+        for (int64_t jp = 0; jp < panels; ++jp)
+          for (int64_t ir = 0; ir < nt; ir += mr)
+            kern.direct(nseg, rows + ir * nseg, lens.data(), wp + xi * gsize + jp * C * nr, m + (xi * tb + ir) * K + jp * nr,
+                        K, T(1), T(0), int(std::min<int64_t>(mr, nt - ir)), int(std::min<int64_t>(nr, K - jp * nr)));
+      }
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+        T* py[4];
+        for (int q = 0; q < 4; ++q) {
+          const int64_t oh = 2 * ty + q / 2, ow = 2 * tx + q % 2;
+          py[q] = oh < g.oh && ow < g.ow ? y + ((img * g.oh + oh) * g.ow + ow) * K : nullptr;
+        }
+        kern.wino_out(m + i * K, tb * K, K, b, py);
+      }
+    }
+  });
+  return ok ? CRB_OK : fail(CRB_ERR_OOM, "conv2d_forward", "could not allocate the Winograd buffers");
+}
+
 // flipped: w holds the weights of the conv whose stride-1 data gradient this is, (cg, r, s, kg)
 // per group, read as w' (kg, r, s, cg) with w'[kk][r][s][c] = w[c][R-1-r][S-1-s][kk] (see
 // backward_data_nhwc), straight into the packed panels.
 template <class T>
 crb_status forward_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, bool flipped = false) {
+  if (winograd_applies<T>(g)) return forward_winograd_nhwc<T>(g, x, w, b, y, flipped);
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const int mr = kern.direct_mr, nr = kern.direct_nr;
   const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, m = g.n * g.ohw();

@@ -97,6 +97,11 @@ struct GemmKernel {
   // mr <= outer_mr and nv <= outer_nv (unset: outer_mr 0).
   int outer_mr = 0, outer_nv = 0, outer_vl = 0;
   OuterFn<T> outer[kOuterTiles] = {};
+  // The Winograd F(2x2, 3x3) transforms, wino_vl channels at a time (wino_in / wino_out in
+  // gemm_kernel.h; unset: wino_vl 0).
+  int wino_vl = 0;
+  void (*wino_in)(const T* const* px, int64_t c, T* v, int64_t vs) = nullptr;
+  void (*wino_out)(const T* m, int64_t ms, int64_t k, const T* bias, T* const* py) = nullptr;
 };
 
 // B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),

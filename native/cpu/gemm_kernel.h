@@ -119,6 +119,51 @@ void outer_tile(int64_t nseg, const T* const* a, int64_t aoff, const T* const* b
   store_tile<T, VL, MR, NV>(acc, c, ldc, T(1), beta, MR, NV * VL);
 }
 
+// Winograd F(2x2, 3x3) transforms (Lavin & Gray 2015), VL channels at a time, c % VL == 0.
+// Input: the 4x4 patch d (px[i*4 + j]: pixel (i, j), a zero run in the padding) to
+// V = B^T d B, value xi at v + xi * vs, with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+template <class T, int VL>
+void wino_in(const T* const* px, int64_t c, T* v, int64_t vs) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  for (int64_t c0 = 0; c0 < c; c0 += VL) {
+    V d[16], t[16];
+    for (int q = 0; q < 16; ++q) std::memcpy(&d[q], px[q] + c0, sizeof(V));
+    for (int j = 0; j < 4; ++j) {  // B^T d, down each column
+      t[0 * 4 + j] = d[0 * 4 + j] - d[2 * 4 + j];
+      t[1 * 4 + j] = d[1 * 4 + j] + d[2 * 4 + j];
+      t[2 * 4 + j] = d[2 * 4 + j] - d[1 * 4 + j];
+      t[3 * 4 + j] = d[1 * 4 + j] - d[3 * 4 + j];
+    }
+    for (int i = 0; i < 4; ++i) {  // (B^T d) B, along each row
+      const V r[4] = {t[i * 4] - t[i * 4 + 2], t[i * 4 + 1] + t[i * 4 + 2], t[i * 4 + 2] - t[i * 4 + 1],
+                      t[i * 4 + 1] - t[i * 4 + 3]};
+      for (int j = 0; j < 4; ++j) std::memcpy(v + (i * 4 + j) * vs + c0, &r[j], sizeof(V));
+    }
+  }
+}
+
+// Output: Y = A^T m A + bias for the 2x2 outputs of one tile, m value xi at m + xi * ms, with
+// A^T = [1 1 1 0; 0 1 -1 -1]; py[i*2 + j] is output (i, j), null when outside the map.
+template <class T, int VL>
+void wino_out(const T* m, int64_t ms, int64_t k, const T* bias, T* const* py) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  for (int64_t k0 = 0; k0 < k; k0 += VL) {
+    V a[16], s[8];
+    for (int q = 0; q < 16; ++q) std::memcpy(&a[q], m + q * ms + k0, sizeof(V));
+    for (int j = 0; j < 4; ++j) {  // A^T m, down each column
+      s[0 * 4 + j] = a[0 * 4 + j] + a[1 * 4 + j] + a[2 * 4 + j];
+      s[1 * 4 + j] = a[1 * 4 + j] - a[2 * 4 + j] - a[3 * 4 + j];
+    }
+    V b = {};
+    if (bias) std::memcpy(&b, bias + k0, sizeof(V));
+    for (int i = 0; i < 2; ++i) {  // (A^T m) A, along each row
+      const V y[2] = {s[i * 4] + s[i * 4 + 1] + s[i * 4 + 2] + b, s[i * 4 + 1] - s[i * 4 + 2] - s[i * 4 + 3] + b};
+      for (int j = 0; j < 2; ++j)
+        if (py[i * 2 + j]) std::memcpy(py[i * 2 + j] + k0, &y[j], sizeof(V));
+    }
+  }
+}
+
 // Every outer_tile of up to MAXMR rows and MAXNV vectors: table[(mr - 1) * MAXNV + nv - 1].
 template <class T, int VL, int MAXNV, int MR, int... NV>
 void outer_row(OuterFn<T>* table, std::integer_sequence<int, NV...>) {

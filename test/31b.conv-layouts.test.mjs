@@ -25,6 +25,8 @@ const CASES = [
   { title: 'Winograd: 3x3 padding 1 on odd maps, 16 -> 32 (edge tiles)', x: [2, 16, 15, 13], w: [32, 16, 3, 3], opts: { padding: 1 } },
   { title: 'Winograd: 3x3 unpadded, 32 -> 16', x: [3, 32, 9, 10], w: [16, 32, 3, 3], opts: {} },
   { title: 'Winograd: 3x3 padding 2, 32 -> 48, 2x2 maps', x: [5, 32, 2, 2], w: [48, 32, 3, 3], opts: { padding: 2 } },
+  { title: 'Winograd filter gradient: unpadded, odd output width, 32 -> 48', x: [5, 32, 34, 33], w: [48, 32, 3, 3], opts: {} },
+  { title: 'Winograd filter gradient: padding 2, 16 -> 32', x: [2, 16, 46, 45], w: [32, 16, 3, 3], opts: { padding: 2 } },
   { title: 'Winograd: 3x3 padding 1, 64 -> 64, 56x56 (the block)', x: [2, 64, 56, 56], w: [64, 64, 3, 3], opts: { padding: 1 } },
   { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },
 ];

@@ -1067,11 +1067,113 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
   return true;
 }
 
+// The filter gradient of Note [Winograd]: with y = A^T (U . V) A, U = G g G^T, the gradient
+// of U is (A dy A^T) . V, so
+//   dw = G^T [ sum over tiles of V[xi][tile][c] * D[xi][tile][k] ] G,   D = A dy A^T  (wino_dy)
+// 16 GEMMs over the tiles (outer_tile: V's channels by D's, in place), into each thread's copy of
+// the 16 C K sums, then summed and transformed back: 2.25x fewer multiply-adds than
+// filter_outer_nhwc. Returns false when out of memory.
+template <class T>
+bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
+  const GemmKernel<T>& kern = gemm_kernel<T>();
+  const int64_t C = g.c, K = g.k, th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = g.n * th * tw;
+  const int64_t vl = kern.outer_vl, nr_max = kern.outer_nv * vl, panels = (K + nr_max - 1) / nr_max;
+  const int threads = num_threads();
+  const int64_t usize = 16 * C * K;
+  T* acc = static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * threads * usize + 1));
+  if (!acc) return false;
+  const int64_t per_thread = (tiles + 2 * threads - 1) / (2 * threads);
+  const int64_t tb = std::clamp<int64_t>(per_thread, 1, 48), blocks = (tiles + tb - 1) / tb;
+  const T* zeros = zero_run<T>();
+  std::vector<char> touched(size_t(threads), 0);
+  std::atomic<bool> ok{true};
+  parallel_for_dynamic(blocks, 1, [&](int64_t b0, int64_t b1, int thread) {
+    T* v = static_cast<T*>(scratch(0, sizeof(T) * 16 * tb * C));
+    T* d = static_cast<T*>(scratch(1, sizeof(T) * 16 * panels * tb * nr_max));  // [xi][panel][tile][nr_max]
+    if (!v || !d) {
+      ok.store(false);
+      return;
+    }
+    T* out = acc + thread * usize;
+    if (!touched[thread]) std::fill(out, out + usize, T(0));
+    touched[thread] = 1;
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t t0 = blk * tb, nt = std::min(tb, tiles - t0);
+      for (int64_t i = 0; i < nt; ++i) {
+        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+        const T* px[16];
+        for (int q = 0; q < 16; ++q) {
+          const int64_t ih = 2 * ty - g.ph + q / 4, iw = 2 * tx - g.pw + q % 4;
+          px[q] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x + ((img * g.h + ih) * g.w + iw) * C : zeros;
+        }
+        kern.wino_in(px, C, v + i * C, tb * C);
+        const T* py[4];
+        for (int q = 0; q < 4; ++q) {
+          const int64_t oh = 2 * ty + q / 2, ow = 2 * tx + q % 2;
+          py[q] = oh < g.oh && ow < g.ow ? dy + ((img * g.oh + oh) * g.ow + ow) * K : zeros;
+        }
+        for (int64_t jp = 0; jp < panels; ++jp) {
+          const int64_t j0 = jp * nr_max, width = std::min(nr_max, K - j0);
+          const T* pj[4] = {py[0] + (py[0] == zeros ? 0 : j0), py[1] + (py[1] == zeros ? 0 : j0),
+                            py[2] + (py[2] == zeros ? 0 : j0), py[3] + (py[3] == zeros ? 0 : j0)};
+          kern.wino_dy(pj, width, d + (jp * tb + i) * nr_max, panels * tb * nr_max);
+        }
+      }
+      for (int64_t xi = 0; xi < 16; ++xi)
+        for (int64_t jp = 0; jp < panels; ++jp) {
+          const int64_t j0 = jp * nr_max, nv = std::min(nr_max, K - j0) / vl;
+          const T* a = v + xi * tb * C;
+          const T* bp = d + ((xi * panels + jp) * tb) * nr_max;
+          const int32_t len = int32_t(nt);
+          for (int64_t c0 = 0; c0 < C; c0 += kern.outer_mr) {
+            const int64_t mr = std::min<int64_t>(kern.outer_mr, C - c0);
+            kern.outer[(mr - 1) * kern.outer_nv + nv - 1](1, &a, c0, &bp, 0, &len, C, nr_max,
+                                                          out + (xi * C + c0) * K + j0, K, T(1));
+          }
+        }
+    }
+  });
+  if (!ok) return false;
+  // dw[kk][r][s][c] = (G^T dU G)[r][s], dU[i][j] = the copies' sum at (i*4 + j, c, kk)
+  parallel_for(K, 1, [&](int64_t k0, int64_t k1, int) {
+    for (int64_t kk = k0; kk < k1; ++kk)
+      for (int64_t c = 0; c < C; ++c) {
+        T du[16], yv[12];
+        for (int q = 0; q < 16; ++q) {
+          T sum = T(0);
+          for (int t = 0; t < threads; ++t)
+            if (touched[t]) sum += acc[t * usize + (q * C + c) * K + kk];
+          du[q] = sum;
+        }
+        for (int i = 0; i < 4; ++i) {  // dU G
+          const T* r = du + i * 4;
+          yv[i * 3] = r[0] + (r[1] + r[2]) * T(0.5);
+          yv[i * 3 + 1] = (r[1] - r[2]) * T(0.5);
+          yv[i * 3 + 2] = (r[1] + r[2]) * T(0.5) + r[3];
+        }
+        for (int s = 0; s < 3; ++s) {  // G^T (dU G)
+          dw[(kk * 9 + 0 * 3 + s) * C + c] = yv[s] + (yv[3 + s] + yv[6 + s]) * T(0.5);
+          dw[(kk * 9 + 1 * 3 + s) * C + c] = (yv[3 + s] - yv[6 + s]) * T(0.5);
+          dw[(kk * 9 + 2 * 3 + s) * C + c] = (yv[3 + s] + yv[6 + s]) * T(0.5) + yv[9 + s];
+        }
+      }
+  });
+  return true;
+}
+
 template <class T>
 crb_status backward_filter_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const std::vector<int64_t> taps = nhwc_live_taps(g);
   const int64_t cg = g.cg(), kg = g.kg(), rs = g.r * g.s, cols = int64_t(taps.size()) * cg;
   const GemmKernel<T>& kern = gemm_kernel<T>();
+  // Winograd where measured faster: 1.1-1.6x on 7x7 to 56x56 maps (4096 or more positions);
+  // 0.89x on 4x4 maps (128 channels) and 0.4-0.8x on small batches, where the per-thread sums
+  // and their transform cost more than the products they save
+  if (winograd_applies<T>(g) && (g.oh + 1) / 2 * ((g.ow + 1) / 2) >= 16 && g.n * g.ohw() >= 4096) {
+    if (!filter_winograd_nhwc(g, x, dy, dw))
+      return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the Winograd buffers");
+    return CRB_OK;
+  }
   // The outer-product tiles, where measured faster: at least 4096 output positions (below, the
   // per-thread copies of dw^T cost more than they save: ResNet-18's 512-channel layers on 1x1 to
   // 3x3 maps ran 1.3-1.5x slower).

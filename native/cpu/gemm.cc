@@ -43,6 +43,7 @@ GemmKernel<float> baseline_kernel<float>() {
                          &isa_sse2::pack_b_panel<float, 4, 2>, 4, 8, &isa_sse2::rows_tile<float, 4, 4, 2>};
   isa_sse2::outer_table<float, 4, 4, 2>(k);
   k.wino_vl = 4, k.wino_in = &isa_sse2::wino_in<float, 4>, k.wino_out = &isa_sse2::wino_out<float, 4>;
+  k.wino_dy = &isa_sse2::wino_dy<float, 4>;
   return k;
 }
 template <>
@@ -51,6 +52,7 @@ GemmKernel<double> baseline_kernel<double>() {
                           &isa_sse2::pack_b_panel<double, 2, 2>, 4, 4, &isa_sse2::rows_tile<double, 2, 4, 2>};
   isa_sse2::outer_table<double, 2, 4, 2>(k);
   k.wino_vl = 2, k.wino_in = &isa_sse2::wino_in<double, 2>, k.wino_out = &isa_sse2::wino_out<double, 2>;
+  k.wino_dy = &isa_sse2::wino_dy<double, 2>;
   return k;
 }
 

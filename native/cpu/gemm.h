@@ -102,6 +102,7 @@ struct GemmKernel {
   int wino_vl = 0;
   void (*wino_in)(const T* const* px, int64_t c, T* v, int64_t vs) = nullptr;
   void (*wino_out)(const T* m, int64_t ms, int64_t k, const T* bias, T* const* py) = nullptr;
+  void (*wino_dy)(const T* const* py, int64_t k, T* d, int64_t ds) = nullptr;
 };
 
 // B block (kc x nc) starting at (k0, n0) as ceil(nc/nr) panels of kc x nr (columns past nc zero),

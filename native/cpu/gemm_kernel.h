@@ -164,6 +164,24 @@ void wino_out(const T* m, int64_t ms, int64_t k, const T* bias, T* const* py) {
   }
 }
 
+// The filter gradient's transform of one tile's 2x2 output gradients (py[i*2 + j], a zero run
+// outside the map) to A dy A^T, value xi at d + xi * ds, A = (A^T)^T: see conv2d.cc
+// filter_winograd_nhwc.
+template <class T, int VL>
+void wino_dy(const T* const* py, int64_t k, T* d, int64_t ds) {
+  typedef T V __attribute__((vector_size(VL * sizeof(T))));
+  for (int64_t k0 = 0; k0 < k; k0 += VL) {
+    V g[4];
+    for (int q = 0; q < 4; ++q) std::memcpy(&g[q], py[q] + k0, sizeof(V));
+    const V r[8] = {g[0], g[1], g[0] + g[2], g[1] + g[3], g[0] - g[2], g[1] - g[3], -g[2], -g[3]};  // A dy
+    for (int i = 0; i < 4; ++i) {  // (A dy) A^T, along each row
+      const V u = r[i * 2], v = r[i * 2 + 1];
+      const V out[4] = {u, u + v, u - v, -v};
+      for (int j = 0; j < 4; ++j) std::memcpy(d + (i * 4 + j) * ds + k0, &out[j], sizeof(V));
+    }
+  }
+}
+
 // Every outer_tile of up to MAXMR rows and MAXNV vectors: table[(mr - 1) * MAXNV + nv - 1].
 template <class T, int VL, int MAXNV, int MR, int... NV>
 void outer_row(OuterFn<T>* table, std::integer_sequence<int, NV...>) {

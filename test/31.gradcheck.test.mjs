@@ -17,6 +17,43 @@ forEachDevice('gradients (finite differences, float64)', (device) => {
     for (const [name, err] of Object.entries(errors)) expect(err, `d/d${name}`).to.be.below(opts.tol ?? TOL);
   };
 
+  // the channels-last variants: the op computes in NHWC, its inputs converted on the way in and
+  // its output back (the harness pairs elements in logical order)
+  const cl = (fn) => (t) => {
+    const conv = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.ndim === 4 ? v.to({ memoryFormat: 'channelsLast' }) : v]));
+    return fn(conv).to({ memoryFormat: 'contiguous' });
+  };
+
+  it('conv2d in channels-last: strided, dilated, grouped, the 7x7 stem, and 8 channels (Winograd)', () => {
+    check(cl(({ x, w, b }) => F.conv2d(x, w, b, { stride: 2, padding: 1 })), {
+      x: { shape: [2, 3, 7, 5] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] },
+    });
+    check(cl(({ x, w, b }) => F.conv2d(x, w, b, { stride: 2, padding: 3 })), {
+      x: { shape: [1, 2, 9, 8] }, w: { shape: [3, 2, 7, 7] }, b: { shape: [3] },
+    });
+    check(cl(({ x, w }) => F.conv2d(x, w, null, { stride: 2 })), { x: { shape: [2, 3, 5, 5] }, w: { shape: [2, 3, 1, 1] } });
+    check(cl(({ x, w }) => F.conv2d(x, w, null, { groups: 2, padding: 2, dilation: 2 })), {
+      x: { shape: [1, 4, 6, 6] }, w: { shape: [6, 2, 3, 3] },
+    });
+    check(cl(({ x, w, b }) => F.conv2d(x, w, b, { padding: 1 })), {
+      x: { shape: [1, 8, 5, 6] }, w: { shape: [8, 8, 3, 3] }, b: { shape: [8] },
+    });
+  });
+
+  it('max pool, adaptive average pool and batch norm (train and eval) in channels-last', () => {
+    check(cl(({ x, g, b }) => F.batchNorm(x, null, null, g, b, { training: true })), {
+      x: { shape: [3, 2, 4, 3] }, g: { shape: [2] }, b: { shape: [2] },
+    }, { tol: 1e-5 });
+    const rm = tensor(Float64Array.of(0.1, -0.2), [2], { dtype: 'float64', device });
+    const rv = tensor(Float64Array.of(1.5, 0.7), [2], { dtype: 'float64', device });
+    check(cl(({ x, g, b }) => F.batchNorm(x, rm, rv, g, b, { training: false })), {
+      x: { shape: [2, 2, 3, 3] }, g: { shape: [2] }, b: { shape: [2] },
+    });
+    check(cl(({ x }) => F.maxPool2d(x, 3, { stride: 2, padding: 1 })), { x: { shape: [2, 2, 7, 6] } });
+    check(cl(({ x }) => F.adaptiveAvgPool2d(x, [1, 1])), { x: { shape: [2, 3, 5, 4] } });
+    check(cl(({ x }) => F.adaptiveAvgPool2d(x, [2, 3])), { x: { shape: [1, 2, 5, 7] } });
+  });
+
   it('conv2d: input, weight and bias (odd shapes, stride 2, padding 1)', () => {
     check(({ x, w, b }) => F.conv2d(x, w, b, { stride: 2, padding: 1 }), {
       x: { shape: [2, 3, 7, 5] }, w: { shape: [4, 3, 3, 3] }, b: { shape: [4] },
@@ -83,10 +120,10 @@ forEachDevice('gradients (finite differences, float64)', (device) => {
     ['ResidualBlock(3, 3)', [3, 3, {}], [2, 3, 6, 6]],
     ['ResidualBlock(3, 6, use1x1conv, strides 2)', [3, 6, { use1x1conv: true, strides: 2 }], [2, 3, 6, 5]],
   ]) {
-    it(`${title}: input and every parameter, training mode`, () => {
+    for (const memoryFormat of ['contiguous', 'channelsLast']) it(`${title}: input and every parameter, training mode, ${memoryFormat}`, () => {
       manualSeed(3);
-      const blk = new ResidualBlock(...args).to({ device, dtype: 'float64' });
-      const errors = moduleGradcheck(blk, xShape, device);
+      const blk = new ResidualBlock(...args).to({ device, dtype: 'float64', memoryFormat });
+      const errors = moduleGradcheck(blk, xShape, device, { memoryFormat });
       expect(Object.keys(errors)).to.include.members(['x', 'conv1.weight', 'bn2.bias']);
       for (const [name, { rel, abs, scale }] of Object.entries(errors)) {
         // A conv bias in front of a training-mode BN has an exactly zero gradient: there the
@@ -100,19 +137,23 @@ forEachDevice('gradients (finite differences, float64)', (device) => {
 });
 
 /** Central differences of L = sum(module(x) * r) w.r.t. x and a sample of each parameter's elements. */
-function moduleGradcheck(module, xShape, device, { eps = 1e-6, perTensor = 6 } = {}) {
+// memoryFormat: the module runs in it (its input converted on the way in); values are compared in
+// logical (NCHW) order.
+function moduleGradcheck(module, xShape, device, { eps = 1e-6, perTensor = 6, memoryFormat = 'contiguous' } = {}) {
+  const logical = (t) => t.to({ memoryFormat: 'contiguous' }).toArraySync();
+  const run = (input) => module.forward(input.to({ memoryFormat }));
   let seed = 7;
   const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
   const n = xShape.reduce((a, b) => a * b, 1);
   const xv = Float64Array.from({ length: n }, rnd);
   const x = tensor(xv, xShape, { dtype: 'float64', device, requiresGrad: true });
   module.train();
-  const y = module.forward(x);
+  const y = run(x);
   const r = Float64Array.from({ length: y.numel }, rnd);
   y.backward(tensor(r, y.shape.slice(), { dtype: 'float64', device }));
   const loss = (input) => lib.noGrad(() => {
-    const out = module.forward(input);
-    const v = out.toArraySync();
+    const out = run(input);
+    const v = logical(out);
     out.dispose();
     return v.reduce((s, vi, i) => s + vi * r[i], 0);
   });
@@ -137,8 +178,8 @@ function moduleGradcheck(module, xShape, device, { eps = 1e-6, perTensor = 6 } =
     return l;
   });
   for (const [name, p] of module.namedParameters()) {
-    const base = p.toArraySync();
-    compare(name, p.grad.toArraySync(), base.length, (i, h) => {
+    const base = logical(p);
+    compare(name, logical(p.grad), base.length, (i, h) => {
       const v = Float64Array.from(base);
       v[i] += h;
       const t = tensor(v, p.shape.slice(), { dtype: 'float64', device });

@@ -1,8 +1,9 @@
 // Benchmark (not a test): ResidualBlock on the CPU backend in both memory formats, forward
 // (train-mode BN) and forward + backward (input gradient too), beside PyTorch's NCHW and
 // channels-last on the same machine when a Python with torch is found (see bench/helpers.mjs).
-// GFLOP/s count the convolutions' multiply-adds (backward: data and filter gradients, 3x the
-// forward), against the machine's FMA peak measured by bench/fma_peak.c.
+// GFLOP/s count the convolutions' multiply-adds of the direct algorithm (backward: data and filter
+// gradients, 3x the forward): effective rates, as Winograd does fewer (see helpers.mjs
+// convFlops), against the machine's FMA peak measured by bench/fma_peak.c.
 // Prints a table and writes bench/results/block-cpu.json.
 import { createRequire } from 'node:module';
 import { convFlops, envNumber, fmaPeak, median, runPython, torchNote, writeResult } from './helpers.mjs';
@@ -82,7 +83,7 @@ const table = rows.map((r) => {
     'torch NCHW ms': fmt(nchw),
     'torch CL ms': fmt(cl),
     'ours/best': best.length ? (mine / Math.min(...best)).toFixed(2) : '-',
-    'CL GFLOP/s': gflops.toFixed(0),
+    'CL eff. GFLOP/s': gflops.toFixed(0),
     '% peak': peak.gflops ? `${((100 * gflops) / peak.gflops).toFixed(0)}%` : '-',
   };
 });

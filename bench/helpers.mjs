@@ -101,4 +101,7 @@ export function fmaPeak(threads) {
 }
 
 /** Multiply-add FLOPs of one conv forward: 2 * N * out_h * out_w * K * C/groups * R * S. */
+// The direct algorithm's multiply-adds (x2): with Winograd F(2x2, 3x3) (the CPU backend's 3x3
+// stride-1 channels-last convs) fewer are done, so GFLOP/s from this are effective rates and "%
+// peak" may pass 100%.
 export const convFlops = ({ n, c, k, r, s, outH, outW, groups = 1 }) => 2 * n * outH * outW * k * (c / groups) * r * s;

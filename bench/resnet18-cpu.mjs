@@ -2,7 +2,8 @@
 // on the CPU backend in both memory formats, batch 256 of 1x28x28 and 64 of 1x96x96 by default
 // (BENCH_BATCH and BENCH_SIZE pick one), beside PyTorch's NCHW and channels-last on the same
 // machine when a Python with torch is found (see bench/helpers.mjs). GFLOP/s count the
-// convolutions' multiply-adds (3x the forward's for the step), against the machine's FMA peak
+// convolutions' direct multiply-adds (3x the forward's for the step; effective rates, see
+// helpers.mjs convFlops), against the machine's FMA peak
 // measured by bench/fma_peak.c. Writes bench/results/resnet18-cpu.json.
 import { createRequire } from 'node:module';
 import { convFlops, envNumber, fmaPeak, runPython, timeTrainStep, torchNote, writeResult } from './helpers.mjs';
@@ -77,7 +78,7 @@ console.table(rows.map((r) => {
     'torch NCHW ms': ms(r.torchNchw),
     'torch CL ms': ms(r.torchCl),
     'ours/best': best.length ? (mine / Math.min(...best)).toFixed(2) : '-',
-    'GFLOP/s': gflops.toFixed(0),
+    'eff. GFLOP/s': gflops.toFixed(0),
     '% peak': peak.gflops ? `${((100 * gflops) / peak.gflops).toFixed(0)}%` : '-',
   };
 }));

@@ -6,7 +6,9 @@
 // forward and stride-1 data gradient (edge tiles of odd maps, padding 0 to 2).
 // The contiguous layout runs other kernels (im2col GEMMs), themselves checked against PyTorch.
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { forEachDevice, maxRelErr } from './support/devices.mjs';
 
 const require = createRequire(import.meta.url);
@@ -59,5 +61,22 @@ forEachDevice('conv2d channels-last equals contiguous', (device) => {
         for (const k of ['y', 'dx', 'dw', 'db']) expect(maxRelErr(cl[k], ref[k]), k).to.be.below(tol);
       });
     }
+  }
+});
+
+// The AVX2 and SSE2 kernels (tile widths 16 and 8, Winograd and outer-product vectors of 8 and 4)
+// run only where the CPU lacks AVX-512: force them in a child run of this file.
+describe('conv2d channels-last equals contiguous under the lesser kernels (CRB_GEMM_ISA)', function () {
+  if (process.env.CRB_GEMM_ISA) return;
+  for (const isa of ['avx2', 'sse2']) {
+    it(`${isa}`, function () {
+      this.timeout(300000);
+      const mocha = fileURLToPath(new URL('../node_modules/mocha/bin/mocha.js', import.meta.url));
+      const r = spawnSync(process.execPath, [mocha, '--no-config', '--reporter', 'dot', '--timeout', '120000', '--grep', '\\[cpu\\]', fileURLToPath(import.meta.url)], {
+        env: { ...process.env, CRB_GEMM_ISA: isa }, encoding: 'utf8',
+      });
+      expect(r.status, r.stdout + r.stderr).to.equal(0);
+      expect(r.stdout).to.include(`${CASES.length * 2} passing`);  // every [cpu] case of this file
+    });
   }
 });

@@ -37,10 +37,15 @@ Napi::Value To(const Napi::CallbackInfo& info) {
   bool dst_channels_last =
       want_channels_last &&
       (BackendFor(call.env(), dst_device, "to")->capabilities.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0;
-  Napi::Object moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
-  if (dst_channels_last == h->channels_last()) return moved;
+  // Only the memory order changes: convert straight from h (no staging copy).
+  const bool in_place_order = dst_device == h->device() && dst_dtype == h->dtype();
+  Napi::Object moved;
+  if (!in_place_order || dst_channels_last == h->channels_last()) {
+    moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
+    if (dst_channels_last == h->channels_last()) return moved;
+  }
   // Change the memory order on the destination device.
-  TensorHandle* stage = TensorHandle::FromValue(moved);
+  TensorHandle* stage = in_place_order ? h : TensorHandle::FromValue(moved);
   OpCall dst_call(info, "to");
   dst_call.DeviceArg(1, "device");
   const crb_backend* backend = dst_call.backend();
@@ -52,7 +57,7 @@ Napi::Value To(const Napi::CallbackInfo& info) {
                                          h->channels_last() ? CRB_NHWC : CRB_NCHW, AsInt(shape[0]), AsInt(shape[1]),
                                          AsInt(shape[2]), AsInt(shape[3]), dst_dtype),
                  "convert_layout");
-  moved.Get("dispose").As<Napi::Function>().Call(moved, {});
+  if (!in_place_order) moved.Get("dispose").As<Napi::Function>().Call(moved, {});
   return dst_call.Wrap(out, shape, dst_dtype, dst_channels_last);
 }
 

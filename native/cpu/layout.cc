@@ -1,28 +1,40 @@
 // NCHW <-> NHWC copies: Tensor.to({ memoryFormat }) on the CPU.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
 #include "../backend/names.h"
 #include "errors.h"
 #include "ops.h"
+#include "threadpool.h"
 
 namespace crb_cpu {
 
 namespace {
 
+// Per image, the (c x hw) <-> (hw x c) transpose in 32 x 32 blocks, so both the reads and the
+// writes stay within a few cache lines at a time; images and position blocks over the pool.
 template <typename E>
 void transpose(E* dst, crb_layout dst_layout, const E* src, int64_t n, int64_t c, int64_t hw) {
-  for (int64_t image = 0; image < n; image++) {
-    const E* s = src + image * c * hw;
-    E* d = dst + image * c * hw;
-    if (dst_layout == CRB_NHWC) {
-      for (int64_t ch = 0; ch < c; ch++)
-        for (int64_t p = 0; p < hw; p++) d[p * c + ch] = s[ch * hw + p];
-    } else {
-      for (int64_t p = 0; p < hw; p++)
-        for (int64_t ch = 0; ch < c; ch++) d[ch * hw + p] = s[p * c + ch];
+  constexpr int64_t kB = 32;
+  const int64_t pblocks = (hw + kB - 1) / kB;
+  parallel_for(n * pblocks, std::max<int64_t>(1, 4096 / (kB * c)), [&](int64_t q0, int64_t q1, int) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t image = q / pblocks, p0 = q % pblocks * kB, p1 = std::min(hw, p0 + kB);
+      const E* s = src + image * c * hw;
+      E* d = dst + image * c * hw;
+      for (int64_t c0 = 0; c0 < c; c0 += kB) {
+        const int64_t c1 = std::min(c, c0 + kB);
+        if (dst_layout == CRB_NHWC) {
+          for (int64_t p = p0; p < p1; ++p)
+            for (int64_t ch = c0; ch < c1; ++ch) d[p * c + ch] = s[ch * hw + p];
+        } else {
+          for (int64_t ch = c0; ch < c1; ++ch)
+            for (int64_t p = p0; p < p1; ++p) d[ch * hw + p] = s[p * c + ch];
+        }
+      }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -2,8 +2,9 @@
 // shapes large enough to reach the NHWC kernels' fast paths (the outer-product filter gradient
 // needs 4096 output positions) and with every tail: input channels not a multiple of the tile's
 // rows, output channels not a multiple of its width, groups, dilation, strides, one channel, and
-// the strided data gradient's phases on maps of 2 and 3 pixels, and the Winograd F(2x2, 3x3)
-// forward and stride-1 data gradient (edge tiles of odd maps, padding 0 to 2).
+// the strided data gradient's phases on maps of 2 and 3 pixels, the Winograd F(2x2, 3x3) passes
+// (edge tiles of odd maps, padding 0 to 2), and the NCHW kernels that channels-last takes for
+// at most 16 channels on a side (Note [few channels in NHWC]).
 // The contiguous layout runs other kernels (im2col GEMMs), themselves checked against PyTorch.
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
@@ -30,6 +31,10 @@ const CASES = [
   { title: 'Winograd filter gradient: unpadded, odd output width, 32 -> 48', x: [5, 32, 34, 33], w: [48, 32, 3, 3], opts: {} },
   { title: 'Winograd filter gradient: padding 2, 16 -> 32', x: [2, 16, 46, 45], w: [32, 16, 3, 3], opts: { padding: 2 } },
   { title: 'Winograd: 3x3 padding 1, 64 -> 64, 56x56 (the block)', x: [2, 64, 56, 56], w: [64, 64, 3, 3], opts: { padding: 1 } },
+  // wide enough for the NHWC kernels (at most 16 channels on a side take the NCHW kernels instead)
+  { title: '3x3 stride 2, groups 2, dilation 2, 48 -> 96 (NHWC phases, grouped)', x: [2, 48, 40, 40], w: [96, 24, 3, 3], opts: { stride: 2, padding: 2, dilation: 2, groups: 2 } },
+  { title: '3x3 stride 2 on 3x3 maps, 32 -> 32 (NHWC phases of unequal size)', x: [3, 32, 3, 3], w: [32, 32, 3, 3], opts: { stride: 2, padding: 1 } },
+  { title: '1x1 stride 2 on 2x2 maps, 32 -> 24 (NHWC phases, three of zeros)', x: [5, 32, 2, 2], w: [24, 32, 1, 1], opts: { stride: 2 } },
   { title: '3x3 padding 1, 6 -> 40 (output channels off the vector width)', x: [2, 6, 48, 48], w: [40, 6, 3, 3], opts: { padding: 1 } },
 ];
 

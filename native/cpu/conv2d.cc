@@ -610,6 +610,35 @@ void pack_segments(const std::vector<int64_t>& seg_tap, const std::vector<int64_
 // with V and M in its cache: 2.25x fewer multiply-adds than the direct conv, for a few adds per
 // value in the transforms. Rounding differs from the direct conv's by a few ulps of the inputs'
 // magnitude (the transforms add and halve exactly representable coefficients).
+// The tiles of Note [Winograd]: tile t holds the 2x2 outputs from (2 ty, 2 tx) of image img.
+struct WinoTiles {
+  const ConvGeom& g;
+  int64_t th, tw;
+  explicit WinoTiles(const ConvGeom& geom) : g(geom), th((geom.oh + 1) / 2), tw((geom.ow + 1) / 2) {}
+  int64_t per_image() const { return th * tw; }
+  int64_t count() const { return g.n * th * tw; }
+  // tile t's 4x4 input patch: pixel q = (i, j) at px[i*4 + j] (its g.c channels), `zeros` in
+  // the padding
+  template <class T>
+  void patch(int64_t t, const T* x, const T* zeros, const T** px) const {
+    const int64_t img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+    for (int q = 0; q < 16; ++q) {
+      const int64_t ih = 2 * ty - g.ph + q / 4, iw = 2 * tx - g.pw + q % 4;
+      px[q] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x + ((img * g.h + ih) * g.w + iw) * g.c : zeros;
+    }
+  }
+  // tile t's 2x2 outputs in an (n, oh, ow, k) tensor: output q = (i, j) at out[i*2 + j],
+  // `outside` past the map's edge
+  template <class P>
+  void outputs(int64_t t, P y, P outside, P* out) const {
+    const int64_t img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
+    for (int q = 0; q < 4; ++q) {
+      const int64_t oh = 2 * ty + q / 2, ow = 2 * tx + q % 2;
+      out[q] = oh < g.oh && ow < g.ow ? y + ((img * g.oh + oh) * g.ow + ow) * g.k : outside;
+    }
+  }
+};
+
 // Where it is faster, measured against the direct tile (paired, 2 threads, AVX-512): 1.1-1.6x
 // with C, K <= 128 on 4x4 to 56x56 maps, 1.3x at 256 channels on 14x14; but 0.57x at 256 on 2x2
 // maps and 0.35x at 512 on 3x3, where every block of tiles streams the 16 C K transformed
@@ -620,15 +649,15 @@ bool winograd_applies(const ConvGeom& g) {
   if (kern.wino_vl == 0 || g.r != 3 || g.s != 3 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.groups != 1 ||
       g.c % kern.wino_vl != 0 || g.k % kern.wino_vl != 0 || nhwc_live_taps(g).size() != 9)
     return false;
-  const int64_t tiles_per_image = (g.oh + 1) / 2 * ((g.ow + 1) / 2);
-  return g.c * g.k <= 128 * 128 || (g.c * g.k <= 256 * 256 && tiles_per_image >= 16);
+  return g.c * g.k <= 128 * 128 || (g.c * g.k <= 256 * 256 && WinoTiles(g).per_image() >= 16);
 }
 
 template <class T>
 crb_status forward_winograd_nhwc(const ConvGeom& g, const T* x, const T* w, const T* b, T* y, bool flipped) {
   const GemmKernel<T>& kern = gemm_kernel<T>();
   const int mr = kern.direct_mr, nr = kern.direct_nr;
-  const int64_t C = g.c, K = g.k, th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = g.n * th * tw;
+  const WinoTiles tl(g);
+  const int64_t C = g.c, K = g.k, tiles = tl.count();
   const int64_t kc = std::min<int64_t>(C, kern.kc), panels = (K + nr - 1) / nr, gsize = panels * C * nr;
   std::vector<int64_t> seg_c0, lens;
   for (int64_t c0 = 0; c0 < C; c0 += kc) {
@@ -679,12 +708,8 @@ crb_status forward_winograd_nhwc(const ConvGeom& g, const T* x, const T* w, cons
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * tb, nt = std::min(tb, tiles - t0);
       for (int64_t i = 0; i < nt; ++i) {
-        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
         const T* px[16];
-        for (int q = 0; q < 16; ++q) {
-          const int64_t ih = 2 * ty - g.ph + q / 4, iw = 2 * tx - g.pw + q % 4;
-          px[q] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x + ((img * g.h + ih) * g.w + iw) * C : zeros;
-        }
+        tl.patch(t0 + i, x, zeros, px);
         kern.wino_in(px, C, v + i * C, tb * C);
       }
       for (int64_t xi = 0; xi < 16; ++xi) {
@@ -697,12 +722,8 @@ crb_status forward_winograd_nhwc(const ConvGeom& g, const T* x, const T* w, cons
                         K, T(1), T(0), int(std::min<int64_t>(mr, nt - ir)), int(std::min<int64_t>(nr, K - jp * nr)));
       }
       for (int64_t i = 0; i < nt; ++i) {
-        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
         T* py[4];
-        for (int q = 0; q < 4; ++q) {
-          const int64_t oh = 2 * ty + q / 2, ow = 2 * tx + q % 2;
-          py[q] = oh < g.oh && ow < g.ow ? y + ((img * g.oh + oh) * g.ow + ow) * K : nullptr;
-        }
+        tl.outputs<T*>(t0 + i, y, nullptr, py);
         kern.wino_out(m + i * K, tb * K, K, b, py);
       }
     }
@@ -1076,7 +1097,8 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
 template <class T>
 bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const GemmKernel<T>& kern = gemm_kernel<T>();
-  const int64_t C = g.c, K = g.k, th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, tiles = g.n * th * tw;
+  const WinoTiles tl(g);
+  const int64_t C = g.c, K = g.k, tiles = tl.count();
   const int64_t vl = kern.outer_vl, nr_max = kern.outer_nv * vl, panels = (K + nr_max - 1) / nr_max;
   const int threads = num_threads();
   const int64_t usize = 16 * C * K;
@@ -1100,18 +1122,11 @@ bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * tb, nt = std::min(tb, tiles - t0);
       for (int64_t i = 0; i < nt; ++i) {
-        const int64_t t = t0 + i, img = t / (th * tw), ty = t % (th * tw) / tw, tx = t % tw;
         const T* px[16];
-        for (int q = 0; q < 16; ++q) {
-          const int64_t ih = 2 * ty - g.ph + q / 4, iw = 2 * tx - g.pw + q % 4;
-          px[q] = ih >= 0 && ih < g.h && iw >= 0 && iw < g.w ? x + ((img * g.h + ih) * g.w + iw) * C : zeros;
-        }
+        tl.patch(t0 + i, x, zeros, px);
         kern.wino_in(px, C, v + i * C, tb * C);
         const T* py[4];
-        for (int q = 0; q < 4; ++q) {
-          const int64_t oh = 2 * ty + q / 2, ow = 2 * tx + q % 2;
-          py[q] = oh < g.oh && ow < g.ow ? dy + ((img * g.oh + oh) * g.ow + ow) * K : zeros;
-        }
+        tl.outputs<const T*>(t0 + i, dy, zeros, py);
         for (int64_t jp = 0; jp < panels; ++jp) {
           const int64_t j0 = jp * nr_max, width = std::min(nr_max, K - j0);
           const T* pj[4] = {py[0] + (py[0] == zeros ? 0 : j0), py[1] + (py[1] == zeros ? 0 : j0),
@@ -1169,7 +1184,7 @@ crb_status backward_filter_nhwc(const ConvGeom& g, const T* x, const T* dy, T* d
   // Winograd where measured faster: 1.1-1.6x on 7x7 to 56x56 maps (4096 or more positions);
   // 0.89x on 4x4 maps (128 channels) and 0.4-0.8x on small batches, where the per-thread sums
   // and their transform cost more than the products they save
-  if (winograd_applies<T>(g) && (g.oh + 1) / 2 * ((g.ow + 1) / 2) >= 16 && g.n * g.ohw() >= 4096) {
+  if (winograd_applies<T>(g) && WinoTiles(g).per_image() >= 16 && g.n * g.ohw() >= 4096) {
     if (!filter_winograd_nhwc(g, x, dy, dw))
       return fail(CRB_ERR_OOM, "conv2d_backward_filter", "could not allocate the Winograd buffers");
     return CRB_OK;

@@ -539,9 +539,14 @@ crb_status backward_filter(const ConvGeom& g, const T* x, const T* dy, T* dw) {
 // once. Taps that only ever read padding (a 3x3 conv on a 1x1 map) are skipped. w^T is packed
 // once per call, every tap of a panel in turn, and shared by the threads.
 // Backward data, stride 1: the forward conv of dy with the flipped, transposed weights (as in
-// NCHW). Strided: one dense GEMM per phase of dx (see backward_data_nhwc).
-// Backward filter: dw_g (kg x live taps*cg) = dy_g^T * A, A packed as the GEMM's B panels from
-// the same runs, chunks of images accumulated per thread as in NCHW.
+// NCHW), read from w as they are packed. Strided: one dense GEMM per phase of dx, the phase's
+// pixels of all images in a row (see backward_data_nhwc).
+// Backward filter: outer-product tiles over x and dy in place (filter_outer_nhwc) from 4096
+// output positions on; below, dw_g (kg x live taps*cg) = dy_g^T * A with A packed as the GEMM's
+// B panels from the same runs, chunks of images accumulated per thread as in NCHW.
+// Which algorithm runs is chosen per shape where measured faster: 3x3 stride-1 convs go through
+// Winograd F(2x2, 3x3) (Note [Winograd]), and convs with at most 16 channels on the tile's side
+// through the NCHW kernels (Note [few channels in NHWC]).
 
 constexpr int kNhwcWeightsSlot = 6;  // packed w^T, calling thread
 constexpr int kNhwcAuxSlot = 7;      // live-tap gradient (filter)

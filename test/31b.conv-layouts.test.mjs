@@ -30,6 +30,7 @@ const CASES = [
   { title: 'Winograd: 3x3 padding 2, 32 -> 48, 2x2 maps', x: [5, 32, 2, 2], w: [48, 32, 3, 3], opts: { padding: 2 } },
   { title: 'Winograd filter gradient: unpadded, odd output width, 32 -> 48', x: [5, 32, 34, 33], w: [48, 32, 3, 3], opts: {} },
   { title: 'Winograd filter gradient: padding 2, 16 -> 32', x: [2, 16, 46, 45], w: [32, 16, 3, 3], opts: { padding: 2 } },
+  { title: 'Winograd: 320 -> 32 channels (the GEMMs\' inner size in two segments)', x: [2, 320, 6, 6], w: [32, 320, 3, 3], opts: { padding: 1 } },
   { title: 'Winograd: 3x3 padding 1, 64 -> 64, 56x56 (the block)', x: [2, 64, 56, 56], w: [64, 64, 3, 3], opts: { padding: 1 } },
   // wide enough for the NHWC kernels (at most 16 channels on a side take the NCHW kernels instead)
   { title: '3x3 stride 2, groups 2, dilation 2, 48 -> 96 (NHWC phases, grouped)', x: [2, 48, 40, 40], w: [96, 24, 3, 3], opts: { stride: 2, padding: 2, dilation: 2, groups: 2 } },

@@ -344,6 +344,37 @@ describe('native addon: to, view, copyInto, fill, axpby', function () {
     expectThrow(() => native.copyInto(dst, f32([1, 2])), RangeError, 'copyInto: argument "src" expected shape [3]', 'received [2]');
     expectThrow(() => native.copyInto(dst, f64([1, 2, 3])), TypeError, 'argument "src"', 'float32', 'float64');
   });
+
+  it('accumulate adds in place only into storage no other handle holds; exclusive says whether one does', function () {
+    const dst = f32([1, 2, 3]);
+    expect(native.exclusive(dst)).to.equal(true);
+    expect(native.accumulate(dst, f32([10, 20, 30]))).to.equal(true);
+    expect(read(dst)).to.deep.equal([11, 22, 33]);
+    const v = native.view(dst, [3]);
+    expect(native.exclusive(dst)).to.equal(false);
+    expect(native.accumulate(dst, f32([1, 1, 1]))).to.equal(false);  // v would see it
+    expect(read(v)).to.deep.equal([11, 22, 33]);
+    v.dispose();
+    expect(native.accumulate(dst, dst)).to.equal(false);  // its own storage as src
+    const x = f32([1, 2, 3, 4, 5, 6], [1, 2, 1, 3]);
+    expect(native.accumulate(native.to(x, 'cpu', 'float32', true), x)).to.equal(false);  // memory orders differ
+    expectThrow(() => native.accumulate(dst, f32([1, 2])), RangeError, 'accumulate: argument "src" expected shape [3]', 'received [2]');
+    expectThrow(() => native.accumulate(dst, f64([1, 2, 3])), TypeError, 'accumulate: argument "src"', 'float32', 'float64');
+    expectThrow(() => native.accumulate(dst, 'x'), TypeError, 'accumulate: argument "src"', 'a tensor handle');
+    expectThrow(() => native.exclusive(5), TypeError, 'exclusive: argument "h"', 'a tensor handle', 'number 5');
+    const gone = f32([1, 2, 3]);
+    gone.dispose();
+    expectThrow(() => native.accumulate(gone, dst), Error, 'accumulate: argument "dst"', 'Tensor is disposed');
+    expectThrow(() => native.exclusive(gone), Error, 'exclusive: argument "h"', 'Tensor is disposed');
+  });
+
+  it('empty(..., channelsLast) allocates NHWC storage; only 4-D shapes may ask', function () {
+    expect(native.empty([1, 2, 3, 4], 'float32', 'cpu', true).channelsLast).to.equal(true);
+    expect(native.empty([1, 2, 3, 4], 'float32', 'cpu', false).channelsLast).to.equal(false);
+    expect(native.empty([1, 2, 3, 4], 'float32', 'cpu').channelsLast).to.equal(false);
+    expectThrow(() => native.empty([2], 'float32', 'cpu', true), RangeError, 'empty: argument "channelsLast"', 'not 4-D', '[2]');
+    expectThrow(() => native.empty([1, 2, 3, 4], 'float32', 'cpu', 1), TypeError, 'empty: argument "channelsLast"', 'a boolean');
+  });
 });
 
 describe('native addon: handles and argument checks', function () {

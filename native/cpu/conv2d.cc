@@ -615,6 +615,7 @@ void pack_segments(const std::vector<int64_t>& seg_tap, const std::vector<int64_
 // with V and M in its cache: 2.25x fewer multiply-adds than the direct conv, for a few adds per
 // value in the transforms. Rounding differs from the direct conv's by a few ulps of the inputs'
 // magnitude (the transforms add and halve exactly representable coefficients).
+
 // The tiles of Note [Winograd]: tile t holds the 2x2 outputs from (2 ty, 2 tx) of image img.
 struct WinoTiles {
   const ConvGeom& g;
@@ -896,10 +897,17 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
         const int64_t a = q / g.sw, bq = q % g.sw, mc = block[q], per_image = p.rows * p.cols;
         const int64_t i0 = (u - first_unit[q]) * mc, rows_in_block = std::min(mc, g.n * per_image - i0);
         const int64_t nseg = int64_t(p.lens.size());
-        // the dx pixel of the block's row i
+        // the dx pixel (img, ih, iw) of the block's row i
+        auto locate = [&](int64_t i, int64_t* img, int64_t* ih, int64_t* iw) {
+          const int64_t pos = i0 + i;
+          *img = pos / per_image;
+          *ih = a + pos % per_image / p.cols * g.sh;
+          *iw = bq + pos % p.cols * g.sw;
+        };
         auto pixel = [&](int64_t i) {
-          const int64_t pos = i0 + i, img = pos / per_image, hr = pos % per_image / p.cols, j = pos % p.cols;
-          return (img * g.h + a + hr * g.sh) * g.w + bq + j * g.sw;
+          int64_t img, ih, iw;
+          locate(i, &img, &ih, &iw);
+          return (img * g.h + ih) * g.w + iw;
         };
         if (nseg == 0) {  // no tap reaches this phase (stride > kernel): zeros
           for (int64_t i = 0; i < rows_in_block; ++i) std::fill_n(dx + pixel(i) * g.c + grp * cg, cg, T(0));
@@ -914,8 +922,8 @@ crb_status backward_data_nhwc(const ConvGeom& g, const T* dy, const T* w, T* dx)
         }
         for (int64_t i = 0; i < padded; ++i) {
           const T** r = rows + (i / mr * nseg) * mr + i % mr;
-          const int64_t pos = i0 + i, img = pos / per_image, hr = pos % per_image / p.cols, j = pos % p.cols;
-          const int64_t ih = a + hr * g.sh, iw = bq + j * g.sw;
+          int64_t img, ih, iw;
+          locate(i, &img, &ih, &iw);
           for (int64_t sg = 0; sg < nseg; ++sg) {
             const int64_t t = p.seg_tap[sg];
             const int64_t oh = (ih + g.ph - t / g.s * g.dh) / g.sh, ow = (iw + g.pw - t % g.s * g.dw) / g.sw;
@@ -995,6 +1003,34 @@ struct NhwcColsPackB final : PackB<T> {
   }
 };
 
+// Per-thread copies of an accumulator of `size` values, in the calling thread's scratch: a
+// thread's copy is zeroed when it first takes work (mine), and sum(i) adds the copies that did.
+template <class T>
+class ThreadPartials {
+ public:
+  explicit ThreadPartials(int64_t size)
+      : size_(size), touched_(size_t(num_threads()), 0),
+        data_(static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * touched_.size() * size + 1))) {}
+  bool ok() const { return data_ != nullptr; }
+  T* mine(int thread) {
+    T* p = data_ + thread * size_;
+    if (!touched_[thread]) std::fill(p, p + size_, T(0));
+    touched_[thread] = 1;
+    return p;
+  }
+  T sum(int64_t i) const {
+    T v = T(0);
+    for (size_t t = 0; t < touched_.size(); ++t)
+      if (touched_[t]) v += data_[t * size_ + i];
+    return v;
+  }
+
+ private:
+  int64_t size_;
+  std::vector<char> touched_;
+  T* data_;
+};
+
 // The NHWC filter gradient as outer products, when the output channels fill whole vectors:
 //   dw_g^T[(t, c)][kk] = sum over the output positions p that tap t reads inside the input of
 //                        x[pixel(p, t)][c] * dy[p][kk]
@@ -1015,9 +1051,8 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
   // at 56x56), while the blocks still outnumber the threads
   const int64_t rows_per_block = std::max<int64_t>(1, 384 / g.ow), out_rows = g.n * g.oh;
   const int64_t blocks = (out_rows + rows_per_block - 1) / rows_per_block;
-  const int threads = num_threads();
-  T* acc = static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * threads * wsize + 1));
-  if (!acc) return false;
+  ThreadPartials<T> acc(wsize);
+  if (!acc.ok()) return false;
   // each tap's output columns inside the input: ow in [lo, hi)
   std::vector<int64_t> lo(size_t(g.s)), hi(size_t(g.s));
   for (int64_t s = 0; s < g.s; ++s) {
@@ -1025,9 +1060,9 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
     lo[s] = off >= 0 ? 0 : std::min<int64_t>((-off + g.sw - 1) / g.sw, g.ow);
     hi[s] = g.w - 1 - off < 0 ? 0 : std::min<int64_t>((g.w - 1 - off) / g.sw + 1, g.ow);
   }
-  // The tiles of one (group, panel, tap) over one block of output rows, into out (beta 0:
-  // overwrite). dyb: the block's dy panel, position p of the block at dyb + p * bs.
-  auto run = [&](int64_t grp, int64_t jp, int64_t ti, int64_t blk, const T* dyb, int64_t bs, T* out, T beta) {
+  // The tiles of one (group, panel, tap) over one block of output rows, added to out. dyb: the
+  // block's dy panel, position p of the block at dyb + p * bs.
+  auto run = [&](int64_t grp, int64_t jp, int64_t ti, int64_t blk, const T* dyb, int64_t bs, T* out) {
     struct Segs {
       std::vector<const T*> a, b;
       std::vector<int32_t> lens;
@@ -1047,14 +1082,13 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
     for (int64_t c0 = 0; c0 < cg; c0 += kern.outer_mr) {
       const int64_t mr = std::min<int64_t>(kern.outer_mr, cg - c0);
       kern.outer[(mr - 1) * kern.outer_nv + nv - 1](int64_t(sg.lens.size()), sg.a.data(), c0, sg.b.data(), 0,
-                                                    sg.lens.data(), g.sw * g.c, bs, c + c0 * kg, kg, beta);
+                                                    sg.lens.data(), g.sw * g.c, bs, c + c0 * kg, kg, T(1));
     }
   };
   const bool in_place = g.groups == 1 && kg <= nr_max;  // dy's rows are already one panel each
-  std::vector<char> touched(size_t(threads), 0);
   std::atomic<bool> ok{true};
   parallel_for_dynamic(blocks, 1, [&](int64_t b0, int64_t b1, int thread) {
-    T* out = acc + thread * wsize;
+    T* out = acc.mine(thread);
     const int64_t positions = rows_per_block * g.ow;
     T* panel = in_place ? nullptr : static_cast<T*>(scratch(2, sizeof(T) * positions * nr_max));
     if (!in_place && !panel) {
@@ -1062,8 +1096,6 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
       return;
     }
     for (int64_t blk = b0; blk < b1; ++blk) {
-      const T beta = touched[thread] ? T(1) : T(0);
-      touched[thread] = 1;
       const int64_t p0 = blk * positions, np = std::min(out_rows * g.ow, p0 + positions) - p0;
       for (int64_t gp = 0; gp < g.groups * panels; ++gp) {
         const int64_t grp = gp / panels, jp = gp % panels, j0 = grp * kg + jp * nr_max;
@@ -1071,13 +1103,11 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
         if (!in_place)
           for (int64_t p = 0; p < np; ++p) std::memcpy(panel + p * width, dy + (p0 + p) * g.k + j0, sizeof(T) * width);
         for (int64_t ti = 0; ti < ntaps; ++ti)
-          run(grp, jp, ti, blk, in_place ? dy + p0 * g.k : panel, in_place ? g.k : width, out, beta);
+          run(grp, jp, ti, blk, in_place ? dy + p0 * g.k : panel, in_place ? g.k : width, out);
       }
     }
   });
   if (!ok) return false;
-  for (int t = 0; t < threads; ++t)
-    if (!touched[t]) std::fill(acc + t * wsize, acc + (t + 1) * wsize, T(0));
   // dw[(grp*kg + kk)*rs + t][c] = the sum of the copies' dw^T[(grp, t, c)][kk]; dead taps zero
   if (ntaps != rs) std::fill(dw, dw + g.k * rs * cg, T(0));
   constexpr int64_t kBlock = 16;  // output channels per pass: 16 rows of dw written side by side
@@ -1087,11 +1117,7 @@ bool filter_outer_nhwc(const ConvGeom& g, const std::vector<int64_t>& taps, cons
       const int64_t grp = q / kblocks, k0 = q % kblocks * kBlock, k1 = std::min(kg, k0 + kBlock);
       for (int64_t j = 0; j < cols; ++j) {
         const int64_t t = taps[j / cg], c = j % cg;
-        for (int64_t kk = k0; kk < k1; ++kk) {
-          T v = T(0);
-          for (int64_t cp = 0; cp < threads; ++cp) v += acc[cp * wsize + (grp * cols + j) * kg + kk];
-          dw[((grp * kg + kk) * rs + t) * cg + c] = v;
-        }
+        for (int64_t kk = k0; kk < k1; ++kk) dw[((grp * kg + kk) * rs + t) * cg + c] = acc.sum((grp * cols + j) * kg + kk);
       }
     }
   });
@@ -1111,13 +1137,11 @@ bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
   const int64_t C = g.c, K = g.k, tiles = tl.count();
   const int64_t vl = kern.outer_vl, nr_max = kern.outer_nv * vl, panels = (K + nr_max - 1) / nr_max;
   const int threads = num_threads();
-  const int64_t usize = 16 * C * K;
-  T* acc = static_cast<T*>(scratch(kFilterPartialsSlot, sizeof(T) * threads * usize + 1));
-  if (!acc) return false;
+  ThreadPartials<T> acc(16 * C * K);
+  if (!acc.ok()) return false;
   const int64_t per_thread = (tiles + 2 * threads - 1) / (2 * threads);
   const int64_t tb = std::clamp<int64_t>(per_thread, 1, kWinoTilesPerBlock), blocks = (tiles + tb - 1) / tb;
   const T* zeros = zero_run<T>();
-  std::vector<char> touched(size_t(threads), 0);
   std::atomic<bool> ok{true};
   parallel_for_dynamic(blocks, 1, [&](int64_t b0, int64_t b1, int thread) {
     T* v = static_cast<T*>(scratch(0, sizeof(T) * 16 * tb * C));
@@ -1126,9 +1150,7 @@ bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
       ok.store(false);
       return;
     }
-    T* out = acc + thread * usize;
-    if (!touched[thread]) std::fill(out, out + usize, T(0));
-    touched[thread] = 1;
+    T* out = acc.mine(thread);
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t t0 = blk * tb, nt = std::min(tb, tiles - t0);
       for (int64_t i = 0; i < nt; ++i) {
@@ -1164,12 +1186,7 @@ bool filter_winograd_nhwc(const ConvGeom& g, const T* x, const T* dy, T* dw) {
     for (int64_t kk = k0; kk < k1; ++kk)
       for (int64_t c = 0; c < C; ++c) {
         T du[16], yv[12];
-        for (int q = 0; q < 16; ++q) {
-          T sum = T(0);
-          for (int t = 0; t < threads; ++t)
-            if (touched[t]) sum += acc[t * usize + (q * C + c) * K + kk];
-          du[q] = sum;
-        }
+        for (int q = 0; q < 16; ++q) du[q] = acc.sum((q * C + c) * K + kk);
         for (int i = 0; i < 4; ++i) {  // dU G
           const T* r = du + i * 4;
           yv[i * 3] = r[0] + (r[1] + r[2]) * T(0.5);

@@ -42,8 +42,7 @@ GemmKernel<float> baseline_kernel<float>() {
   GemmKernel<float> k = {4, 8, 256, 128, 1024, &isa_sse2::macro_kernel<float, 4, 4, 2>,
                          &isa_sse2::pack_b_panel<float, 4, 2>, 4, 8, &isa_sse2::rows_tile<float, 4, 4, 2>};
   isa_sse2::outer_table<float, 4, 4, 2>(k);
-  k.wino_vl = 4, k.wino_in = &isa_sse2::wino_in<float, 4>, k.wino_out = &isa_sse2::wino_out<float, 4>;
-  k.wino_dy = &isa_sse2::wino_dy<float, 4>;
+  isa_sse2::wino_table<float, 4>(k);
   return k;
 }
 template <>
@@ -51,8 +50,7 @@ GemmKernel<double> baseline_kernel<double>() {
   GemmKernel<double> k = {4, 4, 256, 128, 1024, &isa_sse2::macro_kernel<double, 2, 4, 2>,
                           &isa_sse2::pack_b_panel<double, 2, 2>, 4, 4, &isa_sse2::rows_tile<double, 2, 4, 2>};
   isa_sse2::outer_table<double, 2, 4, 2>(k);
-  k.wino_vl = 2, k.wino_in = &isa_sse2::wino_in<double, 2>, k.wino_out = &isa_sse2::wino_out<double, 2>;
-  k.wino_dy = &isa_sse2::wino_dy<double, 2>;
+  isa_sse2::wino_table<double, 2>(k);
   return k;
 }
 

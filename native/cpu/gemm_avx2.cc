@@ -10,8 +10,7 @@ GemmKernel<float> gemm_kernel_avx2_f32() {
           &isa_avx2::pack_b_panel<float, 8, 2>,
           6, 16, &isa_avx2::rows_tile<float, 8, 6, 2>};
   isa_avx2::outer_table<float, 8, 6, 2>(k);
-  k.wino_vl = 8, k.wino_in = &isa_avx2::wino_in<float, 8>, k.wino_out = &isa_avx2::wino_out<float, 8>;
-  k.wino_dy = &isa_avx2::wino_dy<float, 8>;
+  isa_avx2::wino_table<float, 8>(k);
   return k;
 }
 
@@ -20,8 +19,7 @@ GemmKernel<double> gemm_kernel_avx2_f64() {
           &isa_avx2::pack_b_panel<double, 4, 2>,
           6, 8, &isa_avx2::rows_tile<double, 4, 6, 2>};
   isa_avx2::outer_table<double, 4, 6, 2>(k);
-  k.wino_vl = 4, k.wino_in = &isa_avx2::wino_in<double, 4>, k.wino_out = &isa_avx2::wino_out<double, 4>;
-  k.wino_dy = &isa_avx2::wino_dy<double, 4>;
+  isa_avx2::wino_table<double, 4>(k);
   return k;
 }
 

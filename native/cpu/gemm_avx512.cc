@@ -14,8 +14,7 @@ GemmKernel<float> gemm_kernel_avx512_f32() {
           // 1-channel stem's data gradient 92 -> 56 ms (N=32 96x96, 7x7/2); with 64 channels 6 x 64 wins
           8, 32, &isa_avx512::rows_tile<float, 16, 8, 2>};
   isa_avx512::outer_table<float, 16, 6, 4>(k);  // 6 x 64, the direct tile's shape
-  k.wino_vl = 16, k.wino_in = &isa_avx512::wino_in<float, 16>, k.wino_out = &isa_avx512::wino_out<float, 16>;
-  k.wino_dy = &isa_avx512::wino_dy<float, 16>;
+  isa_avx512::wino_table<float, 16>(k);
   return k;
 }
 
@@ -24,8 +23,7 @@ GemmKernel<double> gemm_kernel_avx512_f64() {
           &isa_avx512::pack_b_panel<double, 8, 2>,
           8, 16, &isa_avx512::rows_tile<double, 8, 8, 2>};
   isa_avx512::outer_table<double, 8, 6, 4>(k);
-  k.wino_vl = 8, k.wino_in = &isa_avx512::wino_in<double, 8>, k.wino_out = &isa_avx512::wino_out<double, 8>;
-  k.wino_dy = &isa_avx512::wino_dy<double, 8>;
+  isa_avx512::wino_table<double, 8>(k);
   return k;
 }
 

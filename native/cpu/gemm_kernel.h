@@ -182,6 +182,15 @@ void wino_dy(const T* const* py, int64_t k, T* d, int64_t ds) {
   }
 }
 
+// The three Winograd transforms of VL-wide vectors.
+template <class T, int VL>
+void wino_table(GemmKernel<T>& k) {
+  k.wino_vl = VL;
+  k.wino_in = &wino_in<T, VL>;
+  k.wino_out = &wino_out<T, VL>;
+  k.wino_dy = &wino_dy<T, VL>;
+}
+
 // Every outer_tile of up to MAXMR rows and MAXNV vectors: table[(mr - 1) * MAXNV + nv - 1].
 template <class T, int VL, int MAXNV, int MR, int... NV>
 void outer_row(OuterFn<T>* table, std::integer_sequence<int, NV...>) {

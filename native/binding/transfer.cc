@@ -37,15 +37,13 @@ Napi::Value To(const Napi::CallbackInfo& info) {
   bool dst_channels_last =
       want_channels_last &&
       (BackendFor(call.env(), dst_device, "to")->capabilities.layouts & CRB_LAYOUT_BIT(CRB_NHWC)) != 0;
-  // Only the memory order changes: convert straight from h (no staging copy).
-  const bool in_place_order = dst_device == h->device() && dst_dtype == h->dtype();
+  if (dst_channels_last == h->channels_last()) return MoveAndCast(info, call, h, dst_device, dst_dtype);
+  // Change the memory order on the destination device: straight from h when only the order
+  // changes, else from a copy moved and cast first.
+  const bool staged = dst_device != h->device() || dst_dtype != h->dtype();
   Napi::Object moved;
-  if (!in_place_order || dst_channels_last == h->channels_last()) {
-    moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
-    if (dst_channels_last == h->channels_last()) return moved;
-  }
-  // Change the memory order on the destination device.
-  TensorHandle* stage = in_place_order ? h : TensorHandle::FromValue(moved);
+  if (staged) moved = MoveAndCast(info, call, h, dst_device, dst_dtype);
+  TensorHandle* stage = staged ? TensorHandle::FromValue(moved) : h;
   OpCall dst_call(info, "to");
   dst_call.DeviceArg(1, "device");
   const crb_backend* backend = dst_call.backend();
@@ -57,7 +55,7 @@ Napi::Value To(const Napi::CallbackInfo& info) {
                                          h->channels_last() ? CRB_NHWC : CRB_NCHW, AsInt(shape[0]), AsInt(shape[1]),
                                          AsInt(shape[2]), AsInt(shape[3]), dst_dtype),
                  "convert_layout");
-  if (!in_place_order) moved.Get("dispose").As<Napi::Function>().Call(moved, {});
+  if (staged) moved.Get("dispose").As<Napi::Function>().Call(moved, {});
   return dst_call.Wrap(out, shape, dst_dtype, dst_channels_last);
 }
 

@@ -2,7 +2,7 @@ import { flatten } from '../ops/elementwise';
 import { linearIn } from '../ops/linear';
 import type { Device } from '../device';
 import { checkTensor, Tensor } from '../tensor';
-import { checkBoolean, checkInteger, checkOptions, invalidRange, invalidType, shapeString } from '../validate';
+import { checkBoolean, checkInteger, checkOptions, invalidRange, shapeString } from '../validate';
 import { biasUniform, kaimingUniformDefault } from './init';
 import { checkWeightSize, Module } from './module';
 
